@@ -1,0 +1,204 @@
+package chstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/veiltelemetry/veil/schemas"
+)
+
+// Options to connect.
+type Options struct {
+	Addr     string // native protocol host:port, default 127.0.0.1:9000
+	Database string // default veil
+	User     string // default "default"
+	Password string
+}
+
+// Store is a connection to ClickHouse holding the pipeline's tables.
+type Store struct {
+	conn     driver.Conn
+	db       string
+	version  string
+	features Features
+	tables   map[string]*Table // by event kind
+}
+
+// Open connects and reads the server version. It does not create anything; call Migrate.
+func Open(ctx context.Context, o Options, reg *schemas.Registry) (*Store, error) {
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:9000"
+	}
+	if o.Database == "" {
+		o.Database = "veil"
+	}
+	if o.User == "" {
+		o.User = "default"
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{o.Addr},
+		Auth:        clickhouse.Auth{Database: "default", Username: o.User, Password: o.Password},
+		DialTimeout: 5 * time.Second,
+		ReadTimeout: 5 * time.Minute,
+		Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("chstore: open %s: %w", o.Addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("chstore: ping %s: %w", o.Addr, err)
+	}
+	v, err := conn.ServerVersion()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("chstore: server version: %w", err)
+	}
+	s := &Store{
+		conn: conn, db: o.Database,
+		version:  fmt.Sprintf("%d.%d.%d", v.Version.Major, v.Version.Minor, v.Version.Patch),
+		features: FeaturesOf(int(v.Version.Major), int(v.Version.Minor)),
+		tables:   map[string]*Table{},
+	}
+	for _, kind := range reg.Kinds() {
+		clean := reg.Latest(schemas.Clean, kind)
+		if clean == nil {
+			continue
+		}
+		t, err := newTable(o.Database, clean)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		s.tables[kind] = t
+	}
+	return s, nil
+}
+
+// Close closes the connection.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// Version is the server version, e.g. "18.16.1".
+func (s *Store) Version() string { return s.version }
+
+// Features the server has.
+func (s *Store) Features() Features { return s.features }
+
+// Database name.
+func (s *Store) Database() string { return s.db }
+
+// Conn exposes the connection for queries (tests, analysts' tools).
+func (s *Store) Conn() driver.Conn { return s.conn }
+
+// Ping checks the server answers.
+func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
+
+// Table returns the table of an event kind.
+func (s *Store) Table(kind string) (*Table, bool) {
+	t, ok := s.tables[kind]
+	return t, ok
+}
+
+// Table maps a clean schema onto a ClickHouse table of the same name as its kind.
+type Table struct {
+	Name     string // qualified: db.kind
+	Schema   *schemas.Schema
+	TimeCol  string   // the DateTime column partitions are derived from
+	columns  []string // clean fields, then kafka_partition, kafka_offset
+	insertSQ string
+}
+
+func newTable(db string, clean *schemas.Schema) (*Table, error) {
+	t := &Table{Name: db + "." + clean.Kind, Schema: clean}
+	for _, f := range clean.Fields {
+		switch fieldKind(f.Type) {
+		case kindString:
+		case kindTime:
+			if t.TimeCol == "" {
+				t.TimeCol = f.Name
+			}
+		default:
+			return nil, fmt.Errorf("chstore: %s.%s: type %s has no column mapping", clean.Name, f.Name, f.Type)
+		}
+		t.columns = append(t.columns, f.Name)
+	}
+	if t.TimeCol == "" {
+		return nil, fmt.Errorf("chstore: %s has no timestamp-millis field to partition by", clean.Name)
+	}
+	t.columns = append(t.columns, "kafka_partition", "kafka_offset")
+	t.insertSQ = "INSERT INTO " + t.Name + " (" + strings.Join(t.columns, ", ") + ")"
+	return t, nil
+}
+
+type colKind int
+
+const (
+	kindOther colKind = iota
+	kindString
+	kindTime
+)
+
+func fieldKind(raw json.RawMessage) colKind {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if s == "string" {
+			return kindString
+		}
+		return kindOther
+	}
+	var obj struct {
+		Type        string `json:"type"`
+		LogicalType string `json:"logicalType"`
+	}
+	if json.Unmarshal(raw, &obj) == nil && obj.Type == "long" && obj.LogicalType == "timestamp-millis" {
+		return kindTime
+	}
+	return kindOther
+}
+
+// ResumeKey identifies what one INSERT part covers: a table's month.
+type ResumeKey struct {
+	Table string
+	Month uint32 // YYYYMM
+}
+
+// Resume returns, for one Kafka partition, the highest offset already stored per
+// table and month. A record at or below it is in ClickHouse and must not be
+// inserted again.
+func (s *Store) Resume(ctx context.Context, partition int) (map[ResumeKey]int64, error) {
+	out := map[ResumeKey]int64{}
+	for _, t := range s.tables {
+		q := fmt.Sprintf("SELECT toYYYYMM(%s) AS m, max(kafka_offset) FROM %s WHERE kafka_partition = %d GROUP BY m", t.TimeCol, t.Name, partition)
+		rows, err := s.conn.Query(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("chstore: resume point of %s partition %d: %w", t.Name, partition, err)
+		}
+		for rows.Next() {
+			var m uint32
+			var off uint64
+			if err := rows.Scan(&m, &off); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[ResumeKey{t.Name, m}] = int64(off)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Month returns YYYYMM of t in UTC, as toYYYYMM does for a DateTime in a UTC server.
+func Month(t time.Time) uint32 {
+	t = t.UTC()
+	return uint32(t.Year()*100 + int(t.Month()))
+}

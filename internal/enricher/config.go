@@ -1,0 +1,56 @@
+package enricher
+
+import (
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/veiltelemetry/veil/internal/stream"
+)
+
+// Config of the enricher.
+type Config struct {
+	Kafka        stream.Kafka
+	Group        string          // --group: consumer group, default veil-enricher
+	Batch        stream.Batching // --batch-records (default 5000), --batch-wait (default 100ms)
+	KeyDir       string          // --key-dir: pseudonym key directory shared by all instances, default .state/keys
+	KeyPeriod    time.Duration   // --key-period: pseudonym epoch length, default 720h (30 days)
+	KeyRetention int             // --key-retention: epochs whose keys are kept, default 3
+	GeoIP        string          // --geoip: MMDB file (GeoLite2/DB-IP country or city); empty: no IP geolocation
+	MetricsAddr  string          // --metrics-addr: /metrics, /healthz, /readyz; default 127.0.0.1:9102, empty disables
+}
+
+// Register adds the flags to fs with their defaults.
+func (c *Config) Register(fs *flag.FlagSet) {
+	c.Kafka.Register(fs)
+	fs.StringVar(&c.Group, "group", "veil-enricher", "Kafka consumer group")
+	fs.IntVar(&c.Batch.MaxRecords, "batch-records", 5000, "records per batch")
+	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", 100*time.Millisecond, "how long a batch waits to fill after its first record")
+	fs.StringVar(&c.KeyDir, "key-dir", ".state/keys", "directory of pseudonym keys, shared by every enricher instance")
+	fs.DurationVar(&c.KeyPeriod, "key-period", 30*24*time.Hour, "length of a pseudonym key epoch")
+	fs.IntVar(&c.KeyRetention, "key-retention", 3, "epochs whose pseudonym keys are kept; older keys are destroyed by 'enricher keys rotate'")
+	fs.StringVar(&c.GeoIP, "geoip", "", "MMDB file for IP geolocation (GeoLite2/DB-IP country or city); empty: none")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9102", "address of /metrics, /healthz and /readyz; empty disables")
+}
+
+// Validate names the first bad field.
+func (c *Config) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Group == "":
+		return fmt.Errorf("--group must not be empty")
+	case c.Batch.MaxRecords <= 0:
+		return fmt.Errorf("--batch-records: must be positive, got %d", c.Batch.MaxRecords)
+	case c.Batch.MaxWait <= 0:
+		return fmt.Errorf("--batch-wait: must be positive, got %s", c.Batch.MaxWait)
+	case c.KeyDir == "":
+		return fmt.Errorf("--key-dir must not be empty")
+	case c.KeyPeriod < time.Hour:
+		return fmt.Errorf("--key-period: at least 1h, got %s", c.KeyPeriod)
+	case c.KeyRetention < 1:
+		return fmt.Errorf("--key-retention: at least 1, got %d", c.KeyRetention)
+	}
+	return nil
+}

@@ -1,0 +1,17 @@
+// Package enricher is the privacy stage: it consumes raw events from the raw topic
+// in a consumer group, applies the privacy policy (package privacy) and writes clean
+// events to the clean topic. Records it cannot decode or clean go to the dead-letter
+// topic with headers naming the stage, the error and their origin.
+//
+// Delivery: at-least-once. A batch's offsets are committed only after every clean
+// and dead-letter record of the batch was acknowledged by all in-sync replicas
+// (stream.Consume). A crash between the write and the commit writes the batch
+// again; clean records are keyed by event id so the copies land in the same clean
+// partition, where the sink removes them. No raw record is ever skipped: a record
+// that fails is dead-lettered, and a failing write stops the partition instead of
+// moving past it.
+//
+// Clean records are keyed by event id, not by installation: the key of the clean
+// topic must carry no identifier, and keying by event id puts every copy of an
+// event in one partition, which is what the sink's deduplication relies on.
+package enricher

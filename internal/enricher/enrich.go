@@ -1,0 +1,143 @@
+package enricher
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/veiltelemetry/veil/internal/privacy"
+	"github.com/veiltelemetry/veil/internal/stream"
+	"github.com/veiltelemetry/veil/schemas"
+)
+
+// Outcome of processing one raw record.
+type Outcome int
+
+const (
+	Clean      Outcome = iota // written to the clean topic
+	DeadLetter                // written to the dead-letter topic
+)
+
+// Reasons recorded in the dead-letter header and the metrics.
+const (
+	ReasonNotAvro      = "not-single-object"
+	ReasonFingerprint  = "unknown-fingerprint"
+	ReasonMalformed    = "malformed"
+	ReasonNotRaw       = "not-a-raw-schema"
+	ReasonInvalid      = "invalid"
+	ReasonPolicyFailed = "policy-failed"
+)
+
+// Processor turns one raw Kafka record into the record to write: a clean one, or a
+// dead letter. It does no I/O and is safe for concurrent use.
+type Processor struct {
+	Schemas *schemas.Registry
+	Policy  *privacy.Policy
+	Topics  stream.Topics
+	Now     func() time.Time
+}
+
+// Process never fails: whatever is wrong with m becomes a dead letter that says so.
+func (p *Processor) Process(m kafka.Message) (kafka.Message, Outcome, string) {
+	out, err := p.clean(m)
+	if err == nil {
+		return out, Clean, ""
+	}
+	reason := reasonOf(err)
+	return stream.DeadLetter(p.Topics.DeadLetter, "enricher", reason, err, m, p.Now()), DeadLetter, reason
+}
+
+type reasonError struct {
+	reason string
+	err    error
+}
+
+func (e reasonError) Error() string { return e.err.Error() }
+func (e reasonError) Unwrap() error { return e.err }
+
+func reasonOf(err error) string {
+	var re reasonError
+	switch {
+	case errors.As(err, &re):
+		return re.reason
+	case errors.Is(err, schemas.ErrNotSingleObject):
+		return ReasonNotAvro
+	case errors.Is(err, schemas.ErrUnknownFingerprint):
+		return ReasonFingerprint
+	default:
+		return ReasonMalformed
+	}
+}
+
+func (p *Processor) clean(m kafka.Message) (kafka.Message, error) {
+	raw, rec, err := p.Schemas.Decode(m.Value)
+	if err != nil {
+		return kafka.Message{}, err
+	}
+	kp, ok := p.Policy.For(raw)
+	if !ok {
+		return kafka.Message{}, reasonError{ReasonNotRaw, fmt.Errorf("schema %s is not a raw schema", raw.Name)}
+	}
+	if err := validate(rec); err != nil {
+		return kafka.Message{}, reasonError{ReasonInvalid, fmt.Errorf("%s: %w", raw.Name, err)}
+	}
+	clean, err := kp.Apply(rec)
+	if err != nil {
+		return kafka.Message{}, reasonError{ReasonPolicyFailed, fmt.Errorf("%s: %w", raw.Name, err)}
+	}
+	value, err := kp.Clean.Encode(make([]byte, 0, 256), clean)
+	if err != nil {
+		return kafka.Message{}, reasonError{ReasonPolicyFailed, err}
+	}
+	id, _ := rec["event_id"].(string)
+	return kafka.Message{
+		Topic: p.Topics.Clean,
+		Key:   []byte(id),
+		Value: value,
+		Headers: []kafka.Header{
+			{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
+			{Key: stream.HeaderFingerprint, Value: []byte(kp.Clean.FingerprintHex())},
+			{Key: stream.HeaderProducedBy, Value: []byte("enricher")},
+		},
+	}, nil
+}
+
+// Limits on raw values; past them a record is refused, not truncated.
+const (
+	maxString = 4096
+	maxID     = 128
+)
+
+// validate checks what the Avro schema cannot express.
+func validate(rec map[string]any) error {
+	id, _ := rec["event_id"].(string)
+	if id == "" || len(id) > maxID {
+		return fmt.Errorf("event_id must be 1-%d bytes, got %d", maxID, len(id))
+	}
+	inst, _ := rec["installation_id"].(string)
+	if inst == "" || len(inst) > maxID {
+		return fmt.Errorf("installation_id must be 1-%d bytes, got %d", maxID, len(inst))
+	}
+	for k, v := range rec {
+		switch v := v.(type) {
+		case string:
+			if len(v) > maxString {
+				return fmt.Errorf("%s is %d bytes, limit %d", k, len(v), maxString)
+			}
+			if !utf8.ValidString(v) {
+				return fmt.Errorf("%s is not valid UTF-8", k)
+			}
+		case int64:
+			if v < 0 {
+				return fmt.Errorf("%s is negative (%d)", k, v)
+			}
+		case int32:
+			if v < 0 {
+				return fmt.Errorf("%s is negative (%d)", k, v)
+			}
+		}
+	}
+	return nil
+}

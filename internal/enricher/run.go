@@ -1,0 +1,129 @@
+package enricher
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/veiltelemetry/veil/internal/geo"
+	"github.com/veiltelemetry/veil/internal/obs"
+	"github.com/veiltelemetry/veil/internal/privacy"
+	"github.com/veiltelemetry/veil/internal/pseudonym"
+	"github.com/veiltelemetry/veil/internal/stream"
+	"github.com/veiltelemetry/veil/schemas"
+)
+
+type metrics struct {
+	records  *prometheus.CounterVec
+	batches  prometheus.Histogram
+	writeDur prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veil_enricher_records_total",
+			Help: "Raw records processed, by outcome (clean, deadletter) and dead-letter reason.",
+		}, []string{"outcome", "reason"}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "veil_enricher_batch_records",
+			Help:    "Records per processed batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+		writeDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "veil_enricher_write_seconds",
+			Help:    "Time to write a batch to Kafka and have it acknowledged.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+	}
+	reg.MustRegister(m.records, m.batches, m.writeDur)
+	return m
+}
+
+// NewProcessor loads the embedded schemas and compiles the policy with the key
+// store and geo database of cfg. It fails closed: a schema field without a valid
+// privacy annotation is an error here, before any record is read.
+func NewProcessor(cfg Config) (*Processor, error) {
+	reg, err := schemas.Load()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := pseudonym.Open(pseudonym.Config{Dir: cfg.KeyDir, Period: cfg.KeyPeriod, Retention: cfg.KeyRetention})
+	if err != nil {
+		return nil, err
+	}
+	loc := geo.Locator{}
+	if cfg.GeoIP != "" {
+		db, err := geo.OpenMMDB(cfg.GeoIP)
+		if err != nil {
+			return nil, err
+		}
+		loc.IPs = db
+	}
+	pol, err := privacy.New(reg, privacy.Deps{Pseudonyms: keys, Geo: loc})
+	if err != nil {
+		return nil, err
+	}
+	return &Processor{Schemas: reg, Policy: pol, Topics: cfg.Kafka.Topics, Now: time.Now}, nil
+}
+
+// Run consumes the raw topic until ctx is done, then finishes the batch in hand and
+// returns. It returns an error when the policy does not compile, Kafka cannot be
+// reached at start, or the consume loop fails.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	proc, err := NewProcessor(cfg)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Kafka.Ensure(ctx); err != nil {
+		return err
+	}
+	w, err := cfg.Kafka.Writer("")
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	r := kafka.NewReader(stream.ReaderConfig(cfg.Kafka.Brokers, cfg.Group, cfg.Kafka.Topics.Raw))
+	defer r.Close()
+	m := newMetrics(reg)
+	stream.RegisterReaderStats(reg, "enricher", r)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return obs.Serve(ctx, cfg.MetricsAddr, obs.Handler(reg, map[string]obs.Check{
+			"kafka": stream.Ping(cfg.Kafka.Brokers),
+		}), log)
+	})
+	g.Go(func() error {
+		log.Info("enricher consuming", "topic", cfg.Kafka.Topics.Raw, "group", cfg.Group, "brokers", cfg.Kafka.Brokers.String())
+		out := make([]kafka.Message, 0, cfg.Batch.MaxRecords)
+		return stream.Consume(ctx, r, cfg.Batch, log, func(ctx context.Context, batch []kafka.Message) error {
+			out = out[:0]
+			for _, in := range batch {
+				msg, outcome, reason := proc.Process(in)
+				if outcome == Clean {
+					m.records.WithLabelValues("clean", "").Inc()
+				} else {
+					m.records.WithLabelValues("deadletter", reason).Inc()
+				}
+				out = append(out, msg)
+			}
+			start := time.Now()
+			if err := w.WriteMessages(ctx, out...); err != nil {
+				return fmt.Errorf("enricher: write %d records: %w", len(out), err)
+			}
+			m.writeDur.Observe(time.Since(start).Seconds())
+			m.batches.Observe(float64(len(batch)))
+			return nil
+		})
+	})
+	return g.Wait()
+}

@@ -1,0 +1,8 @@
+// Package producer is the pipeline's entry point. Simulate drives a simulated fleet
+// into the raw topic.
+//
+// Delivery: a raw event counts as sent only when Kafka acknowledged it with acks=all;
+// an event whose write failed is counted as failed and reported, never silently
+// dropped. A retried write may store an event twice; the event id lets the sink
+// remove the copy.
+package producer

@@ -1,0 +1,212 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/veiltelemetry/veil/internal/simulate"
+	"github.com/veiltelemetry/veil/internal/stream"
+	"github.com/veiltelemetry/veil/schemas"
+)
+
+// SimulateConfig configures `producer simulate`.
+type SimulateConfig struct {
+	Kafka         stream.Kafka
+	Count         int64         // --count: events to send, default 100000 (0 with --duration: no limit)
+	Duration      time.Duration // --duration: stop after this long (0: until --count)
+	Rate          float64       // --rate: events per second, 0 = as fast as Kafka takes them
+	Installations int           // --installations in the fleet, default 2000
+	Seed          uint64        // --seed, default 1
+	Canary        bool          // --canary: identifying fields carry unique CANARY strings
+	Workers       int           // --workers writing concurrently, default 4
+	Chunk         int           // --chunk: events per write call, default 1000
+}
+
+// Register adds the flags to fs.
+func (c *SimulateConfig) Register(fs *flag.FlagSet) {
+	c.Kafka.Register(fs)
+	fs.Int64Var(&c.Count, "count", 100000, "events to send (0 with --duration: no limit)")
+	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long, whatever --count says (0: no time limit)")
+	fs.Float64Var(&c.Rate, "rate", 0, "events per second (0: as fast as Kafka acknowledges)")
+	fs.IntVar(&c.Installations, "installations", 2000, "installations in the simulated fleet")
+	fs.Uint64Var(&c.Seed, "seed", 1, "random seed; the same seed gives the same fleet")
+	fs.BoolVar(&c.Canary, "canary", false, "put a unique CANARY string in every identifying field (leak tests)")
+	fs.IntVar(&c.Workers, "workers", 4, "concurrent writers")
+	fs.IntVar(&c.Chunk, "chunk", 1000, "events per write call")
+}
+
+// Validate names the first bad field.
+func (c *SimulateConfig) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Count < 0:
+		return fmt.Errorf("--count: must not be negative")
+	case c.Count == 0 && c.Duration <= 0:
+		return fmt.Errorf("--count 0 needs a --duration")
+	case c.Rate < 0:
+		return fmt.Errorf("--rate: must not be negative")
+	case c.Installations <= 0:
+		return fmt.Errorf("--installations: must be positive")
+	case c.Workers <= 0 || c.Chunk <= 0:
+		return fmt.Errorf("--workers and --chunk must be positive")
+	}
+	return nil
+}
+
+// Summary of a simulation run.
+type Summary struct {
+	Sent, Failed int64
+	Elapsed      time.Duration
+}
+
+// Rate is the acknowledged events per second.
+func (s Summary) Rate() float64 { return float64(s.Sent) / max(s.Elapsed.Seconds(), 1e-9) }
+
+func (s Summary) String() string {
+	return fmt.Sprintf("summary sent=%d failed=%d seconds=%.2f rate=%.0f", s.Sent, s.Failed, s.Elapsed.Seconds(), s.Rate())
+}
+
+// Simulate sends simulated raw events until the count or duration is reached or ctx
+// is done, printing progress to progress once a second. Sent counts only events
+// Kafka acknowledged; a chunk whose write failed is counted as failed and logged.
+func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progress io.Writer) (Summary, error) {
+	if err := cfg.Validate(); err != nil {
+		return Summary{}, err
+	}
+	reg, err := schemas.Load()
+	if err != nil {
+		return Summary{}, err
+	}
+	raw := reg.Latest(schemas.Raw, "playback")
+	if err := cfg.Kafka.Ensure(ctx); err != nil {
+		return Summary{}, err
+	}
+	w, err := cfg.Kafka.Writer(cfg.Kafka.Topics.Raw)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer w.Close()
+
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	var limiter *rate.Limiter
+	if cfg.Rate > 0 {
+		limiter = rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Chunk)
+	}
+	var claimed, sent, failed atomic.Int64
+	claim := func() int { // how many events this worker should make next; 0 = done
+		for {
+			c := claimed.Load()
+			n := int64(cfg.Chunk)
+			if cfg.Count > 0 {
+				n = min(n, cfg.Count-c)
+			}
+			if n <= 0 {
+				return 0
+			}
+			if claimed.CompareAndSwap(c, c+n) {
+				return int(n)
+			}
+		}
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); reportProgress(done, progress, cfg.Count, &sent, &failed, start) }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	for i := 0; i < cfg.Workers; i++ {
+		fleet := simulate.NewFleet(simulate.Config{Installations: cfg.Installations, Seed: cfg.Seed + uint64(i)*7919, Canary: cfg.Canary})
+		g.Go(func() error {
+			msgs := make([]kafka.Message, 0, cfg.Chunk)
+			for {
+				n := claim()
+				if n == 0 || gctx.Err() != nil {
+					return nil
+				}
+				if limiter != nil && limiter.WaitN(gctx, n) != nil {
+					return nil
+				}
+				msgs = msgs[:0]
+				for j := 0; j < n; j++ {
+					rec := fleet.Next()
+					value, err := raw.Encode(nil, rec)
+					if err != nil {
+						return fmt.Errorf("simulate: %w", err)
+					}
+					msgs = append(msgs, kafka.Message{
+						Key:   []byte(rec["installation_id"].(string)),
+						Value: value,
+						Headers: []kafka.Header{
+							{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
+							{Key: stream.HeaderFingerprint, Value: []byte(raw.FingerprintHex())},
+							{Key: stream.HeaderProducedBy, Value: []byte("simulator")},
+						},
+					})
+				}
+				// The write is not cut short by --duration: events already made are
+				// acknowledged or reported as failed, never abandoned mid-flight.
+				wctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 30*time.Second)
+				err := w.WriteMessages(wctx, msgs...)
+				cancel()
+				if err != nil {
+					bad := countFailed(err, len(msgs))
+					failed.Add(int64(bad))
+					sent.Add(int64(len(msgs) - bad))
+					log.Warn("write failed", "events", bad, "err", err)
+					continue
+				}
+				sent.Add(int64(len(msgs)))
+			}
+		})
+	}
+	err = g.Wait()
+	close(done)
+	wg.Wait()
+	s := Summary{Sent: sent.Load(), Failed: failed.Load(), Elapsed: time.Since(start)}
+	return s, err
+}
+
+// countFailed reads how many messages of a failed write were not written.
+func countFailed(err error, n int) int {
+	var we kafka.WriteErrors
+	if errors.As(err, &we) {
+		return we.Count()
+	}
+	return n
+}
+
+func reportProgress(done <-chan struct{}, out io.Writer, total int64, sent, failed *atomic.Int64, start time.Time) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			s := sent.Load()
+			of := ""
+			if total > 0 {
+				of = fmt.Sprintf("/%d (%.0f%%)", total, 100*float64(s)/float64(total))
+			}
+			fmt.Fprintf(out, "simulate: sent %d%s, failed %d, %.0f events/s\n", s, of, failed.Load(), float64(s)/time.Since(start).Seconds())
+		}
+	}
+}

@@ -1,0 +1,207 @@
+package pseudonym
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config of a key store.
+type Config struct {
+	Dir       string        // directory of key files; created if missing
+	Period    time.Duration // length of an epoch; default 30 days
+	Retention int           // epochs whose keys are kept, the current one included; default 3
+	Now       func() time.Time
+}
+
+// Store hands out pseudonyms under the key of the current epoch.
+type Store struct {
+	cfg Config
+
+	mu    sync.Mutex
+	epoch int64
+	key   []byte
+	pool  sync.Pool // of hash.Hash for the current key
+}
+
+// ErrNoKey means the key of an epoch does not exist (never made, or destroyed).
+var ErrNoKey = errors.New("pseudonym: no key for epoch")
+
+// Open returns a store over cfg.Dir, creating the directory if needed.
+func Open(cfg Config) (*Store, error) {
+	if cfg.Dir == "" {
+		return nil, fmt.Errorf("pseudonym: key directory is required")
+	}
+	if cfg.Period <= 0 {
+		cfg.Period = 30 * 24 * time.Hour
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 3
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("pseudonym: %w", err)
+	}
+	return &Store{cfg: cfg, epoch: -1}, nil
+}
+
+// Epoch returns the epoch number of t.
+func (s *Store) Epoch(t time.Time) int64 { return t.Unix() / int64(s.cfg.Period/time.Second) }
+
+func (s *Store) path(epoch int64) string {
+	return filepath.Join(s.cfg.Dir, fmt.Sprintf("epoch-%d.key", epoch))
+}
+
+// key returns the key of epoch, creating it when create is set and it is missing.
+func (s *Store) loadKey(epoch int64, create bool) ([]byte, error) {
+	data, err := os.ReadFile(s.path(epoch))
+	if errors.Is(err, fs.ErrNotExist) && create {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(s.path(epoch), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) { // another instance won the race: use its key
+			return s.loadKey(epoch, false)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pseudonym: create key: %w", err)
+		}
+		_, werr := f.WriteString(hex.EncodeToString(key) + "\n")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return nil, fmt.Errorf("pseudonym: write key: %w", werr)
+		}
+		return key, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w %d", ErrNoKey, epoch)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pseudonym: read key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("pseudonym: key file %s is corrupt", s.path(epoch))
+	}
+	return key, nil
+}
+
+// Pseudonym returns the pseudonym of value under the current epoch's key. The field
+// name separates domains: the same string as installation and as account id gives
+// two unrelated pseudonyms. It creates the epoch's key if no instance has yet.
+func (s *Store) Pseudonym(field, value string) (string, error) {
+	epoch := s.Epoch(s.cfg.Now())
+	s.mu.Lock()
+	if epoch != s.epoch {
+		key, err := s.loadKey(epoch, true)
+		if err != nil {
+			s.mu.Unlock()
+			return "", err
+		}
+		s.epoch, s.key = epoch, key
+		s.pool = sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
+	}
+	pool := &s.pool
+	s.mu.Unlock()
+	return s.sum(pool, epoch, field, value), nil
+}
+
+// PseudonymAt computes the pseudonym value had in epoch, without creating keys. It
+// fails with ErrNoKey once that epoch's key was destroyed.
+func (s *Store) PseudonymAt(epoch int64, field, value string) (string, error) {
+	key, err := s.loadKey(epoch, false)
+	if err != nil {
+		return "", err
+	}
+	pool := &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
+	return s.sum(pool, epoch, field, value), nil
+}
+
+func (s *Store) sum(pool *sync.Pool, epoch int64, field, value string) string {
+	h := pool.Get().(hash.Hash)
+	h.Reset()
+	h.Write([]byte(field))
+	h.Write([]byte{0})
+	h.Write([]byte(value))
+	var sum [sha256.Size]byte
+	mac := h.Sum(sum[:0])
+	pool.Put(h)
+	buf := make([]byte, 0, 48)
+	buf = append(buf, 'e')
+	buf = strconv.AppendInt(buf, epoch, 10)
+	buf = append(buf, '.')
+	buf = base64.RawURLEncoding.AppendEncode(buf, mac[:16])
+	return string(buf)
+}
+
+// Rotation reports what Rotate did.
+type Rotation struct {
+	Current   int64
+	Created   []int64
+	Destroyed []int64
+}
+
+// Rotate makes sure the current and next epochs have keys and destroys the keys of
+// epochs older than the retention. Run it from cron or a timer; it is idempotent.
+func (s *Store) Rotate() (Rotation, error) {
+	cur := s.Epoch(s.cfg.Now())
+	r := Rotation{Current: cur}
+	for _, e := range []int64{cur, cur + 1} {
+		if _, err := os.Stat(s.path(e)); errors.Is(err, fs.ErrNotExist) {
+			if _, err := s.loadKey(e, true); err != nil {
+				return r, err
+			}
+			r.Created = append(r.Created, e)
+		}
+	}
+	epochs, err := s.Epochs()
+	if err != nil {
+		return r, err
+	}
+	oldest := cur - int64(s.cfg.Retention) + 1
+	for _, e := range epochs {
+		if e < oldest {
+			if err := os.Remove(s.path(e)); err != nil {
+				return r, fmt.Errorf("pseudonym: destroy key %d: %w", e, err)
+			}
+			r.Destroyed = append(r.Destroyed, e)
+		}
+	}
+	return r, nil
+}
+
+// Epochs lists the epochs that have a key, oldest first.
+func (s *Store) Epochs() ([]int64, error) {
+	entries, err := os.ReadDir(s.cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("pseudonym: %w", err)
+	}
+	var out []int64
+	for _, e := range entries {
+		n, ok := strings.CutPrefix(e.Name(), "epoch-")
+		n, ok2 := strings.CutSuffix(n, ".key")
+		if v, err := strconv.ParseInt(n, 10, 64); ok && ok2 && err == nil {
+			out = append(out, v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}

@@ -1,0 +1,261 @@
+package simulate
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Config of a simulated fleet.
+type Config struct {
+	Installations int       // default 2000
+	Seed          uint64    // default 1
+	Canary        bool      // identifying fields carry unique canary strings
+	Start         time.Time // event times spread over the hour before Start; default now
+}
+
+// CanaryPrefix starts every canary string.
+const CanaryPrefix = "CANARY"
+
+type item struct {
+	mediaType, container, vcodec, acodec string
+	title, path, fileName, library       string
+	durationMs, sizeBytes                int64
+	bitrateKbps, width, height           int32
+}
+
+type installation struct {
+	id, ip, zip, deviceName string
+	accounts                []string
+	device                  deviceProfile
+	items                   []item
+}
+
+type deviceProfile struct {
+	deviceType, platform, player string
+	weight                       int
+}
+
+var devices = []deviceProfile{
+	{"tv", "webos", "Veil for LG", 10}, {"tv", "tizen", "Veil for Samsung", 10}, {"tv", "android", "Veil for Android TV", 12},
+	{"streaming_stick", "roku", "Veil for Roku", 14}, {"streaming_stick", "tvos", "Veil for Apple TV", 8},
+	{"streaming_stick", "android", "Veil for Fire TV", 9}, {"console", "xbox", "Veil for Xbox", 3},
+	{"console", "playstation", "Veil for PlayStation", 3}, {"mobile", "ios", "Veil for iOS", 10},
+	{"mobile", "android", "Veil for Android", 10}, {"tablet", "ios", "Veil for iPadOS", 4},
+	{"desktop", "windows", "Veil Desktop", 3}, {"desktop", "macos", "Veil Desktop", 2}, {"web", "web", "Veil Web", 5},
+	{"smart_speaker", "linux", "Veil Audio", 1}, {"car", "android", "Veil Auto", 1},
+}
+
+var appVersions = []string{"1.40.2", "1.41.0", "1.41.3", "1.42.0", "1.42.1"}
+
+var adjectives = []string{"Silent", "Last", "Crimson", "Hidden", "Broken", "Golden", "Northern", "Electric", "Lonely", "Distant", "Burning", "Frozen", "Wild", "Secret", "Long", "Dark", "Bright", "Lost", "Iron", "Paper"}
+var nouns = []string{"Harbor", "Summer", "Empire", "River", "Machine", "Garden", "Frontier", "Signal", "Kingdom", "Letter", "Horizon", "Station", "Mountain", "Promise", "Orchard", "Voyage", "Witness", "Engine", "Shore", "Crown"}
+var firstNames = []string{"Dana", "Sam", "Alex", "Robin", "Kim", "Jordan", "Taylor", "Morgan", "Chris", "Jamie"}
+var zips = []string{"10027", "94110", "60614", "73301", "98109", "02139", "30309", "80205", "33139", "48201", "55408", "19104", "85004", "97214", "20009", "63110", "70116", "84101", "96813", "99501"}
+
+// Fleet generates events; it is not safe for concurrent use (give each goroutine its own).
+type Fleet struct {
+	cfg    Config
+	rng    *rand.Rand
+	inst   []installation
+	wsum   int
+	seq    uint64
+	canary uint64
+}
+
+// NewFleet builds the installations of cfg.
+func NewFleet(cfg Config) *Fleet {
+	if cfg.Installations <= 0 {
+		cfg.Installations = 2000
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = 1
+	}
+	if cfg.Start.IsZero() {
+		cfg.Start = time.Now()
+	}
+	f := &Fleet{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
+	for _, d := range devices {
+		f.wsum += d.weight
+	}
+	f.inst = make([]installation, cfg.Installations)
+	for i := range f.inst {
+		f.inst[i] = f.newInstallation(i)
+	}
+	return f
+}
+
+func (f *Fleet) pick(list []string) string { return list[f.rng.IntN(len(list))] }
+
+func (f *Fleet) newInstallation(i int) installation {
+	r := f.rng
+	in := installation{
+		id:         fmt.Sprintf("srv-%08x%04x", r.Uint32(), i),
+		ip:         fmt.Sprintf("%d.%d.%d.%d", []int{24, 31, 46, 62, 73, 81, 86, 92, 109, 151, 176, 185, 203}[r.IntN(13)], r.IntN(256), r.IntN(256), 1+r.IntN(254)),
+		deviceName: fmt.Sprintf("%s's %s", f.pick(firstNames), []string{"Living Room TV", "Bedroom TV", "iPhone", "Laptop", "Shield"}[r.IntN(5)]),
+	}
+	if r.IntN(10) < 6 {
+		in.zip = f.pick(zips)
+	}
+	for a := 0; a < 1+r.IntN(3); a++ {
+		in.accounts = append(in.accounts, fmt.Sprintf("acct-%d", r.Uint32()))
+	}
+	w := r.IntN(f.wsum)
+	for _, d := range devices {
+		if w -= d.weight; w < 0 {
+			in.device = d
+			break
+		}
+	}
+	owner := f.pick(firstNames)
+	for n := 0; n < 20+r.IntN(30); n++ {
+		in.items = append(in.items, f.newItem(owner))
+	}
+	return in
+}
+
+// newItem makes a file of a local library with consistent encode parameters.
+func (f *Fleet) newItem(owner string) item {
+	r := f.rng
+	title := f.pick(adjectives) + " " + f.pick(nouns)
+	year := 1950 + r.IntN(75)
+	switch p := r.IntN(100); {
+	case p < 70: // video: films and episodes
+		res := []struct {
+			w, h int32
+			kbps float64
+			name string
+		}{{720, 480, 1500, "480p"}, {1280, 720, 4000, "720p"}, {1920, 1080, 10000, "1080p"}, {1920, 800, 9000, "1080p"}, {3840, 2160, 40000, "2160p"}, {3840, 1606, 30000, "2160p"}}[r.IntN(6)]
+		vcodec := []string{"h264", "hevc", "av1", "mpeg2video"}[r.IntN(4)]
+		kbps := res.kbps * (0.5 + r.Float64())
+		if vcodec == "hevc" || vcodec == "av1" {
+			kbps *= 0.6
+		}
+		var dur int64
+		var lib, path string
+		if r.IntN(3) == 0 { // an episode
+			dur = int64(20+r.IntN(45))*60_000 + r.Int64N(60_000)
+			lib = []string{"TV Shows", "Kids TV", owner + "'s Shows"}[r.IntN(3)]
+			s, e := 1+r.IntN(8), 1+r.IntN(22)
+			name := fmt.Sprintf("%s - S%02dE%02d - %s %s.%s", title, s, e, f.pick(adjectives), f.pick(nouns), "mkv")
+			path = fmt.Sprintf("/srv/media/%s/%s/Season %d/%s", lib, title, s, name)
+		} else {
+			dur = int64(80+r.IntN(100))*60_000 + r.Int64N(60_000)
+			lib = []string{"Movies", owner + "'s Movies", "4K Movies", "Classics"}[r.IntN(4)]
+			name := fmt.Sprintf("%s (%d) %s.mkv", title, year, res.name)
+			path = fmt.Sprintf("/srv/media/%s/%s (%d)/%s", lib, title, year, name)
+		}
+		return item{mediaType: "video", container: []string{"mkv", "mp4", "avi", "m2ts"}[r.IntN(4)], vcodec: vcodec,
+			acodec: []string{"aac", "ac3", "eac3", "dts", "truehd"}[r.IntN(5)], title: title, path: path, fileName: baseName(path), library: lib,
+			durationMs: dur, bitrateKbps: int32(kbps), width: res.w, height: res.h, sizeBytes: int64(kbps * 125 * float64(dur) / 1000)}
+	case p < 95: // music
+		codec := []string{"flac", "mp3", "aac", "alac", "opus"}[r.IntN(5)]
+		kbps := map[string]float64{"flac": 900, "mp3": 256, "aac": 192, "alac": 1000, "opus": 128}[codec] * (0.8 + 0.4*r.Float64())
+		dur := int64(90+r.IntN(360))*1000 + r.Int64N(1000)
+		artist := f.pick(adjectives) + " " + f.pick(nouns) + "s"
+		path := fmt.Sprintf("/home/%s/Music/%s/%s (%d)/%02d %s.%s", owner, artist, title, year, 1+r.IntN(14), f.pick(nouns), codec)
+		return item{mediaType: "music", container: map[string]string{"flac": "flac", "mp3": "mp3", "aac": "m4a", "alac": "m4a", "opus": "ogg"}[codec], acodec: codec,
+			title: title, path: path, fileName: baseName(path), library: "Music", durationMs: dur, bitrateKbps: int32(kbps), sizeBytes: int64(kbps * 125 * float64(dur) / 1000)}
+	default: // photos
+		w, h := []int32{4032, 6000, 3024, 8192}[r.IntN(4)], []int32{3024, 4000, 4032, 5464}[r.IntN(4)]
+		path := fmt.Sprintf("/home/%s/Pictures/%d/IMG_%04d.jpg", owner, 2010+r.IntN(16), r.IntN(10000))
+		return item{mediaType: "photo", container: "jpeg", title: baseName(path), path: path, fileName: baseName(path), library: "Photos",
+			width: w, height: h, sizeBytes: int64(w) * int64(h) * int64(2+r.IntN(3)) / 8}
+	}
+}
+
+func baseName(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[i+1:]
+		}
+	}
+	return p
+}
+
+// hosted content the service itself serves: tracked by catalog id.
+func (f *Fleet) hostedItem() (item, string) {
+	r := f.rng
+	switch r.IntN(4) {
+	case 0:
+		return item{mediaType: "video", container: "mp4", vcodec: "h264", acodec: "aac", title: "Trailer", durationMs: int64(90+r.IntN(90)) * 1000, bitrateKbps: 6000, width: 1920, height: 1080, sizeBytes: 100 << 20},
+			fmt.Sprintf("trailer:%d", 1000+r.IntN(500))
+	case 1:
+		return item{mediaType: "video", container: "mpegts", vcodec: "h264", acodec: "aac", title: "Live TV", durationMs: 3_600_000, bitrateKbps: 8000, width: 1920, height: 1080, sizeBytes: 3600 * 1000 * 1000},
+			fmt.Sprintf("livetv:channel-%d", 1+r.IntN(120))
+	case 2:
+		return item{mediaType: "video", container: "mpegts", vcodec: "mpeg2video", acodec: "ac3", title: "DVR", durationMs: int64(30+r.IntN(90)) * 60_000, bitrateKbps: 12000, width: 1920, height: 1080, sizeBytes: 4 << 30},
+			fmt.Sprintf("dvr:program-%d", r.IntN(5000))
+	default:
+		return item{mediaType: "video", container: "mp4", vcodec: "h264", acodec: "aac", title: "Ad", durationMs: int64(15+15*r.IntN(3)) * 1000, bitrateKbps: 4000, width: 1280, height: 720, sizeBytes: 20 << 20},
+			fmt.Sprintf("ad:campaign-%d", r.IntN(200))
+	}
+}
+
+// Next returns the next raw playback event in goavro's native form for the raw
+// playback schema.
+func (f *Fleet) Next() map[string]any {
+	r := f.rng
+	f.seq++
+	// Installations are not equally busy: a few heavy users, a long tail.
+	in := &f.inst[int(math.Floor(math.Pow(r.Float64(), 2)*float64(len(f.inst))))]
+	var it item
+	source, catalog := "local", ""
+	if r.IntN(100) < 12 {
+		it, catalog = f.hostedItem()
+		source = "hosted"
+	} else {
+		it = in.items[r.IntN(len(in.items))]
+	}
+	ev := []string{"start", "progress", "progress", "stop"}[r.IntN(4)]
+	var played int64
+	if ev != "start" && it.durationMs > 0 {
+		played = r.Int64N(it.durationMs + 1)
+	}
+	decision := "direct_play"
+	if p := r.IntN(10); p == 0 {
+		decision = "transcode"
+	} else if p < 3 {
+		decision = "direct_stream"
+	}
+	account := in.accounts[r.IntN(len(in.accounts))]
+	if r.IntN(5) == 0 {
+		account = ""
+	}
+	at := f.cfg.Start.Add(-time.Duration(r.Int64N(int64(time.Hour))))
+	rec := map[string]any{
+		"event_id": uuid.NewString(), "event_time": at,
+		"installation_id": in.id, "account_id": account, "client_ip": in.ip, "zip_code": in.zip,
+		"device_type": in.device.deviceType, "platform": in.device.platform, "player": in.device.player,
+		"player_name": in.deviceName, "app_version": appVersions[r.IntN(len(appVersions))],
+		"media_source": source, "media_type": it.mediaType, "container": it.container,
+		"video_codec": it.vcodec, "audio_codec": it.acodec,
+		"duration_ms": it.durationMs, "bitrate_kbps": it.bitrateKbps, "size_bytes": it.sizeBytes,
+		"width": it.width, "height": it.height,
+		"file_path": it.path, "file_name": it.fileName, "library_name": it.library, "title": it.title,
+		"catalog_id": catalog, "playback_event": ev, "played_ms": played, "decision": decision,
+	}
+	if source == "hosted" {
+		rec["file_path"], rec["file_name"], rec["library_name"] = "", "", ""
+	}
+	if f.cfg.Canary {
+		f.applyCanaries(rec)
+	}
+	return rec
+}
+
+// CanaryFields are the raw fields that carry canaries in canary mode: every field
+// the policy drops or pseudonymizes.
+var CanaryFields = []string{"installation_id", "account_id", "client_ip", "zip_code", "player_name", "file_path", "file_name", "library_name", "title"}
+
+func (f *Fleet) applyCanaries(rec map[string]any) {
+	f.canary++
+	n := strconv.FormatUint(f.canary, 36)
+	for _, k := range CanaryFields {
+		rec[k] = CanaryPrefix + "-" + k + "-" + strconv.FormatUint(f.cfg.Seed, 36) + "-" + n
+	}
+}

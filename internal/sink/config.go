@@ -1,0 +1,52 @@
+package sink
+
+import (
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/veiltelemetry/veil/internal/chstore"
+	"github.com/veiltelemetry/veil/internal/stream"
+)
+
+// Config of the sink.
+type Config struct {
+	Kafka       stream.Kafka
+	Group       string          // --group, default veil-sink
+	Batch       stream.Batching // --batch-records (default 50000), --batch-wait (default 1s)
+	ClickHouse  chstore.Options // --clickhouse-addr (127.0.0.1:9000), --clickhouse-db (veil), --clickhouse-user, --clickhouse-password
+	MetricsAddr string          // --metrics-addr, default 127.0.0.1:9103; empty disables
+}
+
+// Register adds the flags to fs with their defaults.
+func (c *Config) Register(fs *flag.FlagSet) {
+	c.Kafka.Register(fs)
+	fs.StringVar(&c.Group, "group", "veil-sink", "Kafka consumer group")
+	fs.IntVar(&c.Batch.MaxRecords, "batch-records", 50000, "records per partition batch (one INSERT per table)")
+	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", time.Second, "how long a batch waits to fill after its first record")
+	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
+	fs.StringVar(&c.ClickHouse.Database, "clickhouse-db", "veil", "ClickHouse database")
+	fs.StringVar(&c.ClickHouse.User, "clickhouse-user", "default", "ClickHouse user")
+	fs.StringVar(&c.ClickHouse.Password, "clickhouse-password", "", "ClickHouse password")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9103", "address of /metrics, /healthz and /readyz; empty disables")
+}
+
+// Validate names the first bad field.
+func (c *Config) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Group == "":
+		return fmt.Errorf("--group must not be empty")
+	case c.Batch.MaxRecords <= 0:
+		return fmt.Errorf("--batch-records: must be positive, got %d", c.Batch.MaxRecords)
+	case c.Batch.MaxWait <= 0:
+		return fmt.Errorf("--batch-wait: must be positive, got %s", c.Batch.MaxWait)
+	case c.ClickHouse.Addr == "":
+		return fmt.Errorf("--clickhouse-addr must not be empty")
+	case c.ClickHouse.Database == "":
+		return fmt.Errorf("--clickhouse-db must not be empty")
+	}
+	return nil
+}

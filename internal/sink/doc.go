@@ -1,0 +1,21 @@
+// Package sink loads clean events from the clean topic into ClickHouse.
+//
+// Instances share the clean topic's partitions through a Kafka consumer group. Each
+// assigned partition has its own reader and its own batches, sized by records and by
+// time; a batch becomes one columnar INSERT per table, and the partition's offset is
+// committed to Kafka only after ClickHouse acknowledged every insert of the batch.
+// While ClickHouse fails, the insert is retried with backoff and the partition is not
+// read further, so memory stays bounded by one batch per partition.
+//
+// Delivery: effectively exactly once into the tables. Every row stores the Kafka
+// partition and offset it came from. When a partition is assigned, the sink reads
+// from ClickHouse the highest stored offset per (table, month) and skips records at
+// or below it, so records delivered again after a crash, a rebalance or a failed
+// commit are not inserted twice. This works because each (table, month) share of an
+// INSERT is written as one part that appears whole or not at all. The one window
+// left is a ClickHouse server crash in the middle of writing a block that spans two
+// months or its materialized views; the README discusses it.
+//
+// Records that cannot be decoded or do not fit their table go to the dead-letter
+// topic with headers and never block the partition.
+package sink

@@ -1,0 +1,276 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/veiltelemetry/veil/internal/chstore"
+	"github.com/veiltelemetry/veil/internal/obs"
+	"github.com/veiltelemetry/veil/internal/stream"
+	"github.com/veiltelemetry/veil/schemas"
+)
+
+type metrics struct {
+	rows     *prometheus.CounterVec
+	skipped  prometheus.Counter
+	dead     *prometheus.CounterVec
+	insert   prometheus.Histogram
+	failures prometheus.Counter
+	lag      *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_sink_rows_inserted_total", Help: "Rows ClickHouse acknowledged, by table."}, []string{"table"}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_records_skipped_total",
+			Help: "Records delivered again whose rows ClickHouse already had (crash or rebalance replay)."}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_sink_deadletters_total", Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
+		insert: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "veil_sink_insert_seconds", Help: "Time for ClickHouse to acknowledge one INSERT.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_insert_failures_total", Help: "INSERTs that failed and were retried."}),
+		lag:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "veil_sink_consumer_lag", Help: "Records behind the end of the partition, per assigned partition."}, []string{"partition"}),
+	}
+	reg.MustRegister(m.rows, m.skipped, m.dead, m.insert, m.failures, m.lag)
+	return m
+}
+
+// Migrate connects to ClickHouse and applies the embedded migrations.
+func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
+	reg, err := schemas.Load()
+	if err != nil {
+		return err
+	}
+	st, err := chstore.Open(ctx, cfg.ClickHouse, reg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	done, err := st.Migrate(ctx)
+	for _, m := range done {
+		log.Info("migration applied", "migration", m.Name)
+	}
+	if err == nil {
+		log.Info("schema up to date", "database", st.Database(), "server", st.Version(), "low_cardinality", st.Features().LowCardinality)
+	}
+	return err
+}
+
+// Run consumes the clean topic into ClickHouse until ctx is done. It applies the
+// migrations first. On shutdown each partition finishes the batch in hand (insert
+// and commit) before returning.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := cfg.Kafka.Ensure(ctx); err != nil {
+		return err
+	}
+	if err := Migrate(ctx, cfg, log); err != nil {
+		return err
+	}
+	schemaReg, err := schemas.Load()
+	if err != nil {
+		return err
+	}
+	st, err := chstore.Open(ctx, cfg.ClickHouse, schemaReg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	dlq, err := cfg.Kafka.Writer(cfg.Kafka.Topics.DeadLetter)
+	if err != nil {
+		return err
+	}
+	defer dlq.Close()
+	s := &sinker{cfg: cfg, log: log, store: st, schemas: schemaReg, dlq: dlq, m: newMetrics(reg)}
+
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                cfg.Group,
+		Brokers:           cfg.Kafka.Brokers,
+		Topics:            []string{cfg.Kafka.Topics.Clean},
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  time.Second,
+		Timeout:           10 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("sink: consumer group: %w", err)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return obs.Serve(ctx, cfg.MetricsAddr, obs.Handler(reg, map[string]obs.Check{
+			"kafka":      stream.Ping(cfg.Kafka.Brokers),
+			"clickhouse": st.Ping,
+		}), log)
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		return group.Close() // ends the generation: partition loops drain and return
+	})
+	g.Go(func() error {
+		log.Info("sink consuming", "topic", cfg.Kafka.Topics.Clean, "group", cfg.Group, "clickhouse", cfg.ClickHouse.Addr, "server", st.Version())
+		for {
+			gen, err := group.Next(ctx)
+			if err != nil {
+				if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+					return nil
+				}
+				return fmt.Errorf("sink: join group %s: %w", cfg.Group, err)
+			}
+			for topic, parts := range gen.Assignments {
+				ids := make([]int, 0, len(parts))
+				for _, p := range parts {
+					topic, p := topic, p
+					ids = append(ids, p.ID)
+					gen.Start(func(gctx context.Context) { s.partition(gctx, gen, topic, p.ID, p.Offset) })
+				}
+				log.Info("partitions assigned", "generation", gen.ID, "topic", topic, "partitions", ids)
+			}
+		}
+	})
+	return g.Wait()
+}
+
+type sinker struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *chstore.Store
+	schemas *schemas.Registry
+	dlq     *kafka.Writer
+	m       *metrics
+}
+
+// partition loads one partition until the generation ends (rebalance or shutdown).
+func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic string, part int, start int64) {
+	log := s.log.With("partition", part)
+	var resume map[chstore.ResumeKey]int64
+	if err := stream.Retry(ctx, log, func() (err error) {
+		resume, err = s.store.Resume(ctx, part)
+		return err
+	}); err != nil {
+		return // generation over before ClickHouse answered
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: s.cfg.Kafka.Brokers, Topic: topic, Partition: part,
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 10000,
+		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second,
+	})
+	defer r.Close()
+	if err := r.SetOffset(start); err != nil {
+		log.Error("cannot seek", "offset", start, "err", err)
+		return
+	}
+	log.Debug("partition started", "offset", start, "resume_points", len(resume))
+	rows := map[string]*chstore.Rows{}
+	lag := s.m.lag.WithLabelValues(strconv.Itoa(part))
+	batch := make([]kafka.Message, 0, s.cfg.Batch.MaxRecords)
+	for {
+		batch = batch[:0]
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			return // generation ended
+		}
+		batch = append(batch, m)
+		fill, cancel := context.WithTimeout(ctx, s.cfg.Batch.MaxWait)
+		for len(batch) < s.cfg.Batch.MaxRecords {
+			m, err := r.FetchMessage(fill)
+			if err != nil {
+				break
+			}
+			batch = append(batch, m)
+		}
+		cancel()
+		lag.Set(float64(r.Lag()))
+		// The batch in hand is finished even if the generation ends meanwhile (within
+		// the drain timeout); if the commit then fails, the next owner skips what was
+		// inserted. While the generation lives, a ClickHouse outage is waited out.
+		work, cancelWork := stream.DrainContext(ctx)
+		err = s.load(work, log, batch, rows, resume)
+		if err == nil {
+			last := batch[len(batch)-1].Offset
+			if cerr := gen.CommitOffsets(map[string]map[int]int64{topic: {part: last + 1}}); cerr != nil {
+				log.Warn("commit failed; ClickHouse already has the rows, replay will skip them", "offset", last+1, "err", cerr)
+			}
+		}
+		cancelWork()
+		if err != nil || ctx.Err() != nil {
+			if err != nil && ctx.Err() == nil {
+				log.Error("partition stopped", "err", err)
+			}
+			return
+		}
+	}
+}
+
+// load turns a batch into rows, dead-letters what cannot be loaded, and inserts the
+// rows of every table, retrying until ClickHouse accepts them or ctx ends.
+func (s *sinker) load(ctx context.Context, log *slog.Logger, batch []kafka.Message, rows map[string]*chstore.Rows, resume map[chstore.ResumeKey]int64) error {
+	for _, r := range rows {
+		r.Reset()
+	}
+	var dead []kafka.Message
+	deadLetter := func(m kafka.Message, reason string, err error) {
+		s.m.dead.WithLabelValues(reason).Inc()
+		dead = append(dead, stream.DeadLetter(s.cfg.Kafka.Topics.DeadLetter, "sink", reason, err, m, time.Now()))
+	}
+	for _, m := range batch {
+		sch, rec, err := s.schemas.Decode(m.Value)
+		if err != nil {
+			deadLetter(m, "undecodable", err)
+			continue
+		}
+		t, ok := s.store.Table(sch.Kind)
+		if !ok || sch.Stage != schemas.Clean {
+			deadLetter(m, "no-table", fmt.Errorf("no table for %s schema %s", sch.Stage, sch.Name))
+			continue
+		}
+		rs := rows[sch.Kind]
+		if rs == nil {
+			rs = chstore.NewRows(t)
+			rows[sch.Kind] = rs
+		}
+		if err := rs.Append(rec, m.Partition, m.Offset); err != nil {
+			deadLetter(m, "unloadable", err)
+			continue
+		}
+		if last, ok := resume[chstore.ResumeKey{Table: t.Name, Month: rs.Month(rs.Len() - 1)}]; ok && m.Offset <= last {
+			rs.DropLast()
+			s.m.skipped.Inc()
+		}
+	}
+	if len(dead) > 0 {
+		if err := stream.Retry(ctx, log, func() error { return s.dlq.WriteMessages(ctx, dead...) }); err != nil {
+			return fmt.Errorf("sink: dead-letter %d records: %w", len(dead), err)
+		}
+	}
+	for kind, rs := range rows {
+		if rs.Len() == 0 {
+			continue
+		}
+		err := stream.Retry(ctx, log, func() error {
+			start := time.Now()
+			err := s.store.Insert(ctx, rs)
+			if err != nil {
+				s.m.failures.Inc()
+				return err
+			}
+			s.m.insert.Observe(time.Since(start).Seconds())
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		s.m.rows.WithLabelValues(kind).Add(float64(rs.Len()))
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Source is what Consume reads from: a kafka-go *Reader in a consumer group, or a
+// fake in unit tests.
+type Source interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Batching bounds a batch by count and by time.
+type Batching struct {
+	MaxRecords int           // default 5000
+	MaxWait    time.Duration // after the first record; default 200ms
+}
+
+// Handler processes one batch. It returns nil only when every record has been
+// written downstream (or dead-lettered) and acknowledged; it must be safe to call
+// again with the same batch.
+type Handler func(ctx context.Context, batch []kafka.Message) error
+
+// drainTimeout bounds how long a batch already fetched may take to finish once
+// shutdown began.
+const drainTimeout = 30 * time.Second
+
+// Consume runs fetch → handle → commit until ctx is done. A handler error is retried
+// with exponential backoff (up to 5s) on the same batch, so nothing is skipped and
+// nothing new is fetched while downstream is failing. When ctx is cancelled, the
+// batch in hand is still handled and committed (within drainTimeout); records not
+// yet fetched stay in Kafka. A failed commit is logged and the loop goes on: the
+// records will be delivered again, which is at-least-once.
+func Consume(ctx context.Context, src Source, b Batching, log *slog.Logger, handle Handler) error {
+	if b.MaxRecords <= 0 {
+		b.MaxRecords = 5000
+	}
+	if b.MaxWait <= 0 {
+		b.MaxWait = 200 * time.Millisecond
+	}
+	batch := make([]kafka.Message, 0, b.MaxRecords)
+	for {
+		batch = batch[:0]
+		m, err := src.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		batch = append(batch, m)
+		fill, cancel := context.WithTimeout(ctx, b.MaxWait)
+		for len(batch) < b.MaxRecords {
+			m, err := src.FetchMessage(fill)
+			if err != nil {
+				break
+			}
+			batch = append(batch, m)
+		}
+		cancel()
+		// From here the batch is finished even if shutdown begins.
+		work, cancelWork := DrainContext(ctx)
+		err = retry(work, log, func() error { return handle(work, batch) })
+		if err == nil {
+			if cerr := src.CommitMessages(work, batch...); cerr != nil {
+				log.Warn("commit failed; the batch will be delivered again", "records", len(batch), "err", cerr)
+			}
+		}
+		cancelWork()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// DrainContext returns a context for finishing work already in hand: it is not
+// cancelled with parent, but ends drainTimeout (30s) after parent is.
+func DrainContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() {
+		t := time.AfterFunc(drainTimeout, cancel)
+		context.AfterFunc(ctx, func() { t.Stop() })
+	})
+	return ctx, func() { stop(); cancel() }
+}
+
+// retry calls fn until it succeeds or ctx ends, backing off from 100ms to 5s.
+func retry(ctx context.Context, log *slog.Logger, fn func() error) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return errors.Join(err, ctx.Err())
+		}
+		log.Warn("batch failed; retrying", "attempt", attempt, "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// Retry is retry for other packages: it calls fn until it succeeds or ctx ends.
+func Retry(ctx context.Context, log *slog.Logger, fn func() error) error { return retry(ctx, log, fn) }

@@ -1,0 +1,63 @@
+package stream
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/veiltelemetry/veil/internal/config"
+)
+
+// Kafka is the Kafka configuration every binary shares.
+type Kafka struct {
+	Brokers      config.List // --brokers, default 127.0.0.1:9092
+	Topics       Topics      // --topic-raw, --topic-clean, --topic-consent, --topic-deadletter
+	CreateTopics bool        // --create-topics: create missing topics at start
+	Partitions   int         // --partitions for created raw and clean topics, default 8
+	Compression  string      // --compression of produced batches, default lz4
+}
+
+// Register adds the shared flags to fs with their defaults.
+func (k *Kafka) Register(fs *flag.FlagSet) {
+	k.Brokers = config.List{"127.0.0.1:9092"}
+	k.Topics = DefaultTopics()
+	fs.Var(&k.Brokers, "brokers", "Kafka bootstrap brokers, comma-separated")
+	fs.StringVar(&k.Topics.Raw, "topic-raw", k.Topics.Raw, "topic of raw events (may hold identifiers)")
+	fs.StringVar(&k.Topics.Clean, "topic-clean", k.Topics.Clean, "topic of clean events")
+	fs.StringVar(&k.Topics.Consent, "topic-consent", k.Topics.Consent, "compacted topic of per-installation opt-outs")
+	fs.StringVar(&k.Topics.DeadLetter, "topic-deadletter", k.Topics.DeadLetter, "topic of records that could not be processed")
+	fs.BoolVar(&k.CreateTopics, "create-topics", false, "create missing topics at start")
+	fs.IntVar(&k.Partitions, "partitions", 8, "partitions of the raw and clean topics when created")
+	fs.StringVar(&k.Compression, "compression", "lz4", "compression of produced batches: none, gzip, snappy, lz4, zstd")
+}
+
+// Validate names the first bad field.
+func (k *Kafka) Validate() error {
+	switch {
+	case len(k.Brokers) == 0:
+		return fmt.Errorf("--brokers: at least one broker is required")
+	case k.Topics.Raw == "" || k.Topics.Clean == "" || k.Topics.Consent == "" || k.Topics.DeadLetter == "":
+		return fmt.Errorf("--topic-*: topic names must not be empty")
+	case k.Partitions <= 0:
+		return fmt.Errorf("--partitions: must be positive, got %d", k.Partitions)
+	}
+	_, err := ParseCompression(k.Compression)
+	if err != nil {
+		return fmt.Errorf("--compression: %w", err)
+	}
+	return nil
+}
+
+// Ensure creates the missing topics when --create-topics was given.
+func (k *Kafka) Ensure(ctx context.Context) error {
+	if !k.CreateTopics {
+		return nil
+	}
+	return EnsureTopics(ctx, k.Brokers, k.Topics.Specs(k.Partitions))
+}
+
+// Writer returns a writer for the shared settings; topic "" lets each message name its own.
+func (k *Kafka) Writer(topic string) (*kafkago.Writer, error) {
+	return NewWriter(WriterConfig{Brokers: k.Brokers, Topic: topic, Compression: k.Compression})
+}

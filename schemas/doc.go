@@ -1,0 +1,19 @@
+// Package schemas embeds the Avro schemas of every event kind, raw (as devices send
+// them, identifiers included) and clean (what the enricher writes after the privacy
+// policy), and encodes and decodes them in Avro single-object encoding:
+//
+//	0xC3 0x01 | 8-byte little-endian CRC-64-AVRO fingerprint of the writer schema | Avro binary body
+//
+// A decoder selects the writer schema by fingerprint. An unknown fingerprint, a
+// missing marker or a body that does not match its schema is an error
+// (ErrUnknownFingerprint, ErrNotSingleObject, ErrMalformed), never a panic; the
+// pipeline routes such records to the dead-letter topic.
+//
+// Each version of a schema is its own file (playback.v1.avsc, playback.v2.avsc...)
+// with its own fingerprint, because goavro does not resolve a writer schema into a
+// reader schema. Consumers map older versions forward in code.
+//
+// Every field of a raw schema carries a "privacy" attribute naming its treatment;
+// the privacy package builds the enricher's policy from those attributes and
+// refuses to start when one is missing or unknown.
+package schemas
