@@ -243,12 +243,14 @@ func decodeSafely(c *goavro.Codec, body []byte) (native any, rest []byte, err er
 	return c.NativeFromBinary(body)
 }
 
-// Encode appends the single-object encoding of rec to buf.
+// Encode appends the single-object encoding of rec to buf. On error it returns buf
+// as the caller passed it.
 func (s *Schema) Encode(buf []byte, rec map[string]any) ([]byte, error) {
+	start := len(buf)
 	buf = append(buf, s.header[:]...)
 	out, err := s.Codec.BinaryFromNative(buf, rec)
 	if err != nil {
-		return buf[:0], fmt.Errorf("encode %s: %w", s.Name, err)
+		return buf[:start], fmt.Errorf("encode %s: %w", s.Name, err)
 	}
 	return out, nil
 }

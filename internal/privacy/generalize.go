@@ -70,12 +70,12 @@ var musicBitrates = []bucket{{96, "<96k"}, {192, "96-192k"}, {320, "192-320k"}, 
 // BitrateBucket generalizes a bitrate in kbit/s onto a ladder chosen by media type.
 func BitrateBucket(mediaType string, kbps int64) string {
 	switch {
+	case mediaType == "photo": // a photo has no bitrate, whatever the device sent
+		return "n/a"
 	case kbps <= 0:
 		return "unknown"
 	case mediaType == "music":
 		return bucketOf(kbps, musicBitrates, "lossless")
-	case mediaType == "photo":
-		return "n/a"
 	default:
 		return bucketOf(kbps, videoBitrates, ">=64M")
 	}

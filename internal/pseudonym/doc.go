@@ -3,7 +3,8 @@
 // to 128 bits and prefixed with the epoch number ("e2913.Xy3…").
 //
 // Keys live in a directory shared by every enricher instance, one file per epoch,
-// created with O_EXCL so concurrent instances agree on one key. An epoch lasts
+// written to a temporary file and hard-linked into place, so concurrent instances
+// agree on one key and none reads a half-written one. An epoch lasts
 // Period (default 30 days); Rotate creates the next epoch's key ahead of time and
 // deletes keys older than Retention epochs. Once a key file is gone nobody, including
 // the operators, can recompute the pseudonyms made with it, so data older than the

@@ -75,19 +75,30 @@ func (s *Store) loadKey(epoch int64, create bool) ([]byte, error) {
 		if _, err := rand.Read(key); err != nil {
 			return nil, err
 		}
-		f, err := os.OpenFile(s.path(epoch), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) { // another instance won the race: use its key
-			return s.loadKey(epoch, false)
-		}
+		// Write the key to a temporary file (0600), then link it into place: the link
+		// fails if another instance was first, and no reader ever sees a key file
+		// that is still empty or half written.
+		f, err := os.CreateTemp(s.cfg.Dir, ".epoch-*.tmp")
 		if err != nil {
 			return nil, fmt.Errorf("pseudonym: create key: %w", err)
 		}
+		defer os.Remove(f.Name())
 		_, werr := f.WriteString(hex.EncodeToString(key) + "\n")
+		if serr := f.Sync(); werr == nil {
+			werr = serr
+		}
 		if cerr := f.Close(); werr == nil {
 			werr = cerr
 		}
 		if werr != nil {
 			return nil, fmt.Errorf("pseudonym: write key: %w", werr)
+		}
+		err = os.Link(f.Name(), s.path(epoch))
+		if errors.Is(err, fs.ErrExist) { // another instance won the race: use its key
+			return s.loadKey(epoch, false)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pseudonym: create key: %w", err)
 		}
 		return key, nil
 	}
