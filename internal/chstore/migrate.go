@@ -141,11 +141,25 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 				return done, fmt.Errorf("chstore: migration %s: %w", m.Name, err)
 			}
 		}
-		if err := s.conn.Exec(ctx, "INSERT INTO "+s.db+".schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-			uint32(m.Version), m.Name, time.Now()); err != nil {
+		if err := s.record(ctx, m); err != nil {
 			return done, fmt.Errorf("chstore: record %s: %w", m.Name, err)
 		}
 		done = append(done, m)
 	}
 	return done, nil
+}
+
+// record notes a migration as applied. It inserts through PrepareBatch: on
+// ClickHouse 18.16, clickhouse-go's Exec of an INSERT ... VALUES hangs the
+// connection, while a batch with an explicit column list works everywhere.
+func (s *Store) record(ctx context.Context, m Migration) error {
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".schema_migrations (version, name, applied_at)")
+	if err != nil {
+		return err
+	}
+	defer b.Abort()
+	if err := b.Append(uint32(m.Version), m.Name, time.Now()); err != nil {
+		return err
+	}
+	return b.Send()
 }

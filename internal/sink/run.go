@@ -125,7 +125,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 				if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
 					return nil
 				}
-				return fmt.Errorf("sink: join group %s: %w", cfg.Group, err)
+				// The group keeps retrying on its own (coordinator not yet
+				// available, broker restarting...); Next only reports it.
+				log.Warn("consumer group not joined yet; retrying", "group", cfg.Group, "err", err)
+				continue
 			}
 			for topic, parts := range gen.Assignments {
 				ids := make([]int, 0, len(parts))

@@ -1,0 +1,4 @@
+// Package e2e runs the whole pipeline — simulator, enricher, sink — in-process
+// against the real Kafka broker and ClickHouse server that scripts/test starts, and
+// checks what analysts would see: every event exactly once, and no identifier.
+package e2e

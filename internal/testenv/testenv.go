@@ -1,0 +1,144 @@
+// Package testenv connects integration tests to the real Kafka broker and
+// ClickHouse server that scripts/test starts. A test asks for a service; when the
+// variable naming it (VEIL_KAFKA, VEIL_CLICKHOUSE) is unset the test is skipped
+// visibly, except under CI=true, where it fails: CI must never pass by skipping.
+// A service that is named but does not answer always fails the test.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/veiltelemetry/veil/internal/config"
+	"github.com/veiltelemetry/veil/internal/stream"
+)
+
+func need(t testing.TB, env, what string) string {
+	t.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not set: this test needs %s; run it through scripts/test, which starts the services", env, what)
+		}
+		t.Skipf("%s not set: skipping the %s integration test (scripts/test sets it)", env, what)
+	}
+	conn, err := net.DialTimeout("tcp", strings.Split(v, ",")[0], 3*time.Second)
+	if err != nil {
+		t.Fatalf("%s=%s does not answer: %v (start it with scripts/%s start)", env, v, err, strings.ToLower(what))
+	}
+	conn.Close()
+	return v
+}
+
+// Kafka returns the brokers of the test Kafka.
+func Kafka(t testing.TB) []string {
+	return strings.Split(need(t, "VEIL_KAFKA", "Kafka"), ",")
+}
+
+// ClickHouse returns the native address of the test ClickHouse.
+func ClickHouse(t testing.TB) string { return need(t, "VEIL_CLICKHOUSE", "ClickHouse") }
+
+// Unique returns prefix plus a random suffix, safe in topic and database names.
+func Unique(prefix string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return prefix + "_" + hex.EncodeToString(b)
+}
+
+// Topics returns fresh topic names for one test and creates them.
+func Topics(t testing.TB, brokers []string, partitions int) stream.Topics {
+	t.Helper()
+	id := Unique("t")
+	tp := stream.Topics{Raw: id + ".raw", Clean: id + ".clean", Consent: id + ".consent", DeadLetter: id + ".deadletter"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := stream.EnsureTopics(ctx, brokers, tp.Specs(partitions)); err != nil {
+		t.Fatalf("create topics: %v", err)
+	}
+	return tp
+}
+
+// KafkaArgs are the command-line flags that point a binary's config at brokers and topics.
+func KafkaArgs(brokers []string, tp stream.Topics) []string {
+	return []string{"--brokers", strings.Join(brokers, ","), "--topic-raw", tp.Raw, "--topic-clean", tp.Clean,
+		"--topic-consent", tp.Consent, "--topic-deadletter", tp.DeadLetter}
+}
+
+// Configure fills a config through its Register method and the given flags, as the
+// binaries do, with an empty environment.
+func Configure(t testing.TB, register func(*flag.FlagSet), args ...string) {
+	t.Helper()
+	fs := flag.NewFlagSet(t.Name(), flag.ContinueOnError)
+	register(fs)
+	if err := config.Parse(fs, args, config.MapLookup(nil)); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+}
+
+// ReadAll returns every record of topic present when it is called.
+func ReadAll(t testing.TB, brokers []string, topic string) []kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n, err := stream.PartitionCount(ctx, brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	req := map[string][]kafka.OffsetRequest{}
+	for p := 0; p < n; p++ {
+		req[topic] = append(req[topic], kafka.LastOffsetOf(p))
+	}
+	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		t.Fatalf("list offsets of %s: %v", topic, err)
+	}
+	var out []kafka.Message
+	for _, po := range offs.Topics[topic] {
+		if po.Error != nil {
+			t.Fatalf("offsets of %s/%d: %v", topic, po.Partition, po.Error)
+		}
+		if po.LastOffset == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: po.Partition, MaxBytes: 16 << 20})
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				t.Fatalf("read %s/%d: %v", topic, po.Partition, err)
+			}
+			out = append(out, m)
+			if m.Offset+1 >= po.LastOffset {
+				break
+			}
+		}
+		r.Close()
+	}
+	return out
+}
+
+// Eventually polls cond every 250ms until it returns true or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached after %s (last: %s)", what, timeout, last)
+}
