@@ -106,10 +106,10 @@ func SizeBucket(bytes int64) string {
 // and pillarboxed encodes land in the class people call them; photos are classed by
 // megapixels.
 func Resolution(mediaType string, width, height int64) string {
+	if mediaType == "music" { // cover art dimensions say nothing about the audio
+		return "none"
+	}
 	if width <= 0 || height <= 0 {
-		if mediaType == "music" {
-			return "none"
-		}
 		return "unknown"
 	}
 	if mediaType == "photo" {
@@ -142,6 +142,6 @@ func PlayedBucket(playedMs, durationMs int64) string {
 	case playedMs <= 0:
 		return "0%"
 	}
-	pct := playedMs * 100 / durationMs
+	pct := int64(float64(playedMs) * 100 / float64(durationMs)) // float: no overflow on hostile values
 	return bucketOf(pct, []bucket{{10, "<10%"}, {25, "10-25%"}, {50, "25-50%"}, {75, "50-75%"}, {90, "75-90%"}}, ">=90%")
 }

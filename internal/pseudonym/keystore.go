@@ -45,8 +45,11 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Dir == "" {
 		return nil, fmt.Errorf("pseudonym: key directory is required")
 	}
-	if cfg.Period <= 0 {
+	if cfg.Period == 0 {
 		cfg.Period = 30 * 24 * time.Hour
+	}
+	if cfg.Period < time.Second {
+		return nil, fmt.Errorf("pseudonym: epoch period must be at least 1s, got %s", cfg.Period)
 	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = 3

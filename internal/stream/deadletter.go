@@ -25,11 +25,12 @@ const (
 const AvroContentType = "application/vnd.apache.avro+binary"
 
 // DeadLetter builds the dead-letter record for src: the original key and value
-// untouched, the original headers kept, and headers naming the stage, the error and
+// untouched, the original headers kept after new headers naming the stage, the error and
 // where the record came from.
 func DeadLetter(topic, stage, reason string, err error, src kafka.Message, now time.Time) kafka.Message {
+	// The new headers come first: Header returns the first match, so a record
+	// dead-lettered twice reports its latest failure.
 	h := make([]kafka.Header, 0, len(src.Headers)+7)
-	h = append(h, src.Headers...)
 	h = append(h,
 		kafka.Header{Key: HeaderStage, Value: []byte(stage)},
 		kafka.Header{Key: HeaderReason, Value: []byte(reason)},
@@ -39,6 +40,7 @@ func DeadLetter(topic, stage, reason string, err error, src kafka.Message, now t
 		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(src.Offset, 10))},
 		kafka.Header{Key: HeaderTime, Value: []byte(now.UTC().Format(time.RFC3339Nano))},
 	)
+	h = append(h, src.Headers...)
 	return kafka.Message{Topic: topic, Key: src.Key, Value: src.Value, Headers: h}
 }
 

@@ -40,8 +40,6 @@ func TestDeadLetterKeepsTheRecordAndSaysWhatWentWrong(t *testing.T) {
 		t.Errorf("dead letter carries partition %d offset %d; the writer must choose them", dl.Partition, dl.Offset)
 	}
 	want := []kafka.Header{
-		{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
-		{Key: stream.HeaderFingerprint, Value: []byte("00112233445566ff")},
 		{Key: stream.HeaderStage, Value: []byte("enricher")},
 		{Key: stream.HeaderReason, Value: []byte("malformed")},
 		{Key: stream.HeaderError, Value: []byte("malformed Avro body: 2 trailing bytes")},
@@ -49,6 +47,8 @@ func TestDeadLetterKeepsTheRecordAndSaysWhatWentWrong(t *testing.T) {
 		{Key: stream.HeaderSourcePartition, Value: []byte("3")},
 		{Key: stream.HeaderSourceOffset, Value: []byte("1234567890123")},
 		{Key: stream.HeaderTime, Value: []byte("2026-11-24T13:19:05.123456789Z")},
+		{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
+		{Key: stream.HeaderFingerprint, Value: []byte("00112233445566ff")},
 	}
 	if len(dl.Headers) != len(want) {
 		t.Fatalf("dead letter has %d headers, want %d: %v", len(dl.Headers), len(want), dl.Headers)
@@ -66,6 +66,11 @@ func TestDeadLetterKeepsTheRecordAndSaysWhatWentWrong(t *testing.T) {
 	}
 	if len(src.Headers) != origHeaders {
 		t.Errorf("DeadLetter changed the source's headers to %v", src.Headers)
+	}
+	// A dead letter that fails again reports its latest failure.
+	twice := stream.DeadLetter("dlq", "sink", "unloadable", errors.New("y"), dl, now)
+	if got := stream.Header(twice, stream.HeaderStage); got != "sink" {
+		t.Errorf("twice dead-lettered: Header(stage) = %q, want the latest, sink", got)
 	}
 	// A second dead letter of the same record does not see the first one's headers.
 	again := stream.DeadLetter("dlq", "sink", "insert", errors.New("x"), src, now)
