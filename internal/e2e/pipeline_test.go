@@ -138,9 +138,13 @@ func (p *pipeline) waitRows(t *testing.T, n uint64) {
 // String column.
 func TestPipelineLandsEveryEventOnceWithoutIdentifiers(t *testing.T) {
 	const n = 20000
+	start := time.Now()
 	p := startPipeline(t)
+	t.Logf("pipeline started in %s", time.Since(start).Round(time.Millisecond))
 	p.simulate(t, n, true)
+	t.Logf("%d events sent after %s", n, time.Since(start).Round(time.Millisecond))
 	p.waitRows(t, n)
+	t.Logf("%d rows in ClickHouse after %s", n, time.Since(start).Round(time.Millisecond))
 	time.Sleep(2 * time.Second) // anything beyond n would arrive now
 
 	if got := p.count(t, "SELECT count() FROM {db}.playback"); got != n {
@@ -169,6 +173,7 @@ func TestPipelineLandsEveryEventOnceWithoutIdentifiers(t *testing.T) {
 		t.Errorf("dead-letter topic holds %d records, want 0; first: %s", len(dl), stream.Header(dl[0], stream.HeaderError))
 	}
 
+	t.Logf("topics checked after %s", time.Since(start).Round(time.Millisecond))
 	// Every String column of every table in the database.
 	rows, err := p.store.Conn().Query(context.Background(),
 		"SELECT table, name FROM system.columns WHERE database = ? AND type LIKE '%String%'", p.db)

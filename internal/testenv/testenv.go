@@ -84,7 +84,8 @@ func Configure(t testing.TB, register func(*flag.FlagSet), args ...string) {
 	}
 }
 
-// ReadAll returns every record of topic present when it is called.
+// ReadAll returns every record of topic present when it is called, read straight
+// from each partition leader.
 func ReadAll(t testing.TB, brokers []string, topic string) []kafka.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -93,36 +94,41 @@ func ReadAll(t testing.TB, brokers []string, topic string) []kafka.Message {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
-	req := map[string][]kafka.OffsetRequest{}
-	for p := 0; p < n; p++ {
-		req[topic] = append(req[topic], kafka.LastOffsetOf(p))
-	}
-	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
-	if err != nil {
-		t.Fatalf("list offsets of %s: %v", topic, err)
-	}
 	var out []kafka.Message
-	for _, po := range offs.Topics[topic] {
-		if po.Error != nil {
-			t.Fatalf("offsets of %s/%d: %v", topic, po.Partition, po.Error)
+	for p := 0; p < n; p++ {
+		conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, p)
+		if err != nil {
+			t.Fatalf("dial leader of %s/%d: %v", topic, p, err)
 		}
-		if po.LastOffset == 0 {
-			continue
+		first, last, err := conn.ReadOffsets()
+		if err != nil {
+			conn.Close()
+			t.Fatalf("offsets of %s/%d: %v", topic, p, err)
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: po.Partition, MaxBytes: 16 << 20})
-		for {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				r.Close()
-				t.Fatalf("read %s/%d: %v", topic, po.Partition, err)
+		for off := first; off < last; {
+			if _, err := conn.Seek(off, kafka.SeekAbsolute); err != nil {
+				conn.Close()
+				t.Fatalf("seek %s/%d to %d: %v", topic, p, off, err)
 			}
-			out = append(out, m)
-			if m.Offset+1 >= po.LastOffset {
-				break
+			_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 16 << 20, MaxWait: time.Second})
+			read := 0
+			for {
+				m, err := batch.ReadMessage()
+				if err != nil {
+					break
+				}
+				m.Topic, m.Partition = topic, p
+				out = append(out, m)
+				off = m.Offset + 1
+				read++
+			}
+			if err := batch.Close(); err != nil && read == 0 {
+				conn.Close()
+				t.Fatalf("read %s/%d at %d: %v", topic, p, off, err)
 			}
 		}
-		r.Close()
+		conn.Close()
 	}
 	return out
 }
