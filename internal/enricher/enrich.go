@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/veiltelemetry/veil/internal/privacy"
@@ -80,7 +79,7 @@ func (p *Processor) clean(m kafka.Message) (kafka.Message, error) {
 	if !ok {
 		return kafka.Message{}, reasonError{ReasonNotRaw, fmt.Errorf("schema %s is not a raw schema", raw.Name)}
 	}
-	if err := validate(rec); err != nil {
+	if err := schemas.Validate(rec, p.Now()); err != nil {
 		return kafka.Message{}, reasonError{ReasonInvalid, fmt.Errorf("%s: %w", raw.Name, err)}
 	}
 	clean, err := kp.Apply(rec)
@@ -102,42 +101,4 @@ func (p *Processor) clean(m kafka.Message) (kafka.Message, error) {
 			{Key: stream.HeaderProducedBy, Value: []byte("enricher")},
 		},
 	}, nil
-}
-
-// Limits on raw values; past them a record is refused, not truncated.
-const (
-	maxString = 4096
-	maxID     = 128
-)
-
-// validate checks what the Avro schema cannot express.
-func validate(rec map[string]any) error {
-	id, _ := rec["event_id"].(string)
-	if id == "" || len(id) > maxID {
-		return fmt.Errorf("event_id must be 1-%d bytes, got %d", maxID, len(id))
-	}
-	inst, _ := rec["installation_id"].(string)
-	if inst == "" || len(inst) > maxID {
-		return fmt.Errorf("installation_id must be 1-%d bytes, got %d", maxID, len(inst))
-	}
-	for k, v := range rec {
-		switch v := v.(type) {
-		case string:
-			if len(v) > maxString {
-				return fmt.Errorf("%s is %d bytes, limit %d", k, len(v), maxString)
-			}
-			if !utf8.ValidString(v) {
-				return fmt.Errorf("%s is not valid UTF-8", k)
-			}
-		case int64:
-			if v < 0 {
-				return fmt.Errorf("%s is negative (%d)", k, v)
-			}
-		case int32:
-			if v < 0 {
-				return fmt.Errorf("%s is negative (%d)", k, v)
-			}
-		}
-	}
-	return nil
 }

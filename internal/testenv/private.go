@@ -1,0 +1,98 @@
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Service is a Kafka broker or ClickHouse server owned by one test, started through
+// the project's scripts with its own state directory and ports. Tests that stop,
+// kill or restart a service use one of these so they never disturb the shared
+// services other test packages are using at the same time.
+type Service struct {
+	t      testing.TB
+	script string
+	env    []string
+	Addr   string // 127.0.0.1:port of the broker listener or the native protocol
+}
+
+// PrivateKafka starts a broker of the test's own and stops it when the test ends.
+// It is only available where the shared services are (scripts/test).
+func PrivateKafka(t testing.TB) *Service {
+	t.Helper()
+	Kafka(t) // same gating as the shared broker: skip or fail under CI
+	port, ctl := freePort(t), freePort(t)
+	s := &Service{t: t, script: "kafka", Addr: fmt.Sprintf("127.0.0.1:%d", port),
+		env: []string{"VEIL_STATE=" + t.TempDir(), fmt.Sprintf("VEIL_KAFKA_PORT=%d", port), fmt.Sprintf("VEIL_KAFKA_CONTROLLER_PORT=%d", ctl)}}
+	s.Start()
+	t.Cleanup(func() { s.run("kill") })
+	return s
+}
+
+// PrivateClickHouse starts a ClickHouse server of the test's own.
+func PrivateClickHouse(t testing.TB) *Service {
+	t.Helper()
+	ClickHouse(t)
+	port, http := freePort(t), freePort(t)
+	s := &Service{t: t, script: "clickhouse", Addr: fmt.Sprintf("127.0.0.1:%d", port),
+		env: []string{"VEIL_STATE=" + t.TempDir(), fmt.Sprintf("VEIL_CLICKHOUSE_PORT=%d", port), fmt.Sprintf("VEIL_CLICKHOUSE_HTTP_PORT=%d", http)}}
+	s.Start()
+	t.Cleanup(func() { s.run("kill") })
+	return s
+}
+
+// Start starts the service and waits until it answers.
+func (s *Service) Start() { s.t.Helper(); s.run("start") }
+
+// Stop stops it gracefully (SIGTERM).
+func (s *Service) Stop() { s.t.Helper(); s.run("stop") }
+
+// Kill kills it with SIGKILL, as a crash would.
+func (s *Service) Kill() { s.t.Helper(); s.run("kill") }
+
+func (s *Service) run(cmd string) {
+	s.t.Helper()
+	c := exec.Command(filepath.Join(RepoRoot(s.t), "scripts", s.script), cmd)
+	c.Env = append(os.Environ(), s.env...)
+	out, err := c.CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("scripts/%s %s: %v\n%s", s.script, cmd, err, out)
+	}
+}
+
+// RepoRoot is the directory holding go.mod.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Brokers is the Addr as a broker list.
+func (s *Service) Brokers() []string { return strings.Split(s.Addr, ",") }
