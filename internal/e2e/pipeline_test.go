@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +160,8 @@ func TestPipelineLandsEveryEventOnceWithoutIdentifiers(t *testing.T) {
 		t.Errorf("rollup playback_daily sum(events) = %d, want %d", got, n)
 	}
 
+	p.checkQueries(t, n)
+
 	// The scanner must see canaries where they are allowed, or it proves nothing.
 	raw := testenv.ReadAll(t, p.brokers, p.topics.Raw)
 	if c := countCanaries(raw); c != n {
@@ -217,4 +222,52 @@ type testWriter struct{ t *testing.T }
 func (w *testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
+}
+
+// checkQueries runs every analyst query in queries/ against the test database and
+// checks the figures it can: the plays query accounts for every event, and every
+// query returns rows.
+func (p *pipeline) checkQueries(t *testing.T, n uint64) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(t), "queries", "*.sql"))
+	if err != nil || len(files) < 2 {
+		t.Fatalf("queries/*.sql: %v (%d files)", err, len(files))
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := strings.ReplaceAll(string(data), "veil.", p.db+".")
+		rows, err := p.store.Conn().Query(context.Background(), q)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(f), err)
+			continue
+		}
+		cols := rows.ColumnTypes()
+		var got int
+		var events uint64
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			for i, c := range cols {
+				vals[i] = reflect.New(c.ScanType()).Interface()
+			}
+			if err := rows.Scan(vals...); err != nil {
+				t.Fatalf("%s: scan: %v", filepath.Base(f), err)
+			}
+			for i, c := range cols {
+				if c.Name() == "events" {
+					events += reflect.ValueOf(vals[i]).Elem().Uint()
+				}
+			}
+			got++
+		}
+		rows.Close()
+		if got == 0 {
+			t.Errorf("%s returned no rows", filepath.Base(f))
+		}
+		if strings.Contains(f, "plays_by_media_type_resolution") && events != n {
+			t.Errorf("%s: events add up to %d, want %d", filepath.Base(f), events, n)
+		}
+	}
 }
