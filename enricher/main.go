@@ -1,4 +1,6 @@
-// Command enricher applies the privacy policy: raw topic in, clean topic out.
+// Command enricher applies the privacy policy: raw topic in, clean topic out. It also
+// builds the IP geolocation database (geoip build) and audits how identifying the
+// generalized media fields are (audit).
 package main
 
 import (
@@ -9,17 +11,32 @@ import (
 	"os"
 
 	"github.com/veiltelemetry/veil/internal/cli"
+	"github.com/veiltelemetry/veil/internal/config"
 	"github.com/veiltelemetry/veil/internal/enricher"
+	"github.com/veiltelemetry/veil/internal/geo"
 	"github.com/veiltelemetry/veil/internal/obs"
 )
 
 func main() {
-	os.Exit(cli.Main("enricher", os.Args[1:], "run", map[string]cli.Command{
+	args := os.Args[1:]
+	if len(args) > 1 && args[0] == "geoip" { // "geoip build" is one command to cli.Main
+		args = append([]string{"geoip " + args[1]}, args[2:]...)
+	}
+	os.Exit(cli.Main("enricher", args, "run", map[string]cli.Command{
 		"run": {Summary: "consume the raw topic, write clean events (default)", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			var cfg enricher.Config
 			cfg.Register(fs)
 			return func(ctx context.Context, log *slog.Logger, _ io.Writer) error {
 				return enricher.Run(ctx, cfg, log, obs.NewRegistry())
+			}
+		}},
+		"geoip build": {Summary: "build the IP → country database (MMDB) from tor-geoipdb files", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+			from := config.List{"/usr/share/tor/geoip", "/usr/share/tor/geoip6"}
+			fs.Var(&from, "from", "comma-separated files in tor's geoip format (LOW,HIGH,CC lines)")
+			out := fs.String("out", "", "database file to write (required)")
+			return func(_ context.Context, _ *slog.Logger, w io.Writer) error {
+				_, err := geo.BuildFile(*out, from, w)
+				return err
 			}
 		}},
 	}))
