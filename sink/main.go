@@ -4,10 +4,13 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
+	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/internal/cli"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/sink"
@@ -26,6 +29,18 @@ func main() {
 			var cfg sink.Config
 			cfg.Register(fs)
 			return func(ctx context.Context, log *slog.Logger, _ io.Writer) error { return sink.Migrate(ctx, cfg, log) }
+		}},
+		"retention": {Summary: "drop month partitions older than --months from every table and rollup", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+			var cfg sink.Config
+			cfg.Register(fs)
+			months := fs.Int("months", 0, "required: months of data to keep before the current month")
+			dryRun := fs.Bool("dry-run", false, "list the partitions that would be dropped, drop nothing")
+			return func(ctx context.Context, _ *slog.Logger, out io.Writer) error {
+				if *months < 1 {
+					return fmt.Errorf("--months: must be at least 1, got %d", *months)
+				}
+				return chstore.Retain(ctx, cfg.ClickHouse, *months, *dryRun, time.Now(), out)
+			}
 		}},
 	}))
 }
