@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/veiltelemetry/veil/internal/audit"
 	"github.com/veiltelemetry/veil/internal/cli"
 	"github.com/veiltelemetry/veil/internal/config"
 	"github.com/veiltelemetry/veil/internal/enricher"
@@ -29,6 +30,11 @@ func main() {
 			return func(ctx context.Context, log *slog.Logger, _ io.Writer) error {
 				return enricher.Run(ctx, cfg, log, obs.NewRegistry())
 			}
+		}},
+		"audit": {Summary: "measure how identifying the generalized media fields are on a real film catalog", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+			var cfg audit.Config
+			cfg.Register(fs)
+			return func(_ context.Context, _ *slog.Logger, w io.Writer) error { return audit.RunCommand(cfg, w) }
 		}},
 		"geoip build": {Summary: "build the IP → country database (MMDB) from tor-geoipdb files", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			from := config.List{"/usr/share/tor/geoip", "/usr/share/tor/geoip6"}
