@@ -2,7 +2,6 @@ package producer
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,6 +30,7 @@ type SimulateConfig struct {
 	Canary        bool          // --canary: identifying fields carry unique CANARY strings
 	Workers       int           // --workers writing concurrently, default 4
 	Chunk         int           // --chunk: events per write call, default 1000
+	RetryFor      time.Duration // --retry-for: how long a failed write is retried, default 2m
 }
 
 // Register adds the flags to fs.
@@ -44,6 +44,7 @@ func (c *SimulateConfig) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Canary, "canary", false, "put a unique CANARY string in every identifying field (leak tests)")
 	fs.IntVar(&c.Workers, "workers", 4, "concurrent writers")
 	fs.IntVar(&c.Chunk, "chunk", 1000, "events per write call")
+	fs.DurationVar(&c.RetryFor, "retry-for", 2*time.Minute, "how long a failed write is retried with the same events before they count as failed")
 }
 
 // Validate names the first bad field.
@@ -62,6 +63,8 @@ func (c *SimulateConfig) Validate() error {
 		return fmt.Errorf("--installations: must be positive")
 	case c.Workers <= 0 || c.Chunk <= 0:
 		return fmt.Errorf("--workers and --chunk must be positive")
+	case c.RetryFor <= 0:
+		return fmt.Errorf("--retry-for: must be positive")
 	}
 	return nil
 }
@@ -81,7 +84,7 @@ func (s Summary) String() string {
 
 // Simulate sends simulated raw events until the count or duration is reached or ctx
 // is done, printing progress to progress once a second. Sent counts only events
-// Kafka acknowledged; a chunk whose write failed is counted as failed and logged.
+// Kafka acknowledged; a chunk still failing after --retry-for counts as failed.
 func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progress io.Writer) (Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return Summary{}, err
@@ -161,16 +164,17 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 						},
 					})
 				}
-				// The write is not cut short by --duration: events already made are
-				// acknowledged or reported as failed, never abandoned mid-flight.
-				wctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 30*time.Second)
-				err := w.WriteMessages(wctx, msgs...)
+				// A failed write is retried with the same events (same ids) until
+				// Kafka acknowledges them, for up to --retry-for; copies that a
+				// partial write leaves behind are removed by the sink. The write is
+				// not cut short by --duration: events already made are acknowledged
+				// or reported as failed, never abandoned mid-flight.
+				wctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), cfg.RetryFor)
+				err := stream.Retry(wctx, log, func() error { return w.WriteMessages(wctx, msgs...) })
 				cancel()
 				if err != nil {
-					bad := countFailed(err, len(msgs))
-					failed.Add(int64(bad))
-					sent.Add(int64(len(msgs) - bad))
-					log.Warn("write failed", "events", bad, "err", err)
+					failed.Add(int64(len(msgs)))
+					log.Error("events not acknowledged", "events", len(msgs), "err", err)
 					continue
 				}
 				sent.Add(int64(len(msgs)))
@@ -182,15 +186,6 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 	wg.Wait()
 	s := Summary{Sent: sent.Load(), Failed: failed.Load(), Elapsed: time.Since(start)}
 	return s, err
-}
-
-// countFailed reads how many messages of a failed write were not written.
-func countFailed(err error, n int) int {
-	var we kafka.WriteErrors
-	if errors.As(err, &we) {
-		return we.Count()
-	}
-	return n
 }
 
 func reportProgress(done <-chan struct{}, out io.Writer, total int64, sent, failed *atomic.Int64, start time.Time) {

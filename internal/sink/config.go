@@ -16,6 +16,7 @@ type Config struct {
 	Batch       stream.Batching // --batch-records (default 50000), --batch-wait (default 1s)
 	ClickHouse  chstore.Options // --clickhouse-addr (127.0.0.1:9000), --clickhouse-db (veil), --clickhouse-user, --clickhouse-password
 	MetricsAddr string          // --metrics-addr, default 127.0.0.1:9103; empty disables
+	DedupWindow int             // --dedup-window: event ids remembered per partition, default 100000
 }
 
 // Register adds the flags to fs with their defaults.
@@ -29,6 +30,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClickHouse.User, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&c.ClickHouse.Password, "clickhouse-password", "", "ClickHouse password")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9103", "address of /metrics, /healthz and /readyz; empty disables")
+	fs.IntVar(&c.DedupWindow, "dedup-window", 100000, "event ids remembered per partition to drop copies of an event (about 40 bytes each; 0 disables)")
 }
 
 // Validate names the first bad field.
@@ -43,6 +45,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--batch-records: must be positive, got %d", c.Batch.MaxRecords)
 	case c.Batch.MaxWait <= 0:
 		return fmt.Errorf("--batch-wait: must be positive, got %s", c.Batch.MaxWait)
+	case c.DedupWindow < 0:
+		return fmt.Errorf("--dedup-window: must not be negative, got %d", c.DedupWindow)
 	case c.ClickHouse.Addr == "":
 		return fmt.Errorf("--clickhouse-addr must not be empty")
 	case c.ClickHouse.Database == "":

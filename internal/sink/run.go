@@ -21,6 +21,7 @@ import (
 type metrics struct {
 	rows     *prometheus.CounterVec
 	skipped  prometheus.Counter
+	dups     prometheus.Counter
 	dead     *prometheus.CounterVec
 	insert   prometheus.Histogram
 	failures prometheus.Counter
@@ -32,13 +33,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_sink_rows_inserted_total", Help: "Rows ClickHouse acknowledged, by table."}, []string{"table"}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_records_skipped_total",
 			Help: "Records delivered again whose rows ClickHouse already had (crash or rebalance replay)."}),
+		dups: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_duplicates_total",
+			Help: "Copies of an event already loaded (same event id at another offset) that were not inserted again."}),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_sink_deadletters_total", Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
 		insert: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "veil_sink_insert_seconds", Help: "Time for ClickHouse to acknowledge one INSERT.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_insert_failures_total", Help: "INSERTs that failed and were retried."}),
 		lag:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "veil_sink_consumer_lag", Help: "Records behind the end of the partition, per assigned partition."}, []string{"partition"}),
 	}
-	reg.MustRegister(m.rows, m.skipped, m.dead, m.insert, m.failures, m.lag)
+	reg.MustRegister(m.rows, m.skipped, m.dups, m.dead, m.insert, m.failures, m.lag)
 	return m
 }
 
@@ -157,8 +160,23 @@ type sinker struct {
 func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic string, part int, start int64) {
 	log := s.log.With("partition", part)
 	var resume map[chstore.ResumeKey]int64
+	win := newWindow(s.cfg.DedupWindow)
 	if err := stream.Retry(ctx, log, func() (err error) {
 		resume, err = s.store.Resume(ctx, part)
+		if err != nil {
+			return err
+		}
+		last := int64(-1)
+		for _, off := range resume {
+			last = max(last, off)
+		}
+		if last < 0 || s.cfg.DedupWindow == 0 {
+			return nil
+		}
+		ids, err := s.store.RecentIDs(ctx, part, last-int64(s.cfg.DedupWindow))
+		for _, id := range ids {
+			win.seenOrAdd(id)
+		}
 		return err
 	}); err != nil {
 		return // generation over before ClickHouse answered
@@ -173,13 +191,13 @@ func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic str
 		log.Error("cannot seek", "offset", start, "err", err)
 		return
 	}
-	log.Debug("partition started", "offset", start, "resume_points", len(resume))
+	log.Debug("partition started", "offset", start, "resume_points", len(resume), "recent_ids", win.len())
 	rows := map[string]*chstore.Rows{}
 	lag := s.m.lag.WithLabelValues(strconv.Itoa(part))
 	batch := make([]kafka.Message, 0, s.cfg.Batch.MaxRecords)
 	for {
 		batch = batch[:0]
-		m, err := r.FetchMessage(ctx)
+		m, err := stream.Fetch(ctx, r, log)
 		if err != nil {
 			return // generation ended
 		}
@@ -198,7 +216,7 @@ func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic str
 		// the drain timeout); if the commit then fails, the next owner skips what was
 		// inserted. While the generation lives, a ClickHouse outage is waited out.
 		work, cancelWork := stream.DrainContext(ctx)
-		err = s.load(work, log, batch, rows, resume)
+		err = s.load(work, log, batch, rows, resume, win)
 		if err == nil {
 			last := batch[len(batch)-1].Offset
 			if cerr := gen.CommitOffsets(map[string]map[int]int64{topic: {part: last + 1}}); cerr != nil {
@@ -217,7 +235,7 @@ func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic str
 
 // load turns a batch into rows, dead-letters what cannot be loaded, and inserts the
 // rows of every table, retrying until ClickHouse accepts them or ctx ends.
-func (s *sinker) load(ctx context.Context, log *slog.Logger, batch []kafka.Message, rows map[string]*chstore.Rows, resume map[chstore.ResumeKey]int64) error {
+func (s *sinker) load(ctx context.Context, log *slog.Logger, batch []kafka.Message, rows map[string]*chstore.Rows, resume map[chstore.ResumeKey]int64, win *window) error {
 	for _, r := range rows {
 		r.Reset()
 	}
@@ -247,8 +265,13 @@ func (s *sinker) load(ctx context.Context, log *slog.Logger, batch []kafka.Messa
 			continue
 		}
 		if last, ok := resume[chstore.ResumeKey{Table: t.Name, Month: rs.Month(rs.Len() - 1)}]; ok && m.Offset <= last {
-			rs.DropLast()
+			rs.DropLast() // this very record is stored already
 			s.m.skipped.Inc()
+			continue
+		}
+		if id, _ := rec["event_id"].(string); win.seenOrAdd(id) {
+			rs.DropLast() // another copy of this event is stored or in this batch
+			s.m.dups.Inc()
 		}
 	}
 	if len(dead) > 0 {

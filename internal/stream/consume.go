@@ -9,10 +9,15 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// Source is what Consume reads from: a kafka-go *Reader in a consumer group, or a
-// fake in unit tests.
-type Source interface {
+// Fetcher is anything records are fetched from: a kafka-go *Reader.
+type Fetcher interface {
 	FetchMessage(ctx context.Context) (kafka.Message, error)
+}
+
+// Source is what Consume reads from and commits to: a kafka-go *Reader in a
+// consumer group, or a fake in unit tests.
+type Source interface {
+	Fetcher
 	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
@@ -47,12 +52,9 @@ func Consume(ctx context.Context, src Source, b Batching, log *slog.Logger, hand
 	batch := make([]kafka.Message, 0, b.MaxRecords)
 	for {
 		batch = batch[:0]
-		m, err := src.FetchMessage(ctx)
+		m, err := Fetch(ctx, src, log)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+			return nil // ctx is done
 		}
 		batch = append(batch, m)
 		fill, cancel := context.WithTimeout(ctx, b.MaxWait)
@@ -79,6 +81,26 @@ func Consume(ctx context.Context, src Source, b Batching, log *slog.Logger, hand
 		if err != nil {
 			return err
 		}
+	}
+}
+
+// Fetch waits for the next record. Errors other than the end of ctx (a broker
+// restarting, a lost connection) are logged and retried with backoff: the reader
+// reconnects, and nothing was consumed.
+func Fetch(ctx context.Context, src Fetcher, log *slog.Logger) (kafka.Message, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		m, err := src.FetchMessage(ctx)
+		if err == nil || ctx.Err() != nil {
+			return m, err
+		}
+		log.Warn("fetch failed; retrying", "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return m, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

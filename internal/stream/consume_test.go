@@ -185,18 +185,51 @@ func TestConsumeReturnsNilWhenCancelledWhileWaiting(t *testing.T) {
 	}
 }
 
-func TestConsumeReturnsAFetchError(t *testing.T) {
+func TestConsumeRetriesFetchErrorsAndGoesOnWhenTheBrokerIsBack(t *testing.T) {
 	src := newSource(1)
-	src.fetchErr = errors.New("reader closed")
+	src.fetchErr = errors.New("dial tcp: connection refused")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
 	var handled []int64
-	err := consume(t, context.Background(), src, stream.Batching{MaxWait: 20 * time.Millisecond}, slog.New(slog.DiscardHandler), func(_ context.Context, b []kafka.Message) error {
-		handled = append(handled, offsets(b)...)
-		return nil
-	})
-	if !errors.Is(err, src.fetchErr) {
-		t.Errorf("Consume = %v, want the fetch error", err)
+	done := make(chan error, 1)
+	go func() {
+		done <- stream.Consume(ctx, src, stream.Batching{MaxWait: 20 * time.Millisecond}, slog.New(slog.DiscardHandler), func(_ context.Context, b []kafka.Message) error {
+			mu.Lock()
+			handled = append(handled, offsets(b)...)
+			mu.Unlock()
+			return nil
+		})
+	}()
+	time.Sleep(300 * time.Millisecond) // several failed fetches with backoff
+	select {
+	case err := <-done:
+		t.Fatalf("Consume returned %v on a fetch error; it must wait for the broker", err)
+	default:
 	}
-	if _, committed := src.snapshot(); !reflect.DeepEqual(handled, []int64{0}) || !reflect.DeepEqual(committed, []int64{0}) {
-		t.Errorf("handled %v and committed %v, want the one message fetched before the error", handled, committed)
+	// The broker is back with one more record.
+	src.mu.Lock()
+	src.fetchErr = nil
+	src.msgs = append(src.msgs, kafka.Message{Topic: "raw", Offset: 1, Value: []byte("1")})
+	src.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, committed := src.snapshot(); reflect.DeepEqual(committed, []int64{0, 1}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, committed := src.snapshot()
+			t.Fatalf("committed %v, want [0 1] once fetches succeed again", committed)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Consume = %v after cancel, want nil", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !reflect.DeepEqual(handled, []int64{0, 1}) {
+		t.Errorf("handled %v, want [0 1]: nothing skipped, nothing twice", handled)
 	}
 }

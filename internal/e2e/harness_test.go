@@ -1,0 +1,239 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/veiltelemetry/veil/internal/chstore"
+	"github.com/veiltelemetry/veil/internal/enricher"
+	"github.com/veiltelemetry/veil/internal/obs"
+	"github.com/veiltelemetry/veil/internal/producer"
+	"github.com/veiltelemetry/veil/internal/sink"
+	"github.com/veiltelemetry/veil/internal/stream"
+	"github.com/veiltelemetry/veil/internal/testenv"
+	"github.com/veiltelemetry/veil/schemas"
+)
+
+// harness is one isolated pipeline: its own topics, consumer groups, key
+// directory and ClickHouse database, on the shared services or private ones.
+type harness struct {
+	t       *testing.T
+	brokers []string
+	topics  stream.Topics
+	chAddr  string
+	db      string
+	keys    string
+	groups  map[string]string
+	log     *slog.Logger
+	store   *chstore.Store
+}
+
+func newHarness(t *testing.T, brokers []string, chAddr string) *harness {
+	t.Helper()
+	h := &harness{t: t, brokers: brokers, chAddr: chAddr, db: testenv.Unique("veil_e2e"), keys: t.TempDir(),
+		groups: map[string]string{"enricher": testenv.Unique("enricher"), "sink": testenv.Unique("sink")}}
+	h.topics = testenv.Topics(t, brokers, 4)
+	h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		h.log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	t.Cleanup(func() {
+		if h.store != nil {
+			_ = h.store.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+h.db)
+			h.store.Close()
+		}
+	})
+	return h
+}
+
+// stage is a pipeline stage running in this process.
+type stage struct {
+	name   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (h *harness) run(name string, fn func(ctx context.Context) error) *stage {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &stage{name: name, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- fn(ctx) }()
+	h.t.Cleanup(func() { s.stop(h.t) })
+	return s
+}
+
+// stop cancels the stage and waits for it to drain and return.
+func (s *stage) stop(t *testing.T) {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("%s stopped with error: %v", s.name, err)
+		}
+	case <-time.After(time.Minute):
+		t.Errorf("%s did not stop within a minute of cancellation", s.name)
+	}
+}
+
+func (h *harness) kafkaArgs() []string {
+	return append(testenv.KafkaArgs(h.brokers, h.topics), "--metrics-addr", "")
+}
+
+func (h *harness) enricherConfig() enricher.Config {
+	var cfg enricher.Config
+	testenv.Configure(h.t, cfg.Register, append(h.kafkaArgs(), "--group", h.groups["enricher"], "--key-dir", h.keys)...)
+	return cfg
+}
+
+func (h *harness) sinkArgs() []string {
+	return append(h.kafkaArgs(), "--group", h.groups["sink"], "--clickhouse-addr", h.chAddr,
+		"--clickhouse-db", h.db, "--batch-wait", "300ms", "--batch-records", "20000")
+}
+
+func (h *harness) startEnricher() *stage {
+	cfg := h.enricherConfig()
+	return h.run("enricher", func(ctx context.Context) error {
+		return enricher.Run(ctx, cfg, h.log.With("bin", "enricher"), obs.NewRegistry())
+	})
+}
+
+func (h *harness) startSink() *stage {
+	var cfg sink.Config
+	testenv.Configure(h.t, cfg.Register, h.sinkArgs()...)
+	return h.run("sink", func(ctx context.Context) error {
+		return sink.Run(ctx, cfg, h.log.With("bin", "sink"), obs.NewRegistry())
+	})
+}
+
+// waitTables waits until the sink created the tables, and opens the store.
+func (h *harness) waitTables() {
+	h.t.Helper()
+	reg := schemas.MustLoad()
+	testenv.Eventually(h.t, time.Minute, "ClickHouse tables created by the sink", func() (bool, string) {
+		if h.store == nil {
+			st, err := chstore.Open(context.Background(), chstore.Options{Addr: h.chAddr, Database: h.db}, reg)
+			if err != nil {
+				return false, err.Error()
+			}
+			h.store = st
+		}
+		var n uint64
+		err := h.store.Conn().QueryRow(context.Background(), "SELECT count() FROM system.tables WHERE database = ? AND name = 'playback_daily'", h.db).Scan(&n)
+		return err == nil && n == 1, fmt.Sprint(n, err)
+	})
+}
+
+// simulate sends n canary events at rate events/s (0: unlimited) and returns how
+// many Kafka acknowledged.
+func (h *harness) simulate(n int64, rate int, seed int) producer.Summary {
+	h.t.Helper()
+	var cfg producer.SimulateConfig
+	testenv.Configure(h.t, cfg.Register, append(testenv.KafkaArgs(h.brokers, h.topics),
+		"--count", fmt.Sprint(n), "--rate", fmt.Sprint(rate), "--seed", fmt.Sprint(seed), "--canary")...)
+	s, err := producer.Simulate(context.Background(), cfg, h.log.With("bin", "simulate"), io.Discard)
+	if err != nil {
+		h.t.Fatalf("simulate: %v", err)
+	}
+	if s.Sent != n || s.Failed != 0 {
+		h.t.Fatalf("simulate: %d acknowledged, %d failed, want all %d acknowledged", s.Sent, s.Failed, n)
+	}
+	return s
+}
+
+func (h *harness) count(q string) uint64 {
+	h.t.Helper()
+	var n uint64
+	if err := h.store.Conn().QueryRow(context.Background(), strings.ReplaceAll(q, "{db}", h.db)).Scan(&n); err != nil {
+		h.t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// waitRows waits until the table holds at least n rows, then a little longer so
+// that anything beyond n would show.
+func (h *harness) waitRows(n uint64, timeout time.Duration) {
+	h.t.Helper()
+	testenv.Eventually(h.t, timeout, fmt.Sprintf("%d rows in %s.playback", n, h.db), func() (bool, string) {
+		got := h.count("SELECT count() FROM {db}.playback")
+		return got >= n, fmt.Sprintf("%d rows", got)
+	})
+	time.Sleep(2 * time.Second)
+}
+
+// assertExactlyOnce checks what analysts would see: n events, each once, in the
+// table and the rollups.
+func (h *harness) assertExactlyOnce(n uint64) {
+	h.t.Helper()
+	for q, what := range map[string]string{
+		"SELECT count() FROM {db}.playback":             "count()",
+		"SELECT uniqExact(event_id) FROM {db}.playback": "uniqExact(event_id)",
+		"SELECT sum(events) FROM {db}.playback_daily":   "rollup playback_daily sum(events)",
+	} {
+		if got := h.count(q); got != n {
+			h.t.Errorf("%s = %d, want %d", what, got, n)
+		}
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binary builds the named main package once per test run and returns its path.
+func binary(t *testing.T, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "veil-e2e-bin")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./producer", "./enricher", "./sink")
+		cmd.Dir = testenv.RepoRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, name)
+}
+
+// process is a stage running as its own OS process, so it can be killed with SIGKILL.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (h *harness) startSinkProcess() *process {
+	h.t.Helper()
+	cmd := exec.Command(binary(h.t, "sink"), append([]string{"run"}, h.sinkArgs()...)...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	h.t.Cleanup(func() { p.kill() })
+	return p
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *process) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
