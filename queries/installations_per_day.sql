@@ -1,7 +1,12 @@
--- Distinct installations per day, overall and by platform, from the mergeable
--- uniq states of the installations_daily rollup (approximate, within ~1%).
--- Installation ids are pseudonyms whose key rotates each epoch, so an
--- installation active across an epoch boundary counts once per epoch.
+-- Question: how many distinct installations are active each day, on each
+-- platform?
+-- Reading the result: one row per day and platform, most installations first
+-- within a day. installations merges the uniq states of the
+-- installations_daily rollup (an AggregatingMergeTree: always read it through
+-- uniqMerge), approximate within about 1%. Installation ids are pseudonyms
+-- whose key rotates each epoch, so an installation active across an epoch
+-- boundary counts once per epoch. Days do not add up: an installation active
+-- on two days counts on both.
 SELECT
     day,
     platform,

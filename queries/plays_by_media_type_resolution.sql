@@ -1,6 +1,10 @@
--- Plays (start events) and all playback events per day by media type and
--- resolution, from the daily rollup. SummingMergeTree folds rows together when
--- parts merge, so always aggregate with sum().
+-- Question: how many plays are there per day by media type (video, music,
+-- photo) and resolution class (SD, 720p, 1080p, 4K, 8K; none for music;
+-- megapixel classes for photos)?
+-- Reading the result: one row per day, media type and resolution, most plays
+-- first within a day. plays counts playback starts, events every playback
+-- event. From the playback_daily rollup, a SummingMergeTree: rows of one key
+-- are only folded together when parts merge, so always aggregate with sum().
 SELECT
     day,
     media_type,

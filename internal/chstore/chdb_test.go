@@ -395,3 +395,25 @@ func lineDiff(a, b string) string {
 	fmt.Fprintf(&out, "(%d and %d lines)", len(al), len(bl))
 	return out.String()
 }
+
+// TestEveryQueryIsDocumented: each file of queries/ opens with comment lines
+// saying the question it answers and how to read its result, and names the
+// database as veil. (which the tests replace).
+func TestEveryQueryIsDocumented(t *testing.T) {
+	for _, q := range analystQueries(t) {
+		var header []string
+		for _, line := range strings.Split(q.sql, "\n") {
+			if !strings.HasPrefix(line, "--") {
+				break
+			}
+			header = append(header, line)
+		}
+		doc := strings.Join(header, "\n")
+		if !strings.HasPrefix(doc, "-- Question:") || !strings.Contains(doc, "-- Reading the result:") {
+			t.Errorf("%s: must start with a '-- Question:' comment and have a '-- Reading the result:' comment before the SQL", q.name)
+		}
+		if !strings.Contains(q.sql, "FROM veil.") {
+			t.Errorf("%s: must read tables as veil.<table>", q.name)
+		}
+	}
+}
