@@ -1,0 +1,344 @@
+package privacytab
+
+import (
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/veiltelemetry/veil/internal/geo"
+	"github.com/veiltelemetry/veil/internal/privacy"
+	"github.com/veiltelemetry/veil/internal/pseudonym"
+	"github.com/veiltelemetry/veil/schemas"
+)
+
+// Options say how the examples are computed. The zero value is valid.
+type Options struct {
+	// DemoKey is the 32-byte key the example pseudonyms are computed with. Default
+	// (nil): a random key, made for this Build and deleted with its temporary
+	// directory before Build returns.
+	DemoKey []byte
+	// Now picks the key epoch of the example pseudonyms. Default time.Now, read once.
+	Now func() time.Time
+	// IPs locates the example IP addresses. Default nil: no IP database, so an IP
+	// address gives an empty country and region; a zip code still gives a US state.
+	IPs geo.IPDatabase
+}
+
+// Build computes the tab from reg by compiling the real privacy policy and running
+// it on a sample event of every kind. It fails when the policy does not compile,
+// when an example does not encode under its own schema, or when the policy's output
+// does not match what the tab says each field becomes. It writes a key file in a
+// temporary directory, removed before it returns.
+func Build(reg *schemas.Registry, opts Options) (*Tab, error) {
+	dir, err := os.MkdirTemp("", "veil-privacytab-*")
+	if err != nil {
+		return nil, fmt.Errorf("privacytab: key directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	at := now()
+	keys, err := pseudonym.Open(pseudonym.Config{Dir: dir, Now: func() time.Time { return at }})
+	if err != nil {
+		return nil, fmt.Errorf("privacytab: %w", err)
+	}
+	if opts.DemoKey != nil {
+		if len(opts.DemoKey) != 32 {
+			return nil, fmt.Errorf("privacytab: demonstration key must be 32 bytes, got %d", len(opts.DemoKey))
+		}
+		// The key store's file format: the hex key of epoch N in epoch-N.key.
+		file := filepath.Join(dir, fmt.Sprintf("epoch-%d.key", keys.Epoch(at)))
+		if err := os.WriteFile(file, []byte(hex.EncodeToString(opts.DemoKey)+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("privacytab: write demonstration key: %w", err)
+		}
+	}
+	pol, err := privacy.New(reg, privacy.Deps{Pseudonyms: keys, Geo: geo.Locator{IPs: opts.IPs}})
+	if err != nil {
+		return nil, err
+	}
+
+	tab := &Tab{Title: "What we collect, and what we do with it", Promise: promise}
+	for _, kind := range pageOrder(reg.Kinds()) {
+		raw := reg.Latest(schemas.Raw, kind)
+		kp, ok := pol.For(raw)
+		if !ok {
+			return nil, fmt.Errorf("privacytab: %s: the policy has no entry for it", raw.File)
+		}
+		ev, err := buildEvent(reg, kp)
+		if err != nil {
+			return nil, fmt.Errorf("privacytab: %s: %w", raw.File, err)
+		}
+		tab.Events = append(tab.Events, ev)
+	}
+	tab.NeverKept, tab.Located = removed(tab.Events)
+	if opts.DemoKey != nil {
+		tab.Notes = append(tab.Notes, "Pseudonyms in the examples are computed with a fixed demonstration key, not with the service's keys, so they match nobody's real pseudonym.")
+	} else {
+		tab.Notes = append(tab.Notes, "Pseudonyms in the examples are computed with a demonstration key made for this page and deleted right after, not with the service's keys, so they match nobody's real pseudonym.")
+	}
+	if opts.IPs == nil {
+		tab.Notes = append(tab.Notes, "The examples were computed without an IP address database, so the example IP address gives an empty country and region. With one, the country and a coarse region (such as a state) are kept, never the address.")
+	}
+	tab.Notes = append(tab.Notes, "Every example is produced by running the privacy policy itself on the sample event shown; nothing in the columns “example sent by the device” and “what we keep” is written by hand.")
+	return tab, nil
+}
+
+// buildEvent runs the policy on the kind's sample event the way the pipeline would:
+// encoded as a device sends it, decoded as the enricher decodes it, then applied.
+func buildEvent(reg *schemas.Registry, kp *privacy.KindPolicy) (Event, error) {
+	raw, clean := kp.Raw, kp.Clean
+	in, err := Sample(raw)
+	if err != nil {
+		return Event{}, err
+	}
+	msg, err := raw.Encode(nil, in)
+	if err != nil {
+		return Event{}, fmt.Errorf("the example values do not make a valid event: %w", err)
+	}
+	s, rec, err := reg.Decode(msg)
+	if err != nil {
+		return Event{}, fmt.Errorf("decode the example: %w", err)
+	}
+	if s != raw {
+		return Event{}, fmt.Errorf("the example decoded as %s", s.File)
+	}
+	ev := Event{
+		Kind: raw.Kind, Title: title(raw.Kind), Doc: raw.Doc,
+		RawSchema: raw.File, CleanSchema: clean.File, Category: kp.Category,
+	}
+	if ev.Consent, ev.OptOut, err = consent(raw.Kind, kp.Category); err != nil {
+		return Event{}, err
+	}
+	for _, f := range raw.Fields {
+		ev.Example.Sent = append(ev.Example.Sent, Value{f.Name, rec[f.Name]})
+	}
+	var out map[string]any
+	if ev.Example.DroppedBecause = kp.DropReason(rec); ev.Example.DroppedBecause == "" {
+		if out, err = kp.Apply(rec); err != nil {
+			return Event{}, fmt.Errorf("apply the policy to the example: %w", err)
+		}
+		if len(out) != len(clean.Fields) {
+			return Event{}, fmt.Errorf("the policy wrote %d fields, %s has %d", len(out), clean.File, len(clean.Fields))
+		}
+		for _, f := range clean.Fields {
+			v, ok := out[f.Name]
+			if !ok {
+				return Event{}, fmt.Errorf("the policy did not write clean field %q", f.Name)
+			}
+			ev.Example.Kept = append(ev.Example.Kept, Value{f.Name, v})
+		}
+	}
+	cleanFields := map[string]bool{}
+	for _, f := range clean.Fields {
+		cleanFields[f.Name] = true
+	}
+	accounted := map[string]bool{}
+	outsOf := make([][]string, len(raw.Fields))
+	producers := map[string][]string{} // clean field -> raw fields it is made from
+	for i, f := range raw.Fields {
+		t, err := privacy.ParseTreatment(f.Privacy)
+		if err != nil {
+			return Event{}, fmt.Errorf("field %q: %w", f.Name, err)
+		}
+		if outsOf[i], err = outputs(t, f.Name); err != nil {
+			return Event{}, fmt.Errorf("field %q: %w", f.Name, err)
+		}
+		for _, o := range outsOf[i] {
+			if !slices.Contains(producers[o], f.Name) {
+				producers[o] = append(producers[o], f.Name)
+			}
+		}
+	}
+	for i, f := range raw.Fields {
+		t, _ := privacy.ParseTreatment(f.Privacy) // parsed above
+		what := privacy.Describe(t)
+		if what == "" {
+			return Event{}, fmt.Errorf("field %q: privacy.Describe has no words for %s", f.Name, t)
+		}
+		typ, values, err := avroType(f)
+		if err != nil {
+			return Event{}, err
+		}
+		outs := outsOf[i]
+		fld := Field{
+			Name: f.Name, Doc: f.Doc, Type: typ, Values: values, Privacy: f.Privacy,
+			Treatment: sentence(what),
+			Leaves:    len(outs) > 0, KeptAs: outs, KeptWith: []string{},
+			Sent: Value{f.Name, rec[f.Name]}, Kept: Record{},
+		}
+		if f.Require {
+			fld.Treatment += " The whole event is discarded unless this is true."
+		}
+		for _, o := range outs {
+			if !cleanFields[o] {
+				return Event{}, fmt.Errorf("field %q: the tab says it becomes %q, which %s lacks", f.Name, o, clean.File)
+			}
+			accounted[o] = true
+			if out != nil {
+				fld.Kept = append(fld.Kept, Value{o, out[o]})
+			}
+			for _, p := range producers[o] {
+				if p != f.Name && !slices.Contains(fld.KeptWith, p) {
+					fld.KeptWith = append(fld.KeptWith, p)
+				}
+			}
+		}
+		ev.Fields = append(ev.Fields, fld)
+	}
+	for _, f := range clean.Fields {
+		if !accounted[f.Name] {
+			return Event{}, fmt.Errorf("clean field %q comes from no raw field the tab knows of", f.Name)
+		}
+	}
+	return ev, nil
+}
+
+// generalized names the clean field of each generalize:<rule>, as the policy writes it.
+var generalized = map[string]string{
+	"hour": "event_hour", "duration": "duration_bucket", "bitrate": "bitrate_bucket",
+	"size": "size_bucket", "resolution": "resolution", "played": "played_bucket",
+}
+
+// outputs are the clean fields a treatment of field writes. Build checks them against
+// the clean schema and the policy's output, so a change in the policy that this
+// table misses fails the build rather than the page.
+func outputs(t privacy.Treatment, field string) ([]string, error) {
+	switch t.Name {
+	case "drop":
+		return []string{}, nil
+	case "keep", "pseudonymize", "hosted-only":
+		return []string{field}, nil
+	case "geo":
+		return []string{"country", "region"}, nil
+	case "generalize":
+		if o, ok := generalized[t.Rule]; ok {
+			return []string{o}, nil
+		}
+	}
+	return nil, fmt.Errorf("the privacy tab does not know what %s produces", t)
+}
+
+// removed collects the fields that never leave the enricher: dropped ones and those
+// turned into a coarse location.
+func removed(events []Event) (dropped, located []Removed) {
+	add := func(list []Removed, kind string, f Field) []Removed {
+		for i := range list {
+			if list[i].Field == f.Name {
+				list[i].Kinds = append(list[i].Kinds, kind)
+				return list
+			}
+		}
+		return append(list, Removed{Field: f.Name, Doc: f.Doc, Kinds: []string{kind}})
+	}
+	for _, ev := range events {
+		for _, f := range ev.Fields {
+			switch {
+			case f.Privacy == "drop":
+				dropped = add(dropped, ev.Kind, f)
+			case strings.HasPrefix(f.Privacy, "geo:"):
+				located = add(located, ev.Kind, f)
+			}
+		}
+	}
+	return dropped, located
+}
+
+// order is the order of the sections: what most people care about first. Kinds not
+// listed follow in alphabetical order.
+var order = []string{"playback", "hosted", "crash", "marketing", "integration", "serverinfo"}
+
+func pageOrder(kinds []string) []string {
+	out := slices.Clone(kinds)
+	rank := func(k string) int {
+		if i := slices.Index(order, k); i >= 0 {
+			return i
+		}
+		return len(order)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		ri, rj := rank(out[i]), rank(out[j])
+		if ri != rj {
+			return ri < rj
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
+var titles = map[string]string{
+	"playback":    "Playback",
+	"hosted":      "Hosted content and ads",
+	"crash":       "Crash reports",
+	"marketing":   "Marketing messages",
+	"integration": "Third-party integrations",
+	"serverinfo":  "Update checks",
+}
+
+func title(kind string) string {
+	if t, ok := titles[kind]; ok {
+		return t
+	}
+	return kind
+}
+
+// categoryNames are the names of the consent settings people switch off.
+var categoryNames = map[string]string{
+	"playback":  "Playback data",
+	"crash":     "Crash reports",
+	"marketing": "Marketing communications",
+}
+
+// alwaysSent says why a kind with consent "none" cannot be turned off on its own.
+// A new kind without consent needs an entry: Build fails without one.
+var alwaysSent = map[string]string{
+	"serverinfo":  "update checks keep your server secure, and carry only its version, platform and hardware class so that the right update can be offered",
+	"integration": "it is only sent for an integration you enabled yourself, and stops when you turn that integration off",
+}
+
+func consent(kind, category string) (text string, optOut bool, err error) {
+	if slices.Contains(privacy.Categories, category) {
+		name, ok := categoryNames[category]
+		if !ok {
+			return "", false, fmt.Errorf("consent category %q has no name on the privacy tab", category)
+		}
+		return fmt.Sprintf("You can turn this off with the “%s” setting of your server or app.", name), true, nil
+	}
+	reason, ok := alwaysSent[kind]
+	if !ok {
+		return "", false, fmt.Errorf("consent %q: the privacy tab needs to say why this event cannot be turned off", category)
+	}
+	return "This event cannot be turned off individually: " + reason + ".", false, nil
+}
+
+// promise is the privacy promise in plain words.
+var promise = []string{
+	"We collect usage statistics: the kind of device, how long media plays, its bitrate, format, resolution and size, whether it is music, a photo or a video, and which app plays it.",
+	"Nothing that identifies your libraries, your files, their names or the content of your own server is kept: the enricher, the first service that reads your events, removes it before anything is stored.",
+	"Content the service hosts itself (trailers, Live TV, DVR recordings, ads) may be recorded by its public catalog id. Content from your own server never is.",
+	"Running times, bitrates and file sizes are rounded into coarse steps, so a file cannot be recognised from them.",
+	"Your location is kept only as a country and a coarse region, such as a state. Your IP address and zip code are removed once that is worked out.",
+	"The identifiers of your installation and account are replaced by pseudonyms made with a secret key that changes regularly and is then destroyed, after which old data can no longer be linked to you.",
+	"You can turn off playback data, crash reports and marketing communications separately.",
+	"Your data is not sold, and not shared with anyone except through third-party integrations you enabled yourself.",
+}
+
+// sentence capitalizes the first letter and ends with a full stop.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	if c := s[0]; c >= 'a' && c <= 'z' {
+		s = string(c-'a'+'A') + s[1:]
+	}
+	if s[len(s)-1] != '.' {
+		s += "."
+	}
+	return s
+}
