@@ -40,6 +40,7 @@ type Field struct {
 	Privacy string          // treatment, raw schemas only ("" when absent)
 	Type    json.RawMessage // the Avro type as written
 	Example any             // example value, raw schemas only
+	Require bool            // "require": true — the event is dropped unless this boolean is true
 }
 
 // Schema is one version of one event kind at one stage.
@@ -49,6 +50,7 @@ type Schema struct {
 	Stage       Stage
 	Name        string // Avro full name
 	Doc         string
+	Consent     string // raw schemas: the opt-out category (playback, crash, marketing) or none
 	Fields      []Field
 	File        string
 	Codec       *goavro.Codec
@@ -123,12 +125,14 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 		Name      string `json:"name"`
 		Namespace string `json:"namespace"`
 		Doc       string `json:"doc"`
+		Consent   string `json:"consent"`
 		Fields    []struct {
 			Name    string          `json:"name"`
 			Doc     string          `json:"doc"`
 			Privacy *string         `json:"privacy"`
 			Type    json.RawMessage `json:"type"`
 			Example any             `json:"example"`
+			Require bool            `json:"require"`
 		} `json:"fields"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
@@ -143,13 +147,13 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 	}
 	s := &Schema{
 		Kind: kind, Version: version, Stage: stage,
-		Name: doc.Namespace + "." + doc.Name, Doc: doc.Doc,
+		Name: doc.Namespace + "." + doc.Name, Doc: doc.Doc, Consent: doc.Consent,
 		File: name, Codec: codec, Fingerprint: codec.Rabin,
 	}
 	s.header[0], s.header[1] = 0xC3, 0x01
 	binary.LittleEndian.PutUint64(s.header[2:], s.Fingerprint)
 	for _, f := range doc.Fields {
-		fld := Field{Name: f.Name, Doc: f.Doc, Type: f.Type, Example: f.Example}
+		fld := Field{Name: f.Name, Doc: f.Doc, Type: f.Type, Example: f.Example, Require: f.Require}
 		if f.Privacy != nil {
 			fld.Privacy = *f.Privacy
 		}

@@ -48,7 +48,11 @@ func newHarness(t *testing.T, brokers []string, chAddr string) *harness {
 	}
 	t.Cleanup(func() {
 		if h.store != nil {
-			_ = h.store.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+h.db)
+			if t.Failed() && os.Getenv("VEIL_KEEP_FAILED") != "" {
+				t.Logf("kept database %s and topics %s.* for inspection", h.db, strings.TrimSuffix(h.topics.Raw, ".raw"))
+			} else {
+				_ = h.store.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+h.db)
+			}
 			h.store.Close()
 		}
 	})
@@ -161,28 +165,43 @@ func (h *harness) count(q string) uint64 {
 	return n
 }
 
-// waitRows waits until the table holds at least n rows, then a little longer so
-// that anything beyond n would show.
+// allEvents is a subquery over the event ids of every event table.
+func (h *harness) allEvents() string {
+	var parts []string
+	for _, kind := range schemas.MustLoad().Kinds() {
+		parts = append(parts, "SELECT event_id FROM {db}."+kind)
+	}
+	return "(" + strings.Join(parts, " UNION ALL ") + ")"
+}
+
+// waitRows waits until the event tables hold at least n rows, then a little
+// longer so that anything beyond n would show.
 func (h *harness) waitRows(n uint64, timeout time.Duration) {
 	h.t.Helper()
-	testenv.Eventually(h.t, timeout, fmt.Sprintf("%d rows in %s.playback", n, h.db), func() (bool, string) {
-		got := h.count("SELECT count() FROM {db}.playback")
+	q := "SELECT count() FROM " + h.allEvents()
+	testenv.Eventually(h.t, timeout, fmt.Sprintf("%d rows in the event tables of %s", n, h.db), func() (bool, string) {
+		got := h.count(q)
 		return got >= n, fmt.Sprintf("%d rows", got)
 	})
 	time.Sleep(2 * time.Second)
 }
 
-// assertExactlyOnce checks what analysts would see: n events, each once, in the
-// table and the rollups.
+// assertExactlyOnce checks what analysts would see: n events, each once, across
+// the event tables, and rollups that agree with their tables.
 func (h *harness) assertExactlyOnce(n uint64) {
 	h.t.Helper()
-	for q, what := range map[string]string{
-		"SELECT count() FROM {db}.playback":             "count()",
-		"SELECT uniqExact(event_id) FROM {db}.playback": "uniqExact(event_id)",
-		"SELECT sum(events) FROM {db}.playback_daily":   "rollup playback_daily sum(events)",
+	if got := h.count("SELECT count() FROM " + h.allEvents()); got != n {
+		h.t.Errorf("count() over all event tables = %d, want %d", got, n)
+	}
+	if got := h.count("SELECT uniqExact(event_id) FROM " + h.allEvents()); got != n {
+		h.t.Errorf("uniqExact(event_id) over all event tables = %d, want %d", got, n)
+	}
+	for rollup, table := range map[string]string{
+		"SELECT sum(events) FROM {db}.playback_daily": "SELECT count() FROM {db}.playback",
+		"SELECT sum(crashes) FROM {db}.crashes_daily": "SELECT count() FROM {db}.crash",
 	} {
-		if got := h.count(q); got != n {
-			h.t.Errorf("%s = %d, want %d", what, got, n)
+		if r, c := h.count(rollup), h.count(table); r != c || c == 0 {
+			h.t.Errorf("%s = %d, but %s = %d", rollup, r, table, c)
 		}
 	}
 }

@@ -158,8 +158,11 @@ func analystEvents(t *testing.T, n int) []map[string]any {
 	r := rand.New(rand.NewPCG(42, 7))
 	end := time.Now().UTC().Truncate(time.Hour)
 	out := make([]map[string]any, 0, n)
-	for i := 0; i < n; i++ {
-		raw := fleet.Next()
+	for len(out) < n {
+		kind, raw := fleet.Next()
+		if kind != "playback" {
+			continue
+		}
 		raw["event_time"] = end.Add(-time.Duration(r.Int64N(int64(96 * time.Hour))))
 		rec, err := kp.Apply(raw)
 		if err != nil {

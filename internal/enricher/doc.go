@@ -13,5 +13,11 @@
 //
 // Clean records are keyed by event id, not by installation: the key of the clean
 // topic must carry no identifier, and keying by event id puts every copy of an
-// event in one partition, which is what the sink's deduplication relies on.
+// event in one partition, which is what the sink's deduplication relies on. The
+// partition is hash(event id) modulo the partition count read at start
+// (stream.EventIDBalancer), so incomplete writer metadata cannot split copies.
+//
+// Events of a category an installation opted out of (package consent) are dropped
+// when they are enriched, whenever they were produced; so are events whose
+// required flag is false (an integration event without user_enabled).
 package enricher

@@ -17,6 +17,7 @@ type Outcome int
 const (
 	Clean      Outcome = iota // written to the clean topic
 	DeadLetter                // written to the dead-letter topic
+	Dropped                   // written nowhere, by policy: an opt-out or a failed requirement
 )
 
 // Reasons recorded in the dead-letter header and the metrics.
@@ -27,7 +28,13 @@ const (
 	ReasonNotRaw       = "not-a-raw-schema"
 	ReasonInvalid      = "invalid"
 	ReasonPolicyFailed = "policy-failed"
+	ReasonOptedOut     = "opted-out:" // + category
 )
+
+// Consent tells whether an installation opted out of a category.
+type Consent interface {
+	OptedOut(installation, category string) bool
+}
 
 // Processor turns one raw Kafka record into the record to write: a clean one, or a
 // dead letter. It does no I/O and is safe for concurrent use.
@@ -35,18 +42,29 @@ type Processor struct {
 	Schemas *schemas.Registry
 	Policy  *privacy.Policy
 	Topics  stream.Topics
+	Consent Consent // nil: nobody opted out
 	Now     func() time.Time
 }
 
-// Process never fails: whatever is wrong with m becomes a dead letter that says so.
+// Process never fails: whatever is wrong with m becomes a dead letter that says so,
+// and an event the policy must not keep is Dropped with its reason.
 func (p *Processor) Process(m kafka.Message) (kafka.Message, Outcome, string) {
 	out, err := p.clean(m)
 	if err == nil {
 		return out, Clean, ""
 	}
+	var d dropped
+	if errors.As(err, &d) {
+		return kafka.Message{}, Dropped, string(d)
+	}
 	reason := reasonOf(err)
 	return stream.DeadLetter(p.Topics.DeadLetter, "enricher", reason, err, m, p.Now()), DeadLetter, reason
 }
+
+// dropped is the reason an event is not kept; not an error of the event.
+type dropped string
+
+func (d dropped) Error() string { return "dropped: " + string(d) }
 
 type reasonError struct {
 	reason string
@@ -81,6 +99,14 @@ func (p *Processor) clean(m kafka.Message) (kafka.Message, error) {
 	}
 	if err := schemas.Validate(rec, p.Now()); err != nil {
 		return kafka.Message{}, reasonError{ReasonInvalid, fmt.Errorf("%s: %w", raw.Name, err)}
+	}
+	if reason := kp.DropReason(rec); reason != "" {
+		return kafka.Message{}, dropped(reason)
+	}
+	if p.Consent != nil && kp.Category != "none" {
+		if inst, _ := rec["installation_id"].(string); p.Consent.OptedOut(inst, kp.Category) {
+			return kafka.Message{}, dropped(ReasonOptedOut + kp.Category)
+		}
 	}
 	clean, err := kp.Apply(rec)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/veiltelemetry/veil/internal/consent"
 	"github.com/veiltelemetry/veil/internal/geo"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/privacy"
@@ -28,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "veil_enricher_records_total",
-			Help: "Raw records processed, by outcome (clean, deadletter) and dead-letter reason.",
+			Help: "Raw records processed, by outcome (clean, deadletter, dropped) and reason (dead-letter reason, or why dropped: opted-out:<category>, user_enabled-not-true).",
 		}, []string{"outcome", "reason"}),
 		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "veil_enricher_batch_records",
@@ -91,28 +92,49 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		return err
 	}
 	defer w.Close()
+	parts, err := stream.PartitionCount(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics.Clean)
+	if err != nil {
+		return fmt.Errorf("enricher: clean topic (create it with --create-topics): %w", err)
+	}
+	w.Balancer = &stream.EventIDBalancer{Topic: cfg.Kafka.Topics.Clean, Partitions: parts}
 	r := kafka.NewReader(stream.ReaderConfig(cfg.Kafka.Brokers, cfg.Group, cfg.Kafka.Topics.Raw))
 	defer r.Close()
 	m := newMetrics(reg)
 	stream.RegisterReaderStats(reg, "enricher", r)
 
+	optOuts := consent.NewStore()
+	proc.Consent = optOuts
+	loaded := make(chan struct{})
+
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return consent.Follow(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics.Consent, optOuts, log, loaded) })
 	g.Go(func() error {
 		return obs.Serve(ctx, cfg.MetricsAddr, obs.Handler(reg, map[string]obs.Check{
 			"kafka": stream.Ping(cfg.Kafka.Brokers),
 		}), log)
 	})
 	g.Go(func() error {
-		log.Info("enricher consuming", "topic", cfg.Kafka.Topics.Raw, "group", cfg.Group, "brokers", cfg.Kafka.Brokers.String())
+		// Every opt-out already given applies before the first event is enriched.
+		select {
+		case <-loaded:
+		case <-ctx.Done():
+			return nil
+		}
+		log.Info("enricher consuming", "topic", cfg.Kafka.Topics.Raw, "group", cfg.Group, "brokers", cfg.Kafka.Brokers.String(),
+			"installations_opted_out", optOuts.Len())
 		out := make([]kafka.Message, 0, cfg.Batch.MaxRecords)
 		return stream.Consume(ctx, r, cfg.Batch, log, func(ctx context.Context, batch []kafka.Message) error {
 			out = out[:0]
 			for _, in := range batch {
 				msg, outcome, reason := proc.Process(in)
-				if outcome == Clean {
+				switch outcome {
+				case Clean:
 					m.records.WithLabelValues("clean", "").Inc()
-				} else {
+				case DeadLetter:
 					m.records.WithLabelValues("deadletter", reason).Inc()
+				case Dropped:
+					m.records.WithLabelValues("dropped", reason).Inc()
+					continue
 				}
 				out = append(out, msg)
 			}

@@ -2,6 +2,7 @@ package privacy
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -36,7 +37,24 @@ type Policy struct {
 // KindPolicy turns records of one raw schema into records of its clean schema.
 type KindPolicy struct {
 	Raw, Clean *schemas.Schema
+	Category   string   // consent category users can opt out of, or "none"
+	required   []string // boolean fields that must be true for the event to be kept
 	steps      []step
+}
+
+// Categories users can opt out of, per installation. Other kinds of events are not
+// opt-out-able by policy, which the privacy tab says.
+var Categories = []string{"playback", "crash", "marketing"}
+
+// DropReason returns why the event must not be kept at all ("" to keep it):
+// a required boolean field, such as an integration's user_enabled, is not true.
+func (k *KindPolicy) DropReason(in map[string]any) string {
+	for _, f := range k.required {
+		if v, _ := in[f].(bool); !v {
+			return f + "-not-true"
+		}
+	}
+	return ""
 }
 
 type step func(in, out map[string]any) error
@@ -124,6 +142,10 @@ func New(reg *schemas.Registry, deps Deps) (*Policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("privacy: %s: %w", raw.File, err)
 		}
+		if !slices.Contains(Categories, raw.Consent) && raw.Consent != "none" {
+			return nil, fmt.Errorf("privacy: %s: schema attribute \"consent\" must be one of %v or none, got %q", raw.File, Categories, raw.Consent)
+		}
+		kp.Category = raw.Consent
 		p.byRaw[raw.Fingerprint] = kp
 	}
 	return p, nil
@@ -144,10 +166,17 @@ func compile(raw, clean *schemas.Schema, deps Deps) (*KindPolicy, error) {
 	byRule := map[string][]string{} // grouped treatment -> raw fields
 	claimed := map[string]bool{}    // groups whose outputs are accounted for
 	var steps []step
+	var required []string
 	for _, f := range raw.Fields {
 		t, err := ParseTreatment(f.Privacy)
 		if err != nil {
 			return nil, fmt.Errorf("field %q: %w", f.Name, err)
+		}
+		if f.Require {
+			if string(f.Type) != `"boolean"` {
+				return nil, fmt.Errorf("field %q: \"require\" needs a boolean field, not %s", f.Name, f.Type)
+			}
+			required = append(required, f.Name)
 		}
 		spec := rules[t.String()]
 		for _, n := range spec.needs {
@@ -221,7 +250,7 @@ func compile(raw, clean *schemas.Schema, deps Deps) (*KindPolicy, error) {
 			return nil, fmt.Errorf("field %q produces %q, which %s lacks", from, o, clean.File)
 		}
 	}
-	return &KindPolicy{Raw: raw, Clean: clean, steps: steps}, nil
+	return &KindPolicy{Raw: raw, Clean: clean, required: required, steps: steps}, nil
 }
 
 func simpleStep(t Treatment, field string, outs []string, deps Deps) (step, error) {

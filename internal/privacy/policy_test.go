@@ -120,6 +120,20 @@ var badCases = []badCase{
 		`field "played_ms": output "event_hour" is already produced by "event_time"`},
 	{"no-clean-schema", schemas.Clean, func(*testing.T, string) string { return "" },
 		`no clean schema for kind "playback"`},
+	{"raw-schema-without-consent-category", schemas.Raw, func(t *testing.T, s string) string {
+		const line = "  \"consent\": \"playback\",\n"
+		if !strings.Contains(s, line) {
+			t.Fatalf("the real raw schema has no consent line to remove")
+		}
+		return strings.Replace(s, line, "", 1)
+	}, `schema attribute "consent" must be one of [playback crash marketing] or none, got ""`},
+	{"require-on-a-string-field", schemas.Raw, func(t *testing.T, s string) string {
+		const from = `"privacy": "drop", "example": "Dana's bedroom TV",`
+		if !strings.Contains(s, from) {
+			t.Fatalf("the real raw schema changed; update this case")
+		}
+		return strings.Replace(s, from, `"privacy": "drop", "require": true, "example": "Dana's bedroom TV",`, 1)
+	}, `field "player_name": "require" needs a boolean field`},
 }
 
 // fieldSpan returns the byte range of the definition of field in an .avsc file as

@@ -93,7 +93,10 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 	if err != nil {
 		return Summary{}, err
 	}
-	raw := reg.Latest(schemas.Raw, "playback")
+	raws := map[string]*schemas.Schema{}
+	for _, kind := range reg.Kinds() {
+		raws[kind] = reg.Latest(schemas.Raw, kind)
+	}
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
 		return Summary{}, err
 	}
@@ -149,7 +152,8 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 				}
 				msgs = msgs[:0]
 				for j := 0; j < n; j++ {
-					rec := fleet.Next()
+					kind, rec := fleet.Next()
+					raw := raws[kind]
 					value, err := raw.Encode(nil, rec)
 					if err != nil {
 						return fmt.Errorf("simulate: %w", err)

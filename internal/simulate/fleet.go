@@ -5,9 +5,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/veiltelemetry/veil/schemas"
 )
 
 // Config of a simulated fleet.
@@ -95,11 +98,12 @@ func (f *Fleet) newInstallation(i int) installation {
 	r := f.rng
 	in := installation{
 		id:         fmt.Sprintf("srv-%08x%04x", r.Uint32(), i),
-		ip:         fmt.Sprintf("%d.%d.%d.%d", []int{24, 31, 46, 62, 73, 81, 86, 92, 109, 151, 176, 185, 203}[r.IntN(13)], r.IntN(256), r.IntN(256), 1+r.IntN(254)),
+		ip:         fmt.Sprintf("%d.%d.%d.%d", []int{24, 31, 46, 62, 73, 81, 86, 92, 109, 151, 176, 185}[r.IntN(12)], r.IntN(256), r.IntN(256), 1+r.IntN(254)),
 		deviceName: fmt.Sprintf("%s's %s", f.pick(firstNames), []string{"Living Room TV", "Bedroom TV", "iPhone", "Laptop", "Shield"}[r.IntN(5)]),
 	}
-	if r.IntN(10) < 6 {
+	if r.IntN(10) < 6 { // a US household: zip code and a US address block
 		in.zip = f.pick(zips)
+		in.ip = fmt.Sprintf("%d.%d.%d.%d", []int{24, 73}[r.IntN(2)], r.IntN(256), r.IntN(256), 1+r.IntN(254))
 	}
 	for a := 0; a < 1+r.IntN(3); a++ {
 		in.accounts = append(in.accounts, fmt.Sprintf("acct-%d", r.Uint32()))
@@ -196,13 +200,55 @@ func (f *Fleet) hostedItem() (item, string) {
 	}
 }
 
-// Next returns the next raw playback event in goavro's native form for the raw
-// playback schema.
-func (f *Fleet) Next() map[string]any {
+// Next returns the next raw event and its kind, in goavro's native form for the
+// newest raw schema of that kind. Most events are playback; the rest are hosted
+// content and ad interactions, marketing, crash reports, integration use and
+// update checks.
+func (f *Fleet) Next() (kind string, rec map[string]any) {
+	p := f.rng.IntN(100)
+	in := f.installation()
+	switch {
+	case p < 85:
+		kind, rec = "playback", f.playback(in)
+	case p < 90:
+		kind, rec = "hosted", f.hosted(in)
+	case p < 94:
+		kind, rec = "marketing", f.marketing(in)
+	case p < 96:
+		kind, rec = "crash", f.crash(in)
+	case p < 98:
+		kind, rec = "integration", f.integration(in)
+	default:
+		kind, rec = "serverinfo", f.serverinfo(in)
+	}
+	if f.cfg.Canary {
+		f.applyCanaries(kind, rec)
+	}
+	return kind, rec
+}
+
+// installation picks who sends the next event: a few heavy users, a long tail.
+func (f *Fleet) installation() *installation {
+	return &f.inst[int(math.Floor(math.Pow(f.rng.Float64(), 2)*float64(len(f.inst))))]
+}
+
+func (f *Fleet) base(in *installation) map[string]any {
+	return map[string]any{
+		"event_id": uuid.NewString(), "event_time": f.cfg.Start.Add(-time.Duration(f.rng.Int64N(int64(time.Hour)))),
+		"installation_id": in.id, "client_ip": in.ip,
+	}
+}
+
+func (f *Fleet) account(in *installation) string {
+	if f.rng.IntN(5) == 0 {
+		return ""
+	}
+	return in.accounts[f.rng.IntN(len(in.accounts))]
+}
+
+func (f *Fleet) playback(in *installation) map[string]any {
 	r := f.rng
 	f.seq++
-	// Installations are not equally busy: a few heavy users, a long tail.
-	in := &f.inst[int(math.Floor(math.Pow(r.Float64(), 2)*float64(len(f.inst))))]
 	var it item
 	source, catalog := "local", ""
 	if r.IntN(100) < 12 {
@@ -222,14 +268,9 @@ func (f *Fleet) Next() map[string]any {
 	} else if p < 3 {
 		decision = "direct_stream"
 	}
-	account := in.accounts[r.IntN(len(in.accounts))]
-	if r.IntN(5) == 0 {
-		account = ""
-	}
-	at := f.cfg.Start.Add(-time.Duration(r.Int64N(int64(time.Hour))))
-	rec := map[string]any{
-		"event_id": uuid.NewString(), "event_time": at,
-		"installation_id": in.id, "account_id": account, "client_ip": in.ip, "zip_code": in.zip,
+	rec := f.base(in)
+	for k, v := range map[string]any{
+		"account_id": f.account(in), "zip_code": in.zip,
 		"device_type": in.device.deviceType, "platform": in.device.platform, "player": in.device.player,
 		"player_name": in.deviceName, "app_version": appVersions[r.IntN(len(appVersions))],
 		"media_source": source, "media_type": it.mediaType, "container": it.container,
@@ -238,24 +279,125 @@ func (f *Fleet) Next() map[string]any {
 		"width": it.width, "height": it.height,
 		"file_path": it.path, "file_name": it.fileName, "library_name": it.library, "title": it.title,
 		"catalog_id": catalog, "playback_event": ev, "played_ms": played, "decision": decision,
+	} {
+		rec[k] = v
 	}
 	if source == "hosted" {
 		rec["file_path"], rec["file_name"], rec["library_name"] = "", "", ""
 	}
-	if f.cfg.Canary {
-		f.applyCanaries(rec)
+	return rec
+}
+
+func (f *Fleet) hosted(in *installation) map[string]any {
+	r := f.rng
+	rec := f.base(in)
+	_, catalog := f.hostedItem()
+	kind, _, _ := strings.Cut(catalog, ":")
+	ct := map[string]string{"trailer": "trailer", "livetv": "live_tv", "dvr": "dvr", "ad": "ad"}[kind]
+	pos := "none"
+	if ct == "ad" {
+		pos = []string{"pre_roll", "mid_roll", "post_roll"}[r.IntN(3)]
+	}
+	for k, v := range map[string]any{
+		"account_id": f.account(in), "zip_code": in.zip, "device_type": in.device.deviceType,
+		"platform": in.device.platform, "app_version": f.pick(appVersions), "content_type": ct,
+		"catalog_id": catalog, "action": []string{"impression", "start", "complete", "skip", "click"}[r.IntN(5)], "ad_position": pos,
+	} {
+		rec[k] = v
 	}
 	return rec
 }
 
-// CanaryFields are the raw fields that carry canaries in canary mode: every field
-// the policy drops or pseudonymizes.
-var CanaryFields = []string{"installation_id", "account_id", "client_ip", "zip_code", "player_name", "file_path", "file_name", "library_name", "title"}
+func (f *Fleet) marketing(in *installation) map[string]any {
+	r := f.rng
+	rec := f.base(in)
+	acct := in.accounts[r.IntN(len(in.accounts))]
+	for k, v := range map[string]any{
+		"account_id": acct, "email": strings.ToLower(f.pick(firstNames)) + "." + acct + "@example.org",
+		"campaign_id": []string{"2026-11-holiday", "2026-10-live-tv", "2026-09-premium"}[r.IntN(3)],
+		"channel":     []string{"email", "in_app", "push"}[r.IntN(3)],
+		"action":      []string{"delivered", "opened", "clicked", "dismissed", "unsubscribed"}[r.IntN(5)], "app_version": f.pick(appVersions),
+	} {
+		rec[k] = v
+	}
+	return rec
+}
 
-func (f *Fleet) applyCanaries(rec map[string]any) {
+func (f *Fleet) crash(in *installation) map[string]any {
+	r := f.rng
+	rec := f.base(in)
+	it := in.items[r.IntN(len(in.items))]
+	comp := []string{"player", "transcoder", "scanner", "ui", "network"}[r.IntN(5)]
+	for k, v := range map[string]any{
+		"device_type": in.device.deviceType, "platform": in.device.platform, "app_version": f.pick(appVersions),
+		"component": comp, "exception_type": []string{"SIGSEGV", "SIGABRT", "NullPointerException", "OutOfMemoryError"}[r.IntN(4)],
+		"stack_hash": fmt.Sprintf("%08x", r.Uint32()%64), "file_path": it.path,
+		"stack_trace": "at " + comp + ".open(" + it.path + ")\nat main.run()", "log_excerpt": "opening " + it.fileName + " from " + it.library,
+	} {
+		rec[k] = v
+	}
+	return rec
+}
+
+func (f *Fleet) integration(in *installation) map[string]any {
+	r := f.rng
+	rec := f.base(in)
+	name := []string{"sonos", "alexa", "google_assistant", "webhook", "lastfm", "trakt"}[r.IntN(6)]
+	hook := ""
+	if name == "webhook" {
+		hook = fmt.Sprintf("https://hooks.example.org/%s/%d", in.id, r.IntN(100))
+	}
+	for k, v := range map[string]any{
+		"integration": name, "action": []string{"enabled", "used", "used", "used", "disabled"}[r.IntN(5)],
+		"user_enabled": true, "remote_account": strings.ToLower(f.pick(firstNames)) + "_" + in.id[4:10],
+		"webhook_url": hook, "app_version": f.pick(appVersions),
+	} {
+		rec[k] = v
+	}
+	return rec
+}
+
+func (f *Fleet) serverinfo(in *installation) map[string]any {
+	r := f.rng
+	rec := f.base(in)
+	for k, v := range map[string]any{
+		"platform": []string{"linux", "windows", "macos", "freebsd"}[r.IntN(4)], "app_version": f.pick(appVersions),
+		"os_version":     []string{"debian-12", "ubuntu-24.04", "windows-11", "macos-15", "synology-dsm-7"}[r.IntN(5)],
+		"update_channel": []string{"stable", "stable", "stable", "beta"}[r.IntN(4)],
+		"cpu_arch":       []string{"x86_64", "arm64"}[r.IntN(2)], "transcoder_hw": []string{"none", "qsv", "nvenc", "vaapi", "videotoolbox"}[r.IntN(5)],
+		"server_name": in.deviceName + " server",
+	} {
+		rec[k] = v
+	}
+	return rec
+}
+
+// CanaryFields returns, per event kind, the raw string fields that carry canaries
+// in canary mode: every field whose annotation says it must not leave the
+// enricher as sent (drop, pseudonymize, geo). It is read from the schemas, so a
+// field newly annotated so is covered by the leak tests without anyone listing it.
+func CanaryFields() map[string][]string {
+	out := map[string][]string{}
+	for _, s := range schemas.MustLoad().All() {
+		if s.Stage != schemas.Raw {
+			continue
+		}
+		for _, fl := range s.Fields {
+			t := fl.Privacy
+			if string(fl.Type) == `"string"` && (t == "drop" || t == "pseudonymize" || strings.HasPrefix(t, "geo:")) {
+				out[s.Kind] = append(out[s.Kind], fl.Name)
+			}
+		}
+	}
+	return out
+}
+
+var canaryFields = CanaryFields()
+
+func (f *Fleet) applyCanaries(kind string, rec map[string]any) {
 	f.canary++
 	n := strconv.FormatUint(f.canary, 36)
-	for _, k := range CanaryFields {
+	for _, k := range canaryFields[kind] {
 		rec[k] = CanaryPrefix + "-" + k + "-" + strconv.FormatUint(f.cfg.Seed, 36) + "-" + n
 	}
 }

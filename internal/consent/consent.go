@@ -1,0 +1,161 @@
+package consent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/veiltelemetry/veil/internal/privacy"
+	"github.com/veiltelemetry/veil/internal/stream"
+)
+
+// Record is the value of a consent record.
+type Record struct {
+	Installation string    `json:"installation_id"`
+	OptOut       []string  `json:"opt_out"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// Validate checks the categories.
+func (r Record) Validate() error {
+	if r.Installation == "" {
+		return fmt.Errorf("installation_id is required")
+	}
+	for _, c := range r.OptOut {
+		if !slices.Contains(privacy.Categories, c) {
+			return fmt.Errorf("unknown category %q (one of %v)", c, privacy.Categories)
+		}
+	}
+	return nil
+}
+
+// Store is the current opt-outs of every installation that has any.
+type Store struct {
+	mu  sync.RWMutex
+	out map[string][]string
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store { return &Store{out: map[string][]string{}} }
+
+// OptedOut reports whether installation opted out of category.
+func (s *Store) OptedOut(installation, category string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Contains(s.out[installation], category)
+}
+
+// Get returns the opt-outs of an installation.
+func (s *Store) Get(installation string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.out[installation])
+}
+
+// Len is the number of installations with opt-outs.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.out)
+}
+
+// Apply folds one consent record into the store. A record that does not parse is
+// an error and changes nothing.
+func (s *Store) Apply(key, value []byte) error {
+	inst := string(key)
+	var opt []string
+	if len(value) > 0 {
+		var r Record
+		if err := json.Unmarshal(value, &r); err != nil {
+			return fmt.Errorf("consent record for %q: %w", inst, err)
+		}
+		opt = r.OptOut
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(opt) == 0 {
+		delete(s.out, inst)
+	} else {
+		s.out[inst] = opt
+	}
+	return nil
+}
+
+// Publish writes rec to the consent topic and returns once Kafka acknowledged it.
+func Publish(ctx context.Context, w *kafka.Writer, topic string, rec Record) error {
+	if err := rec.Validate(); err != nil {
+		return err
+	}
+	var value []byte
+	if len(rec.OptOut) > 0 {
+		var err error
+		if value, err = json.Marshal(rec); err != nil {
+			return err
+		}
+	}
+	return w.WriteMessages(ctx, kafka.Message{Topic: topic, Key: []byte(rec.Installation), Value: value,
+		Headers: []kafka.Header{{Key: stream.HeaderContentType, Value: []byte("application/json")}}})
+}
+
+// Follow reads the consent topic from the start into s. It closes loaded once it
+// has read every record present when it started, then keeps following until ctx
+// ends. Bad records are logged and skipped (they cannot be dead-lettered usefully:
+// the topic is the source of truth and the next record for the key replaces them).
+func Follow(ctx context.Context, brokers []string, topic string, s *Store, log *slog.Logger, loaded chan<- struct{}) error {
+	n, err := stream.PartitionCount(ctx, brokers, topic)
+	if err != nil {
+		return fmt.Errorf("consent: %w", err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(n)
+	go func() { wg.Wait(); close(loaded) }()
+	g, ctx := errgroup.WithContext(ctx)
+	for p := 0; p < n; p++ {
+		g.Go(func() error {
+			// Where the partition ends now: everything before it is the state to
+			// load before the first event is enriched. Leadership can still be
+			// settling right after the topic was created, or a broker restarting.
+			var end int64
+			if err := stream.Retry(ctx, log, func() error {
+				conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, p)
+				if err != nil {
+					return fmt.Errorf("consent: dial %s/%d: %w", topic, p, err)
+				}
+				defer conn.Close()
+				if _, end, err = conn.ReadOffsets(); err != nil {
+					return fmt.Errorf("consent: offsets of %s/%d: %w", topic, p, err)
+				}
+				return nil
+			}); err != nil {
+				return nil // ctx done
+			}
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
+			defer r.Close()
+			once := sync.OnceFunc(wg.Done)
+			if end == 0 {
+				once()
+			}
+			for {
+				m, err := stream.Fetch(ctx, r, log)
+				if err != nil {
+					once()
+					return nil // ctx done
+				}
+				if err := s.Apply(m.Key, m.Value); err != nil {
+					log.Warn("skipping bad consent record", "partition", p, "offset", m.Offset, "err", err)
+				}
+				if m.Offset+1 >= end {
+					once()
+				}
+			}
+		})
+	}
+	return g.Wait()
+}
