@@ -107,7 +107,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	loaded := make(chan struct{})
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return consent.Follow(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics.Consent, optOuts, log, loaded) })
+	g.Go(func() error {
+		return consent.Follow(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics.Consent, optOuts, log, loaded)
+	})
 	g.Go(func() error {
 		return obs.Serve(ctx, cfg.MetricsAddr, obs.Handler(reg, map[string]obs.Check{
 			"kafka": stream.Ping(cfg.Kafka.Brokers),
