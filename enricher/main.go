@@ -20,8 +20,8 @@ import (
 
 func main() {
 	args := os.Args[1:]
-	if len(args) > 1 && args[0] == "geoip" { // "geoip build" is one command to cli.Main
-		args = append([]string{"geoip " + args[1]}, args[2:]...)
+	if len(args) > 1 && (args[0] == "geoip" || args[0] == "keys") { // "geoip build", "keys rotate": one command to cli.Main
+		args = append([]string{args[0] + " " + args[1]}, args[2:]...)
 	}
 	os.Exit(cli.Main("enricher", args, "run", map[string]cli.Command{
 		"run": {Summary: "consume the raw topic, write clean events (default)", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
@@ -30,6 +30,11 @@ func main() {
 			return func(ctx context.Context, log *slog.Logger, _ io.Writer) error {
 				return enricher.Run(ctx, cfg, log, obs.NewRegistry())
 			}
+		}},
+		"keys rotate": {Summary: "create the next pseudonym key, destroy keys past the retention (run daily)", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+			var cfg enricher.Config
+			cfg.Register(fs)
+			return func(_ context.Context, _ *slog.Logger, out io.Writer) error { return enricher.RotateKeys(cfg, out) }
 		}},
 		"audit": {Summary: "measure how identifying the generalized media fields are on a real film catalog", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			var cfg audit.Config

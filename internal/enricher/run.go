@@ -3,6 +3,7 @@ package enricher
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -150,4 +151,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		})
 	})
 	return g.Wait()
+}
+
+// RotateKeys makes sure the current and next pseudonym epochs have keys and
+// destroys the keys of epochs past the retention, reporting what it did. After a
+// key is destroyed, pseudonyms made with it can no longer be recomputed by anyone.
+func RotateKeys(cfg Config, out io.Writer) error {
+	keys, err := pseudonym.Open(pseudonym.Config{Dir: cfg.KeyDir, Period: cfg.KeyPeriod, Retention: cfg.KeyRetention})
+	if err != nil {
+		return err
+	}
+	r, err := keys.Rotate()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "keys in %s: current epoch %d, created %v, destroyed %v\n", cfg.KeyDir, r.Current, r.Created, r.Destroyed)
+	return nil
 }

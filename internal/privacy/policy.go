@@ -87,13 +87,13 @@ var rules = map[string]ruleSpec{
 	"pseudonymize":          {doc: "replaced by a keyed HMAC-SHA256 pseudonym whose key rotates and is destroyed after the retention period"},
 	"hosted-only":           {needs: []string{"media_source"}, doc: "kept only for content the service hosts (trailers, Live TV, DVR, ads); removed for media from your own server"},
 	"generalize:hour":       {outputs: []string{"event_hour"}, doc: "truncated to the hour"},
-	"generalize:duration":   {outputs: []string{"duration_bucket"}, needs: []string{"media_type"}, doc: "rounded into coarse running-time buckets (15 or 30 minutes for video, one bucket past 150 minutes; 1-3 minutes for music)"},
-	"generalize:bitrate":    {outputs: []string{"bitrate_bucket"}, needs: []string{"media_type"}, doc: "rounded onto a bitrate ladder that grows fourfold at each step for video (doubling for music)"},
+	"generalize:duration":   {outputs: []string{"duration_bucket"}, needs: []string{"media_type"}, doc: "rounded into coarse running-time buckets (15 or 30 minutes for video, one bucket past 150 minutes; 1-minute steps up to 5 minutes for music, wider after)"},
+	"generalize:bitrate":    {outputs: []string{"bitrate_bucket"}, needs: []string{"media_type"}, doc: "rounded onto a coarse bitrate ladder (growing fourfold at each step for video; the usual lossy tiers, then lossless, for music)"},
 	"generalize:size":       {outputs: []string{"size_bucket"}, doc: "rounded into coarse size buckets (factors of 4 to 10)"},
 	"generalize:resolution": {outputs: []string{"resolution"}, group: "resolution", needs: []string{"media_type"}, doc: "width and height replaced by a resolution class (SD, 720p, 1080p, 4K, 8K)"},
 	"generalize:played":     {outputs: []string{"played_bucket"}, needs: []string{"duration_ms"}, doc: "turned into the share of the item played, in coarse steps"},
 	"geo:ip":                {outputs: []string{"country", "region"}, group: "geo", doc: "looked up as country and coarse region, then removed"},
-	"geo:zip":               {outputs: []string{"country", "region"}, group: "geo", doc: "turned into country and state, then removed"},
+	"geo:zip":               {outputs: []string{"country", "region"}, group: "geo", doc: "turned into country and coarse region (a US state), then removed"},
 }
 
 // ParseTreatment validates one annotation.
