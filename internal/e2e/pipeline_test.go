@@ -23,7 +23,7 @@ import (
 // ClickHouse exactly once, and no canary appears in the clean topic or in any
 // String column.
 func TestPipelineLandsEveryEventOnceWithoutIdentifiers(t *testing.T) {
-	const n = 20000
+	const n = 100000
 	start := time.Now()
 	h := newHarness(t, testenv.Kafka(t), testenv.ClickHouse(t))
 	h.startEnricher()

@@ -88,7 +88,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		return err
 	}
 	defer st.Close()
-	dlq, err := cfg.Kafka.Writer(cfg.Kafka.Topics.DeadLetter)
+	dlq, err := cfg.Kafka.Writer("") // dead letters name their topic; kafka-go refuses a topic in both places
 	if err != nil {
 		return err
 	}
