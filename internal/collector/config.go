@@ -1,0 +1,211 @@
+package collector
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/veiltelemetry/veil/internal/config"
+	"github.com/veiltelemetry/veil/internal/stream"
+)
+
+// Config of `producer serve`.
+type Config struct {
+	Kafka           stream.Kafka
+	Listen          string        // --listen: address of the HTTP server, default 127.0.0.1:8080
+	Tokens          config.List   // --tokens: name:token pairs, comma-separated; the name is the fleet
+	TokensFile      string        // --tokens-file: one name:token per line ('#' comments); adds to --tokens
+	MaxBody         Bytes         // --max-body: request body as sent, default 4MiB (413 above)
+	MaxDecompressed Bytes         // --max-decompressed: gzip body once inflated, default 16MiB (413 above)
+	MaxEvents       int           // --max-events: events per batch, default 5000 (413 above)
+	MaxInflight     Bytes         // --max-inflight: bytes held by all requests together, default 64MiB (503 above)
+	MaxRecordBytes  Bytes         // --max-record-bytes: one encoded Kafka record, and the writer's batch size, default 1000000
+	TrustedProxies  config.List   // --trusted-proxies: CIDRs whose X-Forwarded-For is believed, default none
+	ProduceTimeout  time.Duration // --produce-timeout: how long a request waits for Kafka, default 10s (503 after)
+	RetryAfter      time.Duration // --retry-after: the Retry-After of a 503, default 1s
+	ReadTimeout     time.Duration // --read-timeout: to read a whole request, default 60s
+	DrainTimeout    time.Duration // --drain-timeout: how long shutdown waits for requests in flight, default 30s
+}
+
+// Register adds the flags to fs with their defaults.
+func (c *Config) Register(fs *flag.FlagSet) {
+	c.Kafka.Register(fs)
+	c.MaxBody, c.MaxDecompressed, c.MaxInflight, c.MaxRecordBytes = 4<<20, 16<<20, 64<<20, 1_000_000
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the HTTP API (/v1/events, /metrics, /healthz, /readyz)")
+	fs.Var(&c.Tokens, "tokens", "bearer tokens as name:token pairs, comma-separated; the name (a fleet) appears in logs and metrics, the token never")
+	fs.StringVar(&c.TokensFile, "tokens-file", "", "file of bearer tokens, one name:token per line ('#' starts a comment); adds to --tokens")
+	fs.Var(&c.MaxBody, "max-body", "largest request body as sent (413 above); suffixes KiB, MiB, GiB")
+	fs.Var(&c.MaxDecompressed, "max-decompressed", "largest gzip request body once inflated (413 above)")
+	fs.IntVar(&c.MaxEvents, "max-events", 5000, "most events in one batch (413 above)")
+	fs.Var(&c.MaxInflight, "max-inflight", "bytes all requests in flight may hold together (bodies, inflated bodies, encoded records); above it requests get 503 at once")
+	fs.Var(&c.MaxRecordBytes, "max-record-bytes", "largest encoded Kafka record, and the size of the writer's batches; keep it under the broker's message.max.bytes")
+	fs.Var(&c.TrustedProxies, "trusted-proxies", "CIDRs of proxies whose X-Forwarded-For is believed, comma-separated (default none)")
+	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", 10*time.Second, "how long a request waits for Kafka to acknowledge its events before answering 503")
+	fs.DurationVar(&c.RetryAfter, "retry-after", time.Second, "Retry-After of 503 answers (rounded up to whole seconds)")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", 60*time.Second, "time to read a whole request, headers and body")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
+}
+
+// Validate names the first bad field. It does not read --tokens-file; New does.
+func (c *Config) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	if _, err := c.trusted(); err != nil {
+		return err
+	}
+	switch {
+	case c.Listen == "":
+		return fmt.Errorf("--listen must not be empty")
+	case len(c.Tokens) == 0 && c.TokensFile == "":
+		return fmt.Errorf("--tokens or --tokens-file: at least one bearer token is required")
+	case c.MaxBody <= 0:
+		return fmt.Errorf("--max-body: must be positive, got %d", c.MaxBody)
+	case c.MaxDecompressed <= 0:
+		return fmt.Errorf("--max-decompressed: must be positive, got %d", c.MaxDecompressed)
+	case c.MaxEvents <= 0:
+		return fmt.Errorf("--max-events: must be positive, got %d", c.MaxEvents)
+	case c.MaxInflight < c.MaxBody+c.MaxDecompressed:
+		return fmt.Errorf("--max-inflight: %d is less than --max-body + --max-decompressed (%d); a large gzip request could never fit", c.MaxInflight, c.MaxBody+c.MaxDecompressed)
+	case c.MaxRecordBytes < 1024:
+		return fmt.Errorf("--max-record-bytes: at least 1KiB, got %d", c.MaxRecordBytes)
+	case c.ProduceTimeout <= 0:
+		return fmt.Errorf("--produce-timeout: must be positive, got %s", c.ProduceTimeout)
+	case c.RetryAfter <= 0:
+		return fmt.Errorf("--retry-after: must be positive, got %s", c.RetryAfter)
+	case c.ReadTimeout <= 0:
+		return fmt.Errorf("--read-timeout: must be positive, got %s", c.ReadTimeout)
+	case c.DrainTimeout <= 0:
+		return fmt.Errorf("--drain-timeout: must be positive, got %s", c.DrainTimeout)
+	}
+	if _, err := parseTokens(c.Tokens, "--tokens"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) trusted() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("--trusted-proxies: %q is neither a CIDR nor an address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// MinTokenLength is the shortest bearer token accepted in the configuration.
+const MinTokenLength = 16
+
+// loadTokens returns the fleet name of every configured token, from --tokens and
+// --tokens-file.
+func (c *Config) loadTokens() (map[string]string, error) {
+	byToken, err := parseTokens(c.Tokens, "--tokens")
+	if err != nil {
+		return nil, err
+	}
+	if c.TokensFile != "" {
+		data, err := os.ReadFile(c.TokensFile)
+		if err != nil {
+			return nil, fmt.Errorf("--tokens-file: %w", err)
+		}
+		var lines []string
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if line != "" && !strings.HasPrefix(line, "#") {
+				lines = append(lines, line)
+			}
+		}
+		fromFile, err := parseTokens(lines, "--tokens-file "+c.TokensFile)
+		if err != nil {
+			return nil, err
+		}
+		for tok, name := range fromFile {
+			if _, dup := byToken[tok]; dup {
+				return nil, fmt.Errorf("--tokens-file: the token of fleet %q is configured twice", name)
+			}
+			byToken[tok] = name
+		}
+	}
+	if len(byToken) == 0 {
+		return nil, fmt.Errorf("--tokens or --tokens-file: at least one bearer token is required")
+	}
+	return byToken, nil
+}
+
+// parseTokens parses name:token entries. Errors name the entry by position and
+// fleet, never by the token.
+func parseTokens(entries []string, flagName string) (map[string]string, error) {
+	out := map[string]string{}
+	for i, e := range entries {
+		name, tok, ok := strings.Cut(e, ":")
+		name, tok = strings.TrimSpace(name), strings.TrimSpace(tok)
+		switch {
+		case !ok || name == "":
+			return nil, fmt.Errorf("%s: entry %d is not name:token", flagName, i+1)
+		case len(tok) < MinTokenLength:
+			return nil, fmt.Errorf("%s: the token of fleet %q is shorter than %d characters", flagName, name, MinTokenLength)
+		case strings.ContainsAny(tok, " \t"):
+			return nil, fmt.Errorf("%s: the token of fleet %q contains white space", flagName, name)
+		}
+		if _, dup := out[tok]; dup {
+			return nil, fmt.Errorf("%s: the token of fleet %q is configured twice", flagName, name)
+		}
+		out[tok] = name
+	}
+	return out, nil
+}
+
+// Bytes is a size flag: a number of bytes with an optional suffix (KiB, MiB, GiB,
+// or KB, MB, GB for powers of ten).
+type Bytes int64
+
+func (b *Bytes) String() string {
+	if b == nil {
+		return "0"
+	}
+	v := int64(*b)
+	for _, u := range []struct {
+		s string
+		n int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if v != 0 && v%u.n == 0 {
+			return strconv.FormatInt(v/u.n, 10) + u.s
+		}
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+// Set parses a size.
+func (b *Bytes) Set(s string) error {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		s string
+		n int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}} {
+		if strings.HasSuffix(s, u.s) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.s)), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("not a size: %q (e.g. 4MiB, 65536)", s)
+	}
+	*b = Bytes(n * mult)
+	return nil
+}

@@ -1,0 +1,25 @@
+// Package collector is the HTTP front door of the pipeline (`producer serve`):
+// devices and media servers POST batches of raw events to /v1/events, as JSON or as
+// Avro single-object records, and the collector validates each event against its
+// raw schema and produces the valid ones to the raw topic, keyed by installation.
+//
+// Guarantees:
+//   - 202 means Kafka acknowledged (acks=all) every event that the response does not
+//     list as rejected. Nothing is reported accepted that Kafka did not acknowledge.
+//   - A Kafka failure answers 503 with Retry-After and the client retries the whole
+//     batch; event ids make the retry idempotent downstream (the sink removes the
+//     copies). Clients that want idempotent retries must send their own event_id:
+//     an event without one gets a fresh random UUID on every attempt.
+//   - A record Kafka refuses on its own (too large for the topic, invalid record) is
+//     written to the dead-letter topic with stage "collector" and reported rejected.
+//   - Memory is bounded: request bodies, decompressed bodies and encoded records
+//     count against one in-flight byte budget; a request that does not fit is
+//     answered 503 at once instead of queueing. Bytes stay counted until the Kafka
+//     writer has let go of the records, so a slow or stopped broker cannot make the
+//     collector grow.
+//   - Shutdown stops accepting connections, lets in-flight requests finish, waits
+//     for their records to be acknowledged or failed, then closes the writers.
+//
+// Other endpoints (consent, privacy tab) mount on the same router with Server.Handle
+// and share its bearer-token authentication. API.md documents the HTTP API.
+package collector

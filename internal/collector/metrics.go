@@ -1,0 +1,75 @@
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	requests     *prometheus.CounterVec
+	received     *prometheus.CounterVec
+	accepted     *prometheus.CounterVec
+	rejected     *prometheus.CounterVec
+	deadLettered prometheus.Counter
+	produce      prometheus.Histogram
+	batch        prometheus.Histogram
+}
+
+// Reasons an event is rejected, the label of veil_collector_events_rejected_total.
+const (
+	reasonKind      = "kind"      // unknown kind, fingerprint or a clean schema
+	reasonSchema    = "schema"    // JSON that does not fit the schema: type, missing or unknown field
+	reasonMalformed = "malformed" // Avro record that does not decode
+	reasonInvalid   = "invalid"   // schemas.Validate refused it
+	reasonTooLarge  = "too_large" // encoded record over --max-record-bytes
+	reasonRefused   = "refused"   // Kafka refused the record: dead-lettered
+	reasonEncode    = "encode"    // goavro could not encode it (a bug if it happens)
+)
+
+func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veil_collector_requests_total",
+			Help: "HTTP requests answered, by status code and fleet (empty when unauthenticated).",
+		}, []string{"code", "fleet"}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veil_collector_events_received_total",
+			Help: "Events in batches that parsed, by fleet.",
+		}, []string{"fleet"}),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veil_collector_events_accepted_total",
+			Help: "Events Kafka acknowledged and a 202 reported accepted, by fleet.",
+		}, []string{"fleet"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veil_collector_events_rejected_total",
+			Help: "Events refused with an error in the response, by reason (kind, schema, malformed, invalid, too_large, refused, encode).",
+		}, []string{"reason"}),
+		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "veil_collector_events_deadlettered_total",
+			Help: "Events Kafka refused on their own, written to the dead-letter topic.",
+		}),
+		produce: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "veil_collector_produce_seconds",
+			Help:    "Time from handing a batch's records to the Kafka writer to their acknowledgement or failure.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "veil_collector_batch_events",
+			Help:    "Events per batch received.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+	}
+	reg.MustRegister(m.requests, m.received, m.accepted, m.rejected, m.deadLettered, m.produce, m.batch,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "veil_collector_inflight_bytes",
+			Help: "Bytes held by requests in flight and by their records until Kafka answers.",
+		}, func() float64 { return float64(b.used.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "veil_collector_inflight_limit_bytes",
+			Help: "The in-flight byte budget (--max-inflight).",
+		}, func() float64 { return float64(b.limit) }),
+	)
+	for _, r := range []string{reasonKind, reasonSchema, reasonMalformed, reasonInvalid, reasonTooLarge, reasonRefused, reasonEncode} {
+		m.rejected.WithLabelValues(r)
+	}
+	return m
+}

@@ -1,0 +1,250 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/veiltelemetry/veil/internal/obs"
+	"github.com/veiltelemetry/veil/internal/stream"
+	"github.com/veiltelemetry/veil/schemas"
+)
+
+// Producer is what the collector writes records to: a kafka-go *Writer. Every
+// message names its topic. WriteMessages must return nil only when every message
+// was acknowledged, and kafka.WriteErrors when some failed.
+type Producer interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Deps are the collector's collaborators.
+type Deps struct {
+	Schemas *schemas.Registry
+	// Batched carries accepted events to the raw topic; records of concurrent
+	// requests share its batches. Its batches must stay under the broker's
+	// message.max.bytes (Run sets BatchBytes to --max-record-bytes).
+	Batched Producer
+	// Single writes one record per produce request. The collector uses it to find
+	// out which records of a failed batch Kafka refuses on their own, and to write
+	// their dead letters.
+	Single   Producer
+	Topics   stream.Topics
+	Ready    map[string]obs.Check // /readyz checks, e.g. "kafka": stream.Ping(brokers)
+	Log      *slog.Logger
+	Metrics  prometheus.Registerer
+	Gatherer prometheus.Gatherer // served on /metrics; nil: no /metrics
+	Now      func() time.Time    // default time.Now
+}
+
+// Server is the collector's HTTP server. Endpoints of other packages mount on it
+// with Handle.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	now      func() time.Time
+	mux      *http.ServeMux
+	tokens   *tokens
+	trusted  []netip.Prefix
+	json     map[string]*jsonSchema // by kind, newest raw version
+	kinds    string                 // for error messages
+	budget   *budget
+	m        *metrics
+	draining atomic.Bool
+	writes   sync.WaitGroup // Kafka writes started by requests
+}
+
+// New builds the server: it reads the tokens (--tokens, --tokens-file), compiles
+// the JSON form of every raw schema and registers the metrics. It fails when the
+// configuration is invalid or a raw schema uses a type the JSON intake does not
+// support.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Schemas == nil || deps.Batched == nil || deps.Single == nil || deps.Metrics == nil {
+		return nil, errors.New("collector: Deps needs Schemas, Batched, Single and Metrics")
+	}
+	byToken, err := cfg.loadTokens()
+	if err != nil {
+		return nil, err
+	}
+	trusted, err := cfg.trusted()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Log, now: deps.Now, mux: http.NewServeMux(),
+		tokens: newTokens(byToken), trusted: trusted, json: map[string]*jsonSchema{},
+		budget: &budget{limit: int64(cfg.MaxInflight)}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for i, kind := range deps.Schemas.Kinds() {
+		js, err := newJSONSchema(deps.Schemas.Latest(schemas.Raw, kind))
+		if err != nil {
+			return nil, err
+		}
+		s.json[kind] = js
+		if i > 0 {
+			s.kinds += ", "
+		}
+		s.kinds += kind
+	}
+	s.m = newMetrics(deps.Metrics, s.budget)
+
+	checks := map[string]obs.Check{"shutdown": func(context.Context) error {
+		if s.draining.Load() {
+			return errors.New("shutting down")
+		}
+		return nil
+	}}
+	for k, v := range deps.Ready {
+		checks[k] = v
+	}
+	gatherer := deps.Gatherer
+	if gatherer == nil {
+		gatherer = prometheus.NewRegistry()
+	}
+	ops := obs.Handler(gatherer, checks)
+	for _, p := range []string{"GET /healthz", "GET /readyz"} {
+		s.Handle(p, ops, false)
+	}
+	if deps.Gatherer != nil {
+		s.Handle("GET /metrics", ops, false)
+	}
+	s.Handle("POST /v1/events", http.HandlerFunc(s.handleEvents), true)
+	return s, nil
+}
+
+// Handle mounts h on pattern (net/http patterns: "PUT /v1/consent/{installation}").
+// With auth, h runs only for requests with a valid bearer token, and Fleet(ctx)
+// names the token's fleet. Every request is counted in
+// veil_collector_requests_total.
+func (s *Server) Handle(pattern string, h http.Handler, auth bool) {
+	if auth {
+		h = s.authenticate(h)
+	}
+	s.mux.Handle(pattern, h)
+}
+
+// Handler returns the root handler: the router with request metrics.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := &reqInfo{}
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		s.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+		s.m.requests.WithLabelValues(strconv.Itoa(sw.code), info.fleet).Inc()
+	})
+}
+
+// Serve answers on ln until ctx is done, then shuts down: it stops accepting
+// connections and fails /readyz, waits up to --drain-timeout for the requests in
+// flight, then for the Kafka writes they started. The caller closes the writers
+// afterwards, which flushes them.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.ReadTimeout + s.cfg.ProduceTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.log.Info("collector listening", "addr", ln.Addr().String(), "topic", s.deps.Topics.Raw)
+	shut := make(chan error, 1)
+	go func() {
+		<-ctx.Done()
+		s.draining.Store(true)
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		if err != nil {
+			err = fmt.Errorf("collector: drain requests: %w", err)
+			_ = srv.Close()
+		}
+		shut <- err
+	}()
+	err := srv.Serve(ln)
+	if !errors.Is(err, http.ErrServerClosed) {
+		s.draining.Store(true)
+		_ = srv.Close()
+		s.writes.Wait()
+		return fmt.Errorf("collector: serve: %w", err)
+	}
+	err = <-shut
+	s.writes.Wait()
+	s.log.Info("collector drained")
+	return err
+}
+
+// Ready reports whether the server accepts work (false once shutdown began).
+func (s *Server) Ready() bool { return !s.draining.Load() }
+
+// InflightBytes is the current use of the in-flight byte budget.
+func (s *Server) InflightBytes() int64 { return s.budget.used.Load() }
+
+type infoKey struct{}
+
+// reqInfo carries what the metrics middleware learns from inner handlers.
+type reqInfo struct{ fleet string }
+
+func infoOf(ctx context.Context) *reqInfo {
+	i, _ := ctx.Value(infoKey{}).(*reqInfo)
+	return i
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.code, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// response is the JSON body of every /v1/events answer.
+type response struct {
+	Accepted int          `json:"accepted"`
+	Rejected int          `json:"rejected"`
+	Error    string       `json:"error,omitempty"`  // why the whole batch failed
+	Errors   []eventError `json:"errors,omitempty"` // one per rejected event
+}
+
+type eventError struct {
+	Index   int    `json:"index"`              // position in the batch, from 0
+	EventID string `json:"event_id,omitempty"` // as the client sent it, if any
+	Error   string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
