@@ -1,5 +1,6 @@
-// Command producer is the pipeline's entry point: `producer simulate` drives a
-// simulated fleet of media servers into the raw topic.
+// Command producer is the pipeline's entry point: `producer serve` runs the HTTP
+// collector devices post events to, `producer simulate` drives a simulated fleet of
+// media servers into the raw topic, and `producer loadgen` loads a collector.
 package main
 
 import (
@@ -11,6 +12,9 @@ import (
 	"os"
 
 	"github.com/veiltelemetry/veil/internal/cli"
+	"github.com/veiltelemetry/veil/internal/collector"
+	"github.com/veiltelemetry/veil/internal/loadgen"
+	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/privacytab"
 	"github.com/veiltelemetry/veil/internal/producer"
 )
@@ -27,6 +31,22 @@ func main() {
 				if err == nil && s.Failed > 0 {
 					err = fmt.Errorf("%d events were not acknowledged by Kafka", s.Failed)
 				}
+				return err
+			}
+		}},
+		"serve": {Summary: "run the HTTP collector: POST /v1/events into the raw topic", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+			var cfg collector.Config
+			cfg.Register(fs)
+			return func(ctx context.Context, log *slog.Logger, _ io.Writer) error {
+				return collector.Run(ctx, cfg, log, obs.NewRegistry())
+			}
+		}},
+		"loadgen": {Summary: "post simulated batches to a collector for a bounded time and report its throughput", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+			var cfg loadgen.Config
+			cfg.Register(fs)
+			return func(ctx context.Context, _ *slog.Logger, out io.Writer) error {
+				r, err := loadgen.Run(ctx, cfg, os.Stderr)
+				fmt.Fprintln(out, r)
 				return err
 			}
 		}},
