@@ -196,21 +196,10 @@ func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic str
 	lag := s.m.lag.WithLabelValues(strconv.Itoa(part))
 	batch := make([]kafka.Message, 0, s.cfg.Batch.MaxRecords)
 	for {
-		batch = batch[:0]
-		m, err := stream.Fetch(ctx, r, log)
-		if err != nil {
+		var err error
+		if batch, err = stream.FetchBatch(ctx, r, s.cfg.Batch, log, batch[:0]); err != nil {
 			return // generation ended
 		}
-		batch = append(batch, m)
-		fill, cancel := context.WithTimeout(ctx, s.cfg.Batch.MaxWait)
-		for len(batch) < s.cfg.Batch.MaxRecords {
-			m, err := r.FetchMessage(fill)
-			if err != nil {
-				break
-			}
-			batch = append(batch, m)
-		}
-		cancel()
 		lag.Set(float64(r.Lag()))
 		// The batch in hand is finished even if the generation ends meanwhile (within
 		// the drain timeout); if the commit then fails, the next owner skips what was

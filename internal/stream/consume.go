@@ -51,24 +51,13 @@ func Consume(ctx context.Context, src Source, b Batching, log *slog.Logger, hand
 	}
 	batch := make([]kafka.Message, 0, b.MaxRecords)
 	for {
-		batch = batch[:0]
-		m, err := Fetch(ctx, src, log)
-		if err != nil {
+		var err error
+		if batch, err = FetchBatch(ctx, src, b, log, batch[:0]); err != nil {
 			return nil // ctx is done
 		}
-		batch = append(batch, m)
-		fill, cancel := context.WithTimeout(ctx, b.MaxWait)
-		for len(batch) < b.MaxRecords {
-			m, err := src.FetchMessage(fill)
-			if err != nil {
-				break
-			}
-			batch = append(batch, m)
-		}
-		cancel()
 		// From here the batch is finished even if shutdown begins.
 		work, cancelWork := DrainContext(ctx)
-		err = retry(work, log, func() error { return handle(work, batch) })
+		err = Retry(work, log, func() error { return handle(work, batch) })
 		if err == nil {
 			if cerr := src.CommitMessages(work, batch...); cerr != nil {
 				log.Warn("commit failed; the batch will be delivered again", "records", len(batch), "err", cerr)
@@ -104,6 +93,27 @@ func Fetch(ctx context.Context, src Fetcher, log *slog.Logger) (kafka.Message, e
 	}
 }
 
+// FetchBatch appends to batch one record (waiting for it as long as ctx allows,
+// retrying fetch errors) and then whatever else arrives within b.MaxWait, up to
+// b.MaxRecords. It fails only when ctx is done before the first record.
+func FetchBatch(ctx context.Context, src Fetcher, b Batching, log *slog.Logger, batch []kafka.Message) ([]kafka.Message, error) {
+	m, err := Fetch(ctx, src, log)
+	if err != nil {
+		return batch, err
+	}
+	batch = append(batch, m)
+	fill, cancel := context.WithTimeout(ctx, b.MaxWait)
+	defer cancel()
+	for len(batch) < b.MaxRecords {
+		m, err := src.FetchMessage(fill)
+		if err != nil {
+			break
+		}
+		batch = append(batch, m)
+	}
+	return batch, nil
+}
+
 // DrainContext returns a context for finishing work already in hand: it is not
 // cancelled with parent, but ends drainTimeout (30s) after parent is.
 func DrainContext(parent context.Context) (context.Context, context.CancelFunc) {
@@ -115,8 +125,8 @@ func DrainContext(parent context.Context) (context.Context, context.CancelFunc) 
 	return ctx, func() { stop(); cancel() }
 }
 
-// retry calls fn until it succeeds or ctx ends, backing off from 100ms to 5s.
-func retry(ctx context.Context, log *slog.Logger, fn func() error) error {
+// Retry calls fn until it succeeds or ctx ends, backing off from 100ms to 5s.
+func Retry(ctx context.Context, log *slog.Logger, fn func() error) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := fn()
@@ -135,6 +145,3 @@ func retry(ctx context.Context, log *slog.Logger, fn func() error) error {
 		backoff = min(backoff*2, 5*time.Second)
 	}
 }
-
-// Retry is retry for other packages: it calls fn until it succeeds or ctx ends.
-func Retry(ctx context.Context, log *slog.Logger, fn func() error) error { return retry(ctx, log, fn) }
