@@ -12,7 +12,6 @@ import (
 	"os"
 
 	"github.com/veiltelemetry/veil/internal/cli"
-	"github.com/veiltelemetry/veil/internal/collector"
 	"github.com/veiltelemetry/veil/internal/loadgen"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/privacytab"
@@ -34,11 +33,11 @@ func main() {
 				return err
 			}
 		}},
-		"serve": {Summary: "run the HTTP collector: POST /v1/events into the raw topic", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
-			var cfg collector.Config
+		"serve": {Summary: "run the HTTP collector: POST /v1/events into the raw topic, /v1/consent, /privacy", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+			var cfg producer.ServeConfig
 			cfg.Register(fs)
 			return func(ctx context.Context, log *slog.Logger, _ io.Writer) error {
-				return collector.Run(ctx, cfg, log, obs.NewRegistry())
+				return producer.Serve(ctx, cfg, log, obs.NewRegistry())
 			}
 		}},
 		"loadgen": {Summary: "post simulated batches to a collector for a bounded time and report its throughput", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {

@@ -37,7 +37,7 @@ type Config struct {
 func (c *Config) Register(fs *flag.FlagSet) {
 	c.Kafka.Register(fs)
 	c.MaxBody, c.MaxDecompressed, c.MaxInflight, c.MaxRecordBytes = 4<<20, 16<<20, 64<<20, 1_000_000
-	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the HTTP API (/v1/events, /metrics, /healthz, /readyz)")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the HTTP API (/v1/events, /v1/consent, /privacy, /metrics, /healthz, /readyz)")
 	fs.Var(&c.Tokens, "tokens", "bearer tokens as name:token pairs, comma-separated; the name (a fleet) appears in logs and metrics, the token never")
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "file of bearer tokens, one name:token per line ('#' starts a comment); adds to --tokens")
 	fs.Var(&c.MaxBody, "max-body", "largest request body as sent (413 above); suffixes KiB, MiB, GiB")

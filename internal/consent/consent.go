@@ -89,7 +89,7 @@ func (s *Store) Apply(key, value []byte) error {
 }
 
 // Publish writes rec to the consent topic and returns once Kafka acknowledged it.
-func Publish(ctx context.Context, w *kafka.Writer, topic string, rec Record) error {
+func Publish(ctx context.Context, w Writer, topic string, rec Record) error {
 	if err := rec.Validate(); err != nil {
 		return err
 	}

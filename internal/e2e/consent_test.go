@@ -1,13 +1,19 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/veiltelemetry/veil/internal/consent"
+	"github.com/veiltelemetry/veil/internal/obs"
+	"github.com/veiltelemetry/veil/internal/producer"
 	"github.com/veiltelemetry/veil/internal/simulate"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/internal/testenv"
@@ -36,10 +42,55 @@ func (h *harness) produceFor(w *kafka.Writer, fleet *simulate.Fleet, installatio
 	}
 }
 
-func (h *harness) setConsent(w *kafka.Writer, installation string, optOut ...string) {
+// startCollector runs `producer serve` in this process and returns its URL once
+// it is ready.
+func (h *harness) startCollector() string {
 	h.t.Helper()
-	if err := consent.Publish(context.Background(), w, h.topics.Consent, consent.Record{Installation: installation, OptOut: optOut, UpdatedAt: time.Now()}); err != nil {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		h.t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var cfg producer.ServeConfig
+	testenv.Configure(h.t, cfg.Register, append(testenv.KafkaArgs(h.brokers, h.topics), "--listen", addr, "--tokens", "e2e:"+collectorToken)...)
+	h.run("collector", func(ctx context.Context) error {
+		return producer.Serve(ctx, cfg, h.log.With("bin", "producer"), obs.NewRegistry())
+	})
+	url := "http://" + addr
+	testenv.Eventually(h.t, 20*time.Second, "collector ready", func() (bool, string) {
+		resp, err := http.Get(url + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+	return url
+}
+
+const collectorToken = "e2e-token-0123456789"
+
+// setConsent changes an installation's opt-outs the way users do: PUT
+// /v1/consent/{installation} on the producer, which answers once Kafka has the
+// record.
+func (h *harness) setConsent(url, installation string, optOut ...string) {
+	h.t.Helper()
+	if optOut == nil {
+		optOut = []string{}
+	}
+	body, _ := json.Marshal(map[string]any{"opt_out": optOut})
+	req, _ := http.NewRequest(http.MethodPut, url+"/v1/consent/"+installation, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+collectorToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("PUT consent = %s %s", resp.Status, got)
 	}
 }
 
@@ -56,7 +107,8 @@ func TestOptOutDropsEventsAlreadyInFlightAndOptInRestoresThem(t *testing.T) {
 	h.produceFor(w, fleet, "inst-opting-out", "playback", 50)
 	h.produceFor(w, fleet, "inst-opting-out", "crash", 20)
 	h.produceFor(w, fleet, "inst-other", "playback", 40)
-	h.setConsent(w, "inst-opting-out", "playback")
+	url := h.startCollector()
+	h.setConsent(url, "inst-opting-out", "playback")
 	// ...and are enriched after it.
 	h.startEnricher()
 	h.startSink()
@@ -70,7 +122,7 @@ func TestOptOutDropsEventsAlreadyInFlightAndOptInRestoresThem(t *testing.T) {
 	}
 
 	// Opting back in restores the flow for new events.
-	h.setConsent(w, "inst-opting-out")
+	h.setConsent(url, "inst-opting-out")
 	time.Sleep(time.Second) // the enricher follows the consent topic with a 100ms fetch wait
 	h.produceFor(w, fleet, "inst-opting-out", "playback", 30)
 	h.waitRows(90, 2*time.Minute)

@@ -63,7 +63,7 @@ func NewWriter(cfg WriterConfig) (*kafka.Writer, error) {
 		RequiredAcks:           kafka.RequireAll,
 		BatchTimeout:           cfg.BatchTimeout,
 		BatchSize:              cfg.BatchSize,
-		BatchBytes:             16 << 20,
+		BatchBytes:             1_000_000, // the broker's default message.max.bytes is 1048588
 		Compression:            codec,
 		WriteTimeout:           10 * time.Second,
 		ReadTimeout:            10 * time.Second,
