@@ -121,6 +121,9 @@ func (p *Processor) clean(m kafka.Message) (kafka.Message, error) {
 		Topic: p.Topics.Clean,
 		Key:   []byte(id),
 		Value: value,
+		// The raw record's append time travels on, so the sink can measure how
+		// long an event took to become queryable.
+		Time: m.Time,
 		Headers: []kafka.Header{
 			{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
 			{Key: stream.HeaderFingerprint, Value: []byte(kp.Clean.FingerprintHex())},

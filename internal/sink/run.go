@@ -26,6 +26,7 @@ type metrics struct {
 	insert   prometheus.Histogram
 	failures prometheus.Counter
 	lag      *prometheus.GaugeVec
+	fresh    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,7 +42,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_insert_failures_total", Help: "INSERTs that failed and were retried."}),
 		lag:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "veil_sink_consumer_lag", Help: "Records behind the end of the partition, per assigned partition."}, []string{"partition"}),
 	}
-	reg.MustRegister(m.rows, m.skipped, m.dups, m.dead, m.insert, m.failures, m.lag)
+	m.fresh = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "veil_sink_event_to_queryable_seconds",
+		Help:    "Per record: from its append to the raw topic (the timestamp the enricher carries over to the clean record) until ClickHouse acknowledged the INSERT holding it.",
+		Buckets: []float64{.01, .025, .05, .075, .1, .15, .2, .3, .4, .5, .75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300}})
+	reg.MustRegister(m.rows, m.skipped, m.dups, m.dead, m.insert, m.failures, m.lag, m.fresh)
 	return m
 }
 
@@ -286,6 +290,12 @@ func (s *sinker) load(ctx context.Context, log *slog.Logger, batch []kafka.Messa
 			return err
 		}
 		s.m.rows.WithLabelValues(kind).Add(float64(rs.Len()))
+	}
+	now := time.Now()
+	for i := range batch {
+		if t := batch[i].Time; !t.IsZero() {
+			s.m.fresh.Observe(now.Sub(t).Seconds())
+		}
 	}
 	return nil
 }
