@@ -56,6 +56,7 @@ type Schema struct {
 	Codec       *goavro.Codec
 	Fingerprint uint64 // CRC-64-AVRO of the canonical form
 	header      [10]byte
+	flat        []flatField // the flat codec's view of Fields
 }
 
 // Registry holds every schema the binary knows, indexed by fingerprint.
@@ -158,6 +159,9 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 			fld.Privacy = *f.Privacy
 		}
 		s.Fields = append(s.Fields, fld)
+	}
+	if s.flat, err = compileFlat(s.Fields); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
