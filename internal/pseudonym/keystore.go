@@ -24,6 +24,11 @@ type Config struct {
 	Dir       string        // directory of key files; created if missing
 	Period    time.Duration // length of an epoch; default 30 days
 	Retention int           // epochs whose keys are kept, the current one included; default 3
+	// CacheSize bounds how many pseudonyms of the current epoch are remembered,
+	// so that the HMAC of a frequent identifier is computed once; default 65536,
+	// negative disables. The cache is emptied when the epoch changes, and when
+	// it is full.
+	CacheSize int
 	Now       func() time.Time
 }
 
@@ -31,10 +36,12 @@ type Config struct {
 type Store struct {
 	cfg Config
 
-	mu    sync.Mutex
-	epoch int64
-	key   []byte
-	pool  sync.Pool // of hash.Hash for the current key
+	mu     sync.Mutex
+	epoch  int64
+	key    []byte
+	pool   *sync.Pool                   // of hash.Hash for the current key
+	cache  map[string]map[string]string // field -> identifier -> pseudonym, current epoch
+	cached int
 }
 
 // ErrNoKey means the key of an epoch does not exist (never made, or destroyed).
@@ -56,6 +63,9 @@ func Open(cfg Config) (*Store, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 1 << 16
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pseudonym: %w", err)
@@ -121,6 +131,9 @@ func (s *Store) loadKey(epoch int64, create bool) ([]byte, error) {
 // Pseudonym returns the pseudonym of value under the current epoch's key. The field
 // name separates domains: the same string as installation and as account id gives
 // two unrelated pseudonyms. It creates the epoch's key if no instance has yet.
+//
+// value is not retained: callers may pass a string that aliases a buffer they
+// reuse.
 func (s *Store) Pseudonym(field, value string) (string, error) {
 	epoch := s.Epoch(s.cfg.Now())
 	s.mu.Lock()
@@ -131,11 +144,33 @@ func (s *Store) Pseudonym(field, value string) (string, error) {
 			return "", err
 		}
 		s.epoch, s.key = epoch, key
-		s.pool = sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
+		s.pool = &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
+		s.cache, s.cached = nil, 0 // the old epoch's pseudonyms go with its key
 	}
-	pool := &s.pool
+	if p, ok := s.cache[field][value]; ok {
+		s.mu.Unlock()
+		return p, nil
+	}
+	pool := s.pool
 	s.mu.Unlock()
-	return s.sum(pool, epoch, field, value), nil
+	p := s.sum(pool, epoch, field, value)
+	if s.cfg.CacheSize > 0 {
+		s.mu.Lock()
+		if epoch == s.epoch {
+			if s.cached >= s.cfg.CacheSize || s.cache == nil {
+				s.cache, s.cached = map[string]map[string]string{}, 0
+			}
+			m := s.cache[field]
+			if m == nil {
+				m = map[string]string{}
+				s.cache[field] = m
+			}
+			m[strings.Clone(value)] = p
+			s.cached++
+		}
+		s.mu.Unlock()
+	}
+	return p, nil
 }
 
 // PseudonymAt computes the pseudonym value had in epoch, without creating keys. It

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/veiltelemetry/veil/internal/pseudonym"
 )
@@ -336,4 +337,37 @@ func readKeys(t *testing.T, dir string) map[string]string {
 		keys[e.Name()] = string(b)
 	}
 	return keys
+}
+
+// The cache changes nothing a caller sees: a store with it, one without, and
+// PseudonymAt agree for identifiers seen once and many times, past the point
+// where the cache fills and is emptied, and it keeps no reference to the caller's
+// bytes.
+func TestTheCacheGivesTheSamePseudonyms(t *testing.T) {
+	dir := t.TempDir()
+	now := func() time.Time { return time.Unix(1795526345, 0) }
+	cached, err := pseudonym.Open(pseudonym.Config{Dir: dir, Now: now, CacheSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := pseudonym.Open(pseudonym.Config{Dir: dir, Now: now, CacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := []byte("inst-00")
+	for round := range 3 {
+		for i := range 20 {
+			buf[5], buf[6] = byte('0'+i/10), byte('0'+i%10)
+			value := unsafe.String(&buf[0], len(buf)) // aliases buf, as the enricher's strings do
+			got, err := cached.Pseudonym("installation_id", value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := plain.Pseudonym("installation_id", string(buf))
+			at, _ := plain.PseudonymAt(plain.Epoch(now()), "installation_id", string(buf))
+			if got != want || got != at {
+				t.Fatalf("round %d, %s: cached %s, uncached %s, PseudonymAt %s", round, buf, got, want, at)
+			}
+		}
+	}
 }
