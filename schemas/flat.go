@@ -58,6 +58,20 @@ func (s *Schema) Type(i int) FieldType { return s.flat[i].typ }
 // Symbols returns the symbols of enum field i (nil for other types).
 func (s *Schema) Symbols(i int) []string { return s.flat[i].symbols }
 
+// EventID returns the event id of a flat record of s ("" if s has none).
+func (s *Schema) EventID(rec []Value) string { return s.str(rec, 0) }
+
+// InstallationID returns the installation id of a flat record of s ("" if s has
+// none).
+func (s *Schema) InstallationID(rec []Value) string { return s.str(rec, 1) }
+
+func (s *Schema) str(rec []Value, j int) string {
+	if i := s.idAt[j]; i >= 0 && s.flat[i].typ == TString {
+		return rec[i].S
+	}
+	return ""
+}
+
 // Index returns the position of the named field, or -1.
 func (s *Schema) Index(name string) int {
 	for i := range s.Fields {
@@ -247,8 +261,8 @@ func ValidateFlat(s *Schema, rec []Value, now time.Time) error {
 }
 
 func (s *Schema) checkIDs(rec []Value) error {
-	for _, k := range [...]string{"event_id", "installation_id"} {
-		i := s.Index(k)
+	for j, k := range [...]string{"event_id", "installation_id"} {
+		i := s.idAt[j]
 		n := 0
 		if i >= 0 && s.flat[i].typ == TString {
 			n = len(rec[i].S)
@@ -343,6 +357,14 @@ func (s *Schema) FromFlat(rec []Value) map[string]any {
 	return out
 }
 
-func typeName(t FieldType) string {
-	return [...]string{"?", "string", "int", "long", "boolean", "enum", "timestamp"}[t]
+func typeName(t FieldType) string { return t.String() }
+
+// String is the Avro name of the type.
+func (t FieldType) String() string {
+	if int(t) >= len(typeNames) {
+		return "unknown"
+	}
+	return typeNames[t]
 }
+
+var typeNames = [...]string{"unknown", "string", "int", "long", "boolean", "enum", "timestamp-millis"}

@@ -57,6 +57,7 @@ type Schema struct {
 	Fingerprint uint64 // CRC-64-AVRO of the canonical form
 	header      [10]byte
 	flat        []flatField // the flat codec's view of Fields
+	idAt        [2]int      // positions of event_id and installation_id, -1 if absent
 }
 
 // Registry holds every schema the binary knows, indexed by fingerprint.
@@ -163,6 +164,7 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 	if s.flat, err = compileFlat(s.Fields); err != nil {
 		return nil, err
 	}
+	s.idAt = [2]int{s.Index("event_id"), s.Index("installation_id")}
 	return s, nil
 }
 
@@ -211,16 +213,26 @@ func Fingerprint(msg []byte) (uint64, error) {
 // goavro's native form (map[string]any for records). Errors wrap ErrNotSingleObject,
 // ErrUnknownFingerprint or ErrMalformed.
 func (r *Registry) Decode(msg []byte) (*Schema, map[string]any, error) {
-	fp, err := Fingerprint(msg)
+	s, err := r.Writer(msg)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, ok := r.byFP[fp]
-	if !ok {
-		return nil, nil, fmt.Errorf("%w: %016x", ErrUnknownFingerprint, fp)
-	}
 	rec, err := s.DecodeBody(msg[10:])
 	return s, rec, err
+}
+
+// Writer returns the schema a single-object message was written with; its body is
+// msg[10:]. Errors wrap ErrNotSingleObject or ErrUnknownFingerprint.
+func (r *Registry) Writer(msg []byte) (*Schema, error) {
+	fp, err := Fingerprint(msg)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := r.byFP[fp]
+	if !ok {
+		return nil, fmt.Errorf("%w: %016x", ErrUnknownFingerprint, fp)
+	}
+	return s, nil
 }
 
 // DecodeBody decodes an Avro binary body (no single-object header) written with s.

@@ -39,6 +39,7 @@ type KindPolicy struct {
 	Raw, Clean *schemas.Schema
 	Category   string   // consent category users can opt out of, or "none"
 	required   []string // boolean fields that must be true for the event to be kept
+	requiredAt []int    // their positions in Raw
 	steps      []step
 }
 
@@ -57,7 +58,19 @@ func (k *KindPolicy) DropReason(in map[string]any) string {
 	return ""
 }
 
-type step func(in, out map[string]any) error
+// DropReasonFlat is DropReason for a flat record of Raw.
+func (k *KindPolicy) DropReasonFlat(in []schemas.Value) string {
+	for j, i := range k.requiredAt {
+		if in[i].N != 1 {
+			return k.required[j] + "-not-true"
+		}
+	}
+	return ""
+}
+
+// A step writes some fields of the clean record from the raw one. Both are flat
+// records, of Raw and Clean; the positions are resolved when the policy compiles.
+type step func(in, out []schemas.Value) error
 
 // Treatment is a parsed "privacy" annotation.
 type Treatment struct {
@@ -167,16 +180,17 @@ func compile(raw, clean *schemas.Schema, deps Deps) (*KindPolicy, error) {
 	claimed := map[string]bool{}    // groups whose outputs are accounted for
 	var steps []step
 	var required []string
-	for _, f := range raw.Fields {
+	var requiredAt []int
+	for i, f := range raw.Fields {
 		t, err := ParseTreatment(f.Privacy)
 		if err != nil {
 			return nil, fmt.Errorf("field %q: %w", f.Name, err)
 		}
 		if f.Require {
-			if string(f.Type) != `"boolean"` {
+			if raw.Type(i) != schemas.TBoolean {
 				return nil, fmt.Errorf("field %q: \"require\" needs a boolean field, not %s", f.Name, f.Type)
 			}
-			required = append(required, f.Name)
+			required, requiredAt = append(required, f.Name), append(requiredAt, i)
 		}
 		spec := rules[t.String()]
 		for _, n := range spec.needs {
@@ -200,9 +214,12 @@ func compile(raw, clean *schemas.Schema, deps Deps) (*KindPolicy, error) {
 				return nil, fmt.Errorf("field %q: output %q is already produced by %q", f.Name, o, prev)
 			}
 			produced[o] = f.Name
+			if clean.Index(o) < 0 {
+				return nil, fmt.Errorf("field %q produces %q, which %s lacks", f.Name, o, clean.File)
+			}
 		}
 		if spec.group == "" {
-			s, err := simpleStep(t, f.Name, outs, deps)
+			s, err := simpleStep(t, raw, clean, i, outs, deps)
 			if err != nil {
 				return nil, fmt.Errorf("field %q: %w", f.Name, err)
 			}
@@ -215,8 +232,13 @@ func compile(raw, clean *schemas.Schema, deps Deps) (*KindPolicy, error) {
 		if len(fs) != 2 || fs[0] != "width" || fs[1] != "height" {
 			return nil, fmt.Errorf("fields %v: generalize:resolution takes exactly the fields width and height, in that order", fs)
 		}
-		steps = append(steps, func(in, out map[string]any) error {
-			out["resolution"] = Resolution(str(in["media_type"]), num(in["width"]), num(in["height"]))
+		mt, w, h := reader(raw, "media_type"), raw.Index("width"), raw.Index("height")
+		o, err := output(clean, "resolution", schemas.TString)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, func(in, out []schemas.Value) error {
+			out[o] = schemas.Value{S: Resolution(mt(in), in[w].N, in[h].N)}
 			return nil
 		})
 	}
@@ -224,16 +246,30 @@ func compile(raw, clean *schemas.Schema, deps Deps) (*KindPolicy, error) {
 		if len(ips) > 1 || len(zips) > 1 {
 			return nil, fmt.Errorf("fields %v: at most one geo:ip and one geo:zip field", append(ips, zips...))
 		}
-		ip, zip := first(ips), first(zips)
-		steps = append(steps, func(in, out map[string]any) error {
+		ip, zip := raw.Index(first(ips)), raw.Index(first(zips))
+		for _, i := range []int{ip, zip} {
+			if i >= 0 && raw.Type(i) != schemas.TString {
+				return nil, fmt.Errorf("field %q: geo needs a string", raw.Fields[i].Name)
+			}
+		}
+		oc, err := output(clean, "country", schemas.TString)
+		if err != nil {
+			return nil, err
+		}
+		or, err := output(clean, "region", schemas.TString)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, func(in, out []schemas.Value) error {
 			var ipv, zipv string
-			if ip != "" {
-				ipv = str(in[ip])
+			if ip >= 0 {
+				ipv = in[ip].S
 			}
-			if zip != "" {
-				zipv = str(in[zip])
+			if zip >= 0 {
+				zipv = in[zip].S
 			}
-			out["country"], out["region"] = deps.Geo.Locate(ipv, zipv)
+			country, region := deps.Geo.Locate(ipv, zipv)
+			out[oc], out[or] = schemas.Value{S: country}, schemas.Value{S: region}
 			return nil
 		})
 	}
@@ -250,73 +286,176 @@ func compile(raw, clean *schemas.Schema, deps Deps) (*KindPolicy, error) {
 			return nil, fmt.Errorf("field %q produces %q, which %s lacks", from, o, clean.File)
 		}
 	}
-	return &KindPolicy{Raw: raw, Clean: clean, required: required, steps: steps}, nil
+	return &KindPolicy{Raw: raw, Clean: clean, required: required, requiredAt: requiredAt, steps: steps}, nil
 }
 
-func simpleStep(t Treatment, field string, outs []string, deps Deps) (step, error) {
-	switch t.String() {
-	case "drop":
+// output returns the position of a clean field the policy writes, which must
+// have type t.
+func output(clean *schemas.Schema, name string, t schemas.FieldType) (int, error) {
+	o := clean.Index(name)
+	if o < 0 {
+		return 0, fmt.Errorf("output %q: %s lacks it", name, clean.File)
+	}
+	if clean.Type(o) != t {
+		return 0, fmt.Errorf("output %q of %s: want type %v, the schema says %s", name, clean.File, t, clean.Fields[o].Type)
+	}
+	return o, nil
+}
+
+// reader returns a function reading raw field name as a string: an enum as its
+// symbol, a string as it is. The field must exist (compile checked the needs).
+func reader(raw *schemas.Schema, name string) func([]schemas.Value) string {
+	i := raw.Index(name)
+	if raw.Type(i) == schemas.TEnum {
+		syms := raw.Symbols(i)
+		return func(in []schemas.Value) string { return syms[in[i].N] }
+	}
+	return func(in []schemas.Value) string { return in[i].S }
+}
+
+// copier returns how a kept raw field i becomes clean field o: the same type
+// copies the value, an enum becomes its symbol in a string field. Any other pair
+// is an error: the policy fails closed rather than guess.
+func copier(raw, clean *schemas.Schema, i, o int) (func(v schemas.Value) schemas.Value, error) {
+	rt, ct := raw.Type(i), clean.Type(o)
+	switch {
+	case rt == ct && (rt != schemas.TEnum || slices.Equal(raw.Symbols(i), clean.Symbols(o))):
+		return func(v schemas.Value) schemas.Value { return v }, nil
+	case rt == schemas.TEnum && ct == schemas.TString:
+		syms := raw.Symbols(i)
+		return func(v schemas.Value) schemas.Value { return schemas.Value{S: syms[v.N]} }, nil
+	}
+	return nil, fmt.Errorf("kept as clean field %q of type %s, but the raw type is %s", clean.Fields[o].Name, clean.Fields[o].Type, raw.Fields[i].Type)
+}
+
+func simpleStep(t Treatment, raw, clean *schemas.Schema, i int, outs []string, deps Deps) (step, error) {
+	field := raw.Fields[i].Name
+	if t.String() == "drop" {
 		return nil, nil
+	}
+	outType := schemas.TString
+	if t.String() == "generalize:hour" {
+		outType = schemas.TTimestamp
+	}
+	var o int
+	var err error
+	if t.String() == "keep" || t.String() == "hosted-only" {
+		o = clean.Index(outs[0])
+		if o < 0 {
+			return nil, fmt.Errorf("output %q: %s lacks it", outs[0], clean.File)
+		}
+	} else if o, err = output(clean, outs[0], outType); err != nil {
+		return nil, err
+	}
+	needType := func(want ...schemas.FieldType) error {
+		if !slices.Contains(want, raw.Type(i)) {
+			return fmt.Errorf("treatment %s cannot read type %s", t, raw.Fields[i].Type)
+		}
+		return nil
+	}
+	switch t.String() {
 	case "keep":
-		return func(in, out map[string]any) error { out[field] = in[field]; return nil }, nil
+		cp, err := copier(raw, clean, i, o)
+		if err != nil {
+			return nil, err
+		}
+		return func(in, out []schemas.Value) error { out[o] = cp(in[i]); return nil }, nil
 	case "pseudonymize":
-		return func(in, out map[string]any) error {
-			v := str(in[field])
+		if err := needType(schemas.TString); err != nil {
+			return nil, err
+		}
+		return func(in, out []schemas.Value) error {
+			v := in[i].S
 			if v == "" {
-				out[field] = ""
+				out[o] = schemas.Value{}
 				return nil
 			}
 			p, err := deps.Pseudonyms.Pseudonym(field, v)
 			if err != nil {
 				return fmt.Errorf("pseudonymize %s: %w", field, err)
 			}
-			out[field] = p
+			out[o] = schemas.Value{S: p}
 			return nil
 		}, nil
 	case "hosted-only":
-		return func(in, out map[string]any) error {
-			if str(in["media_source"]) == "hosted" {
-				out[field] = in[field]
+		cp, err := copier(raw, clean, i, o)
+		if err != nil {
+			return nil, err
+		}
+		source := reader(raw, "media_source")
+		return func(in, out []schemas.Value) error {
+			if source(in) == "hosted" {
+				out[o] = cp(in[i])
 			} else {
-				out[field] = ""
+				out[o] = schemas.Value{}
 			}
 			return nil
 		}, nil
 	case "generalize:hour":
-		return func(in, out map[string]any) error {
-			t, ok := in[field].(time.Time)
-			if !ok {
-				return fmt.Errorf("%s: want a timestamp, got %T", field, in[field])
-			}
-			out[outs[0]] = HourOf(t)
+		if err := needType(schemas.TTimestamp); err != nil {
+			return nil, err
+		}
+		const hour = int64(time.Hour / time.Millisecond)
+		return func(in, out []schemas.Value) error {
+			ms := in[i].N
+			out[o] = schemas.Value{N: ms - ((ms%hour)+hour)%hour}
 			return nil
 		}, nil
+	}
+	if err := needType(schemas.TInt, schemas.TLong); err != nil {
+		return nil, err
+	}
+	switch t.String() {
 	case "generalize:duration":
-		return func(in, out map[string]any) error {
-			out[outs[0]] = DurationBucket(str(in["media_type"]), num(in[field]))
+		mt := reader(raw, "media_type")
+		return func(in, out []schemas.Value) error {
+			out[o] = schemas.Value{S: DurationBucket(mt(in), in[i].N)}
 			return nil
 		}, nil
 	case "generalize:bitrate":
-		return func(in, out map[string]any) error {
-			out[outs[0]] = BitrateBucket(str(in["media_type"]), num(in[field]))
+		mt := reader(raw, "media_type")
+		return func(in, out []schemas.Value) error {
+			out[o] = schemas.Value{S: BitrateBucket(mt(in), in[i].N)}
 			return nil
 		}, nil
 	case "generalize:size":
-		return func(in, out map[string]any) error { out[outs[0]] = SizeBucket(num(in[field])); return nil }, nil
+		return func(in, out []schemas.Value) error { out[o] = schemas.Value{S: SizeBucket(in[i].N)}; return nil }, nil
 	case "generalize:played":
-		return func(in, out map[string]any) error {
-			out[outs[0]] = PlayedBucket(num(in[field]), num(in["duration_ms"]))
+		d := raw.Index("duration_ms")
+		return func(in, out []schemas.Value) error {
+			out[o] = schemas.Value{S: PlayedBucket(in[i].N, in[d].N)}
 			return nil
 		}, nil
 	}
 	return nil, fmt.Errorf("treatment %s has no implementation", t)
 }
 
-// Apply turns one raw record into a clean one. It never modifies in. An error means
-// the record cannot be made clean (for example the key store failed); the caller
-// must not write the record anywhere but the dead-letter topic.
+// Apply turns one raw record into a clean one, both in goavro's native form (the
+// form of the golden files, the privacy tab and the audit). It never modifies in.
+// An error means the record cannot be made clean (for example the key store
+// failed); the caller must not write the record anywhere but the dead-letter
+// topic. The enricher uses ApplyFlat, the same steps without the conversions.
 func (k *KindPolicy) Apply(in map[string]any) (map[string]any, error) {
-	out := make(map[string]any, len(k.Clean.Fields))
+	flat, err := k.Raw.ToFlat(in)
+	if err != nil {
+		return nil, err
+	}
+	out, err := k.ApplyFlat(flat, nil)
+	if err != nil {
+		return nil, err
+	}
+	return k.Clean.FromFlat(out), nil
+}
+
+// ApplyFlat writes the clean record of in, a flat record of Raw, into out (grown
+// to the clean schema's length) and returns it. Strings of out may alias those of
+// in, or be constants of the policy.
+func (k *KindPolicy) ApplyFlat(in, out []schemas.Value) ([]schemas.Value, error) {
+	n := len(k.Clean.Fields)
+	if cap(out) < n {
+		out = make([]schemas.Value, n)
+	}
+	out = out[:n]
 	for _, s := range k.steps {
 		if err := s(in, out); err != nil {
 			return nil, err
@@ -330,21 +469,4 @@ func first(s []string) string {
 		return ""
 	}
 	return s[0]
-}
-
-func str(v any) string {
-	s, _ := v.(string)
-	return s
-}
-
-func num(v any) int64 {
-	switch n := v.(type) {
-	case int64:
-		return n
-	case int32:
-		return int64(n)
-	case int:
-		return int64(n)
-	}
-	return 0
 }
