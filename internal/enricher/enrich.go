@@ -3,6 +3,7 @@ package enricher
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -44,6 +45,8 @@ type Processor struct {
 	Topics  stream.Topics
 	Consent Consent // nil: nobody opted out
 	Now     func() time.Time
+
+	hdrs sync.Map // *schemas.Schema -> []kafka.Header
 }
 
 // Process never fails: whatever is wrong with m becomes a dead letter that says so,
@@ -88,8 +91,17 @@ func reasonOf(err error) string {
 	}
 }
 
+// scratch holds the flat records of one Process call, reused through a pool so
+// that processing an event allocates only the message it returns.
+type scratch struct{ in, out []schemas.Value }
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// clean decodes m with the flat codec, checks it, applies the policy and encodes
+// the clean record. The output value and key share one allocation; the headers
+// are shared by every record of the same clean schema (kafka-go only reads them).
 func (p *Processor) clean(m kafka.Message) (kafka.Message, error) {
-	raw, rec, err := p.Schemas.Decode(m.Value)
+	raw, err := p.Schemas.Writer(m.Value)
 	if err != nil {
 		return kafka.Message{}, err
 	}
@@ -97,37 +109,51 @@ func (p *Processor) clean(m kafka.Message) (kafka.Message, error) {
 	if !ok {
 		return kafka.Message{}, reasonError{ReasonNotRaw, fmt.Errorf("schema %s is not a raw schema", raw.Name)}
 	}
-	if err := schemas.Validate(rec, p.Now()); err != nil {
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	if sc.in, err = raw.DecodeFlat(m.Value[10:], sc.in); err != nil {
+		return kafka.Message{}, err
+	}
+	if err := schemas.ValidateFlat(raw, sc.in, p.Now()); err != nil {
 		return kafka.Message{}, reasonError{ReasonInvalid, fmt.Errorf("%s: %w", raw.Name, err)}
 	}
-	if reason := kp.DropReason(rec); reason != "" {
+	if reason := kp.DropReasonFlat(sc.in); reason != "" {
 		return kafka.Message{}, dropped(reason)
 	}
-	if p.Consent != nil && kp.Category != "none" {
-		if inst, _ := rec["installation_id"].(string); p.Consent.OptedOut(inst, kp.Category) {
-			return kafka.Message{}, dropped(ReasonOptedOut + kp.Category)
-		}
+	if p.Consent != nil && kp.Category != "none" && p.Consent.OptedOut(raw.InstallationID(sc.in), kp.Category) {
+		return kafka.Message{}, dropped(ReasonOptedOut + kp.Category)
 	}
-	clean, err := kp.Apply(rec)
-	if err != nil {
+	if sc.out, err = kp.ApplyFlat(sc.in, sc.out); err != nil {
 		return kafka.Message{}, reasonError{ReasonPolicyFailed, fmt.Errorf("%s: %w", raw.Name, err)}
 	}
-	value, err := kp.Clean.Encode(make([]byte, 0, 256), clean)
+	id := raw.EventID(sc.in)
+	buf, err := kp.Clean.AppendFlat(make([]byte, 0, len(m.Value)+len(id)), sc.out)
 	if err != nil {
 		return kafka.Message{}, reasonError{ReasonPolicyFailed, err}
 	}
-	id, _ := rec["event_id"].(string)
+	n := len(buf)
+	buf = append(buf, id...)
 	return kafka.Message{
 		Topic: p.Topics.Clean,
-		Key:   []byte(id),
-		Value: value,
+		Key:   buf[n:],
+		Value: buf[:n:n],
 		// The raw record's append time travels on, so the sink can measure how
 		// long an event took to become queryable.
-		Time: m.Time,
-		Headers: []kafka.Header{
-			{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
-			{Key: stream.HeaderFingerprint, Value: []byte(kp.Clean.FingerprintHex())},
-			{Key: stream.HeaderProducedBy, Value: []byte("enricher")},
-		},
+		Time:    m.Time,
+		Headers: p.headers(kp.Clean),
 	}, nil
+}
+
+// headers returns the headers of clean records of schema s, made once.
+func (p *Processor) headers(s *schemas.Schema) []kafka.Header {
+	if h, ok := p.hdrs.Load(s); ok {
+		return h.([]kafka.Header)
+	}
+	h := []kafka.Header{
+		{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
+		{Key: stream.HeaderFingerprint, Value: []byte(s.FingerprintHex())},
+		{Key: stream.HeaderProducedBy, Value: []byte("enricher")},
+	}
+	p.hdrs.Store(s, h[:len(h):len(h)])
+	return h
 }
