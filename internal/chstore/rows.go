@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/veiltelemetry/veil/schemas"
 )
 
 // Rows buffers records of one table column by column, ready for a columnar insert.
@@ -68,6 +70,33 @@ func (r *Rows) Append(rec map[string]any, partition int, offset int64) error {
 			r.strs[i] = append(r.strs[i], rec[f.Name].(string))
 		case kindTime:
 			r.times[i] = append(r.times[i], rec[f.Name].(time.Time))
+		}
+	}
+	r.parts = append(r.parts, uint32(partition))
+	r.offs = append(r.offs, uint64(offset))
+	r.months = append(r.months, month)
+	return nil
+}
+
+// AppendFlat adds one clean record in the flat form (schemas.Schema.DecodeFlat)
+// read from partition/offset. Its strings are kept as they are, not copied: they
+// must stay valid until the rows are inserted or Reset. A flat record decoded
+// with the table's schema always fits; one of another length is an error.
+func (r *Rows) AppendFlat(rec []schemas.Value, partition int, offset int64) error {
+	if len(rec) != len(r.kinds) {
+		return fmt.Errorf("%d values for the %d fields of %s", len(rec), len(r.kinds), r.t.Name)
+	}
+	var month uint32
+	for i, k := range r.kinds {
+		switch k {
+		case kindString:
+			r.strs[i] = append(r.strs[i], rec[i].S)
+		case kindTime:
+			ts := rec[i].Time()
+			r.times[i] = append(r.times[i], ts)
+			if i == r.t.timeAt {
+				month = Month(ts)
+			}
 		}
 	}
 	r.parts = append(r.parts, uint32(partition))

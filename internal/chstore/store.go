@@ -110,6 +110,7 @@ type Table struct {
 	Name     string // qualified: db.kind
 	Schema   *schemas.Schema
 	TimeCol  string   // the DateTime column partitions are derived from
+	timeAt   int      // position of TimeCol among the fields
 	columns  []string // clean fields, then kafka_partition, kafka_offset
 	insertSQ string
 }
@@ -121,7 +122,7 @@ func newTable(db string, clean *schemas.Schema) (*Table, error) {
 		case kindString:
 		case kindTime:
 			if t.TimeCol == "" {
-				t.TimeCol = f.Name
+				t.TimeCol, t.timeAt = f.Name, len(t.columns)
 			}
 		default:
 			return nil, fmt.Errorf("chstore: %s.%s: type %s has no column mapping", clean.Name, f.Name, f.Type)

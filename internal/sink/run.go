@@ -237,8 +237,12 @@ func (s *sinker) load(ctx context.Context, log *slog.Logger, batch []kafka.Messa
 		s.m.dead.WithLabelValues(reason).Inc()
 		dead = append(dead, stream.DeadLetter(s.cfg.Kafka.Topics.DeadLetter, "sink", reason, err, m, time.Now()))
 	}
+	var rec []schemas.Value // reused: its strings alias the batch's buffers, which outlive the inserts
 	for _, m := range batch {
-		sch, rec, err := s.schemas.Decode(m.Value)
+		sch, err := s.schemas.Writer(m.Value)
+		if err == nil {
+			rec, err = sch.DecodeFlat(m.Value[10:], rec)
+		}
 		if err != nil {
 			deadLetter(m, "undecodable", err)
 			continue
@@ -253,7 +257,7 @@ func (s *sinker) load(ctx context.Context, log *slog.Logger, batch []kafka.Messa
 			rs = chstore.NewRows(t)
 			rows[sch.Kind] = rs
 		}
-		if err := rs.Append(rec, m.Partition, m.Offset); err != nil {
+		if err := rs.AppendFlat(rec, m.Partition, m.Offset); err != nil {
 			deadLetter(m, "unloadable", err)
 			continue
 		}
@@ -262,7 +266,7 @@ func (s *sinker) load(ctx context.Context, log *slog.Logger, batch []kafka.Messa
 			s.m.skipped.Inc()
 			continue
 		}
-		if id, _ := rec["event_id"].(string); win.seenOrAdd(id) {
+		if win.seenOrAdd(sch.EventID(rec)) {
 			rs.DropLast() // another copy of this event is stored or in this batch
 			s.m.dups.Inc()
 		}

@@ -1,0 +1,119 @@
+package chstore
+
+import (
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/veiltelemetry/veil/schemas"
+)
+
+// cleanMessages returns n encoded clean records of kind with varied strings and
+// times over several months.
+func cleanMessages(tb testing.TB, clean *schemas.Schema, n int) [][]byte {
+	tb.Helper()
+	out := make([][]byte, n)
+	for j := range out {
+		rec := map[string]any{}
+		for i, f := range clean.Fields {
+			switch clean.Type(i) {
+			case schemas.TString:
+				rec[f.Name] = f.Name + "-" + strconv.Itoa(j%97)
+			case schemas.TTimestamp:
+				rec[f.Name] = time.UnixMilli(1780000000000 + int64(j)*3_600_000*17).UTC().Truncate(time.Hour)
+			}
+		}
+		msg, err := clean.Encode(nil, rec)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out[j] = msg
+	}
+	return out
+}
+
+// AppendFlat buffers exactly what Append buffers for the goavro form of the same
+// record, months included.
+func TestAppendFlatBuffersWhatAppendDoes(t *testing.T) {
+	reg := schemas.MustLoad()
+	for _, kind := range reg.Kinds() {
+		clean := reg.Latest(schemas.Clean, kind)
+		tb, err := newTable("db", clean)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := NewRows(tb), NewRows(tb)
+		for i, msg := range cleanMessages(t, clean, 50) {
+			_, rec, err := reg.Decode(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flat, err := clean.DecodeFlat(msg[10:], nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Append(rec, 2, int64(i)); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.AppendFlat(flat, 2, int64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !reflect.DeepEqual(a.strs, b.strs) || !reflect.DeepEqual(a.times, b.times) || !reflect.DeepEqual(a.months, b.months) ||
+			!reflect.DeepEqual(a.offs, b.offs) || !reflect.DeepEqual(a.parts, b.parts) {
+			t.Errorf("%s: AppendFlat buffered other rows than Append", kind)
+		}
+		if len(b.months) != 50 || b.months[0] == b.months[49] {
+			t.Errorf("%s: months %v, want 50 spread over several months", kind, b.months)
+		}
+		if err := b.AppendFlat(make([]schemas.Value, 2), 0, 0); err == nil {
+			t.Errorf("%s: AppendFlat took a record of the wrong length", kind)
+		}
+	}
+}
+
+// BenchmarkSinkBatch is the sink's work per record between Kafka and the INSERT:
+// find the schema, decode the clean record, append it to the columnar buffer.
+// BenchmarkSinkBatchGoavro is the same with goavro maps, the way it was done
+// before the flat codec; compare the two from one run.
+func BenchmarkSinkBatch(b *testing.B) { benchSinkBatch(b, true) }
+
+func BenchmarkSinkBatchGoavro(b *testing.B) { benchSinkBatch(b, false) }
+
+func benchSinkBatch(b *testing.B, flat bool) {
+	reg := schemas.MustLoad()
+	clean := reg.Latest(schemas.Clean, "playback")
+	tb, err := newTable("db", clean)
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs := cleanMessages(b, clean, 10000)
+	rows := NewRows(tb)
+	var rec []schemas.Value
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if i%len(msgs) == 0 {
+			rows.Reset()
+		}
+		msg := msgs[i%len(msgs)]
+		s, err := reg.Writer(msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if flat {
+			if rec, err = s.DecodeFlat(msg[10:], rec); err == nil {
+				err = rows.AppendFlat(rec, 0, int64(i))
+			}
+		} else {
+			var m map[string]any
+			if m, err = s.DecodeBody(msg[10:]); err == nil {
+				err = rows.Append(m, 0, int64(i))
+			}
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
