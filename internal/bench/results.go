@@ -1,0 +1,197 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Results of one run: written as JSON (--out) and rendered as the table.
+type Results struct {
+	Commit     string            `json:"commit"`
+	Modified   bool              `json:"modified"` // the binaries were built from a work tree with changes
+	Time       time.Time         `json:"time"`
+	RunID      string            `json:"run_id"`
+	GOMAXPROCS int               `json:"gomaxprocs"` // of the bench process
+	NProc      int               `json:"nproc"`
+	Flags      map[string]string `json:"flags"`
+	LogDir     string            `json:"log_dir"`
+	Baselines  *Baselines        `json:"baselines,omitempty"`
+	Stages     *Stages           `json:"stages,omitempty"`
+	EndToEnd   *EndToEnd         `json:"end_to_end,omitempty"`
+	Scale      *EndToEnd         `json:"scale,omitempty"`
+	Collector  *CollectorLoad    `json:"collector,omitempty"`
+	Targets    []Verdict         `json:"targets"`
+	Errors     []string          `json:"errors,omitempty"` // phases that failed, and why
+}
+
+// Throughput is events (or rows) over seconds.
+type Throughput struct {
+	Events  int64   `json:"events"`
+	Seconds float64 `json:"seconds"`
+	PerSec  float64 `json:"per_second"`
+}
+
+func throughput(n int64, d time.Duration) Throughput {
+	return Throughput{Events: n, Seconds: d.Seconds(), PerSec: float64(n) / max(d.Seconds(), 1e-9)}
+}
+
+// Baselines are what the libraries do on their own, in the bench process.
+type Baselines struct {
+	Records          int              `json:"records"`
+	RecordBytes      float64          `json:"record_bytes_avg"` // encoded raw event, single-object Avro
+	KafkaProduce     Throughput       `json:"kafka_produce"`
+	KafkaConsume     Throughput       `json:"kafka_consume"`
+	NaiveAvroNs      float64          `json:"naive_goavro_ns_per_event"`
+	EnricherNs       float64          `json:"enricher_ns_per_event"`
+	NaiveEvents      int64            `json:"naive_goavro_events"`
+	EnricherEvents   int64            `json:"enricher_events"`
+	EnricherOutcomes map[string]int64 `json:"enricher_outcomes"` // of one pass over the records
+	ClickHouseRaw    Throughput       `json:"clickhouse_raw_insert"`
+	ClickHouseStore  Throughput       `json:"chstore_insert"`
+}
+
+// EnricherRatio is the enricher's time per event over the naive conversion's.
+func (b *Baselines) EnricherRatio() float64 { return ratio(b.EnricherNs, b.NaiveAvroNs) }
+
+// StageRun is one binary alone on a filled topic.
+type StageRun struct {
+	Throughput
+	Baseline       float64 `json:"baseline_per_second"`
+	Ratio          float64 `json:"ratio"`           // PerSec / Baseline
+	StartupSeconds float64 `json:"startup_seconds"` // from start until it consumed (group joined)
+	PeakRSS        int64   `json:"peak_rss_bytes"`
+	CPUSeconds     float64 `json:"cpu_seconds"`
+}
+
+// Stages are the stage-isolated runs of the real binaries.
+type Stages struct {
+	Events   int64     `json:"events"`
+	Producer *StageRun `json:"producer,omitempty"`
+	Enricher *StageRun `json:"enricher,omitempty"`
+	Sink     *StageRun `json:"sink,omitempty"`
+}
+
+// ProcReport is the usage of one process.
+type ProcReport struct {
+	Name       string  `json:"name"`
+	PeakRSS    int64   `json:"peak_rss_bytes"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+}
+
+// LatencyRun is the run at a fixed rate below the maximum.
+type LatencyRun struct {
+	Rate    float64   `json:"rate"` // asked of the producer, events/s
+	Seconds float64   `json:"seconds"`
+	Sent    int64     `json:"sent"`
+	Landed  uint64    `json:"landed"`
+	Latency Quantiles `json:"event_to_queryable"`
+}
+
+// EndToEnd is the whole pipeline under the producer at full speed.
+type EndToEnd struct {
+	Enrichers       int          `json:"enrichers"`
+	Sinks           int          `json:"sinks"`
+	SendSeconds     float64      `json:"send_seconds"` // producer simulate --duration
+	Sent            int64        `json:"sent"`         // acknowledged by Kafka
+	Failed          int64        `json:"failed"`
+	Landed          uint64       `json:"landed"`   // count() over the event tables
+	Distinct        uint64       `json:"distinct"` // uniqExact(event_id)
+	DeadLetters     int64        `json:"dead_letters"`
+	Dropped         int64        `json:"dropped"`
+	Duplicates      int64        `json:"sink_duplicates_dropped"`
+	ZeroLoss        bool         `json:"zero_loss"`
+	Seconds         float64      `json:"seconds"` // start of sending until the last event was queryable
+	PerSec          float64      `json:"per_second"`
+	Latency         Quantiles    `json:"event_to_queryable"`
+	HalfRate        *LatencyRun  `json:"half_rate,omitempty"`
+	Processes       []ProcReport `json:"processes"`
+	LagEnricher     int64        `json:"lag_enricher"` // committed offsets behind the end of the raw topic
+	LagSink         int64        `json:"lag_sink"`     // committed offsets behind the end of the clean topic
+	LagGauges       float64      `json:"lag_gauges"`   // veil_enricher_consumer_lag + veil_sink_consumer_lag
+	LogWarnings     int          `json:"log_warnings"` // WARN lines in the binaries' logs
+	LogErrors       int          `json:"log_errors"`   // ERROR lines
+	LandedInSeconds float64      `json:"drain_seconds"`
+}
+
+// CollectorLoad is producer loadgen against producer serve.
+type CollectorLoad struct {
+	PerSec   float64 `json:"accepted_per_second"`
+	P50ms    float64 `json:"p50_ms"`
+	P99ms    float64 `json:"p99_ms"`
+	Requests int64   `json:"requests"`
+	Accepted int64   `json:"accepted"`
+	Rejected int64   `json:"rejected"`
+	Errors   int64   `json:"errors"`
+	Status   string  `json:"status"`
+	PeakRSS  int64   `json:"peak_rss_bytes"` // of producer serve, VmHWM
+	CPU      float64 `json:"cpu_seconds"`
+}
+
+// Verdict says whether one target was met.
+type Verdict struct {
+	Key    string `json:"key"`
+	Target string `json:"target"`
+	Value  string `json:"value"`
+	Met    bool   `json:"met"`
+}
+
+// The targets.
+const (
+	targetE2ERate       = 100_000.0 // events/s end to end
+	targetEnricherRatio = 0.5       // enricher ns/event over naive goavro's, at most
+	targetSinkRatio     = 0.8       // sink stage rate over raw clickhouse-go insert, at least
+	targetP99           = 2.0       // seconds, p99 event-to-queryable at half rate, at most
+	targetRSS           = 200 << 20 // bytes, peak RSS of each binary, at most
+)
+
+// evaluate returns the verdict on every target the results have figures for.
+func evaluate(r *Results) []Verdict {
+	var out []Verdict
+	add := func(key, target, value string, met bool) {
+		out = append(out, Verdict{Key: key, Target: target, Value: value, Met: met})
+	}
+	if b := r.Baselines; b != nil && b.NaiveAvroNs > 0 {
+		add("enricher-vs-naive", fmt.Sprintf("≤ %.2f×", targetEnricherRatio), fmt.Sprintf("%.2f×", b.EnricherRatio()), b.EnricherRatio() <= targetEnricherRatio)
+	}
+	if s := r.Stages; s != nil && s.Sink != nil && s.Sink.Baseline > 0 {
+		add("sink-vs-raw-insert", fmt.Sprintf("≥ %.2f×", targetSinkRatio), fmt.Sprintf("%.2f×", s.Sink.Ratio), s.Sink.Ratio >= targetSinkRatio)
+	}
+	if e := r.EndToEnd; e != nil {
+		add("e2e-rate", "≥ "+perSec(targetE2ERate, "ev/s"), perSec(e.PerSec, "ev/s"), e.PerSec >= targetE2ERate)
+		add("zero-loss", "sent = landed", passFail(e.ZeroLoss), e.ZeroLoss)
+		if h := e.HalfRate; h != nil && h.Latency.Count > 0 {
+			add("p99-half-rate", fmt.Sprintf("≤ %.0f s", targetP99), seconds(h.Latency.P99), h.Latency.P99 <= targetP99)
+		}
+		for _, p := range e.Processes {
+			add("rss-"+p.Name, fmt.Sprintf("≤ %d MiB", targetRSS>>20), mib(p.PeakRSS), p.PeakRSS <= targetRSS)
+		}
+	}
+	if e := r.Scale; e != nil {
+		add("scale-zero-loss", "sent = landed", passFail(e.ZeroLoss), e.ZeroLoss)
+	}
+	if c := r.Collector; c != nil && c.PeakRSS > 0 {
+		add("rss-collector", fmt.Sprintf("≤ %d MiB", targetRSS>>20), mib(c.PeakRSS), c.PeakRSS <= targetRSS)
+	}
+	return out
+}
+
+// WriteJSON writes r to path, indented.
+func WriteJSON(path string, r *Results) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("bench: results to JSON: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("bench: write results: %w", err)
+	}
+	return nil
+}
+
+func ratio(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a / b
+}
