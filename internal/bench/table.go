@@ -48,7 +48,7 @@ func Table(r *Results) []Section {
 				Ratio: times(b.EnricherRatio()), Note: outcomes(b.EnricherOutcomes)}, "enricher-vs-naive"),
 			Row{Name: "clickhouse-go batch insert", Value: perSec(b.ClickHouseRaw.PerSec, "rows/s"),
 				Note: fmt.Sprintf("%s rows, PrepareBatch, batches of 50,000", count(b.ClickHouseRaw.Events))},
-			Row{Name: "chstore Rows.Append+Insert", Value: perSec(b.ClickHouseStore.PerSec, "rows/s"), Ref: perSec(b.ClickHouseRaw.PerSec, "rows/s"),
+			Row{Name: "chstore AppendFlat+Insert", Value: perSec(b.ClickHouseStore.PerSec, "rows/s"), Ref: perSec(b.ClickHouseRaw.PerSec, "rows/s"),
 				Ratio: times(ratio(b.ClickHouseStore.PerSec, b.ClickHouseRaw.PerSec)), Note: "the sink's insert path, same rows and tables"},
 		)
 		out = append(out, s)

@@ -1,0 +1,300 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/veiltelemetry/veil/internal/stream"
+	"github.com/veiltelemetry/veil/schemas"
+)
+
+// run is the state of one bench run: what it created, to delete at the end.
+type run struct {
+	cfg    Config
+	log    *slog.Logger
+	res    *Results
+	reg    *schemas.Registry
+	procs  *procs
+	admin  *admin
+	ch     *chClient
+	keyDir string
+
+	topics []string
+	groups []string
+	dbs    []string
+}
+
+// Run measures the baselines and the pipeline, writes the table to out and the
+// results to cfg.Out. Progress goes to log. It returns an error when the
+// configuration is bad, the services do not answer, or a phase failed (the
+// table and the JSON are written all the same, with what was measured).
+func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	start := time.Now()
+	cfg = cfg.withDefaults(start)
+	if cfg.GeoIP != "" {
+		if _, err := os.Stat(cfg.GeoIP); err != nil {
+			return fmt.Errorf("--geoip: %w (scripts/bench builds it; --geoip '' runs without IP geolocation)", err)
+		}
+	}
+	reg, err := schemas.Load()
+	if err != nil {
+		return err
+	}
+	logDir := filepath.Join(cfg.StateDir, "bench", cfg.TopicPrefix)
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return fmt.Errorf("bench: log directory: %w", err)
+	}
+	keyDir, err := os.MkdirTemp("", "veil-bench-keys-")
+	if err != nil {
+		return fmt.Errorf("bench: key directory: %w", err)
+	}
+	defer os.RemoveAll(keyDir)
+	ch, err := openClickHouse(ctx, cfg.ClickHouseAddr, reg)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	if err := stream.Ping(cfg.Brokers)(ctx); err != nil {
+		return fmt.Errorf("bench: %w (start it with scripts/kafka start)", err)
+	}
+
+	commit, modified := buildCommit()
+	r := &run{
+		cfg: cfg, log: log, reg: reg, ch: ch, keyDir: keyDir, admin: newAdmin(cfg.Brokers),
+		procs: &procs{dir: logDir, bin: cfg.BinDir, env: childEnv(os.Environ(), cfg.GOMAXPROCS), log: log},
+		res: &Results{Commit: commit, Modified: modified, Time: start, RunID: cfg.TopicPrefix,
+			GOMAXPROCS: runtime.GOMAXPROCS(0), NProc: runtime.NumCPU(), Flags: cfg.Flags, LogDir: logDir},
+	}
+	log.Info("bench run", "id", cfg.TopicPrefix, "databases", cfg.Database+"_*", "logs", logDir, "commit", commit)
+
+	r.phases(ctx)
+	r.procs.stopAll()
+	r.cleanup(ctx)
+
+	r.res.Targets = evaluate(r.res)
+	werr := WriteJSON(cfg.Out, r.res)
+	if err := Render(out, r.res, Table(r.res)); err != nil {
+		return err
+	}
+	if werr != nil {
+		return werr
+	}
+	log.Info("results written", "file", cfg.Out, "seconds", time.Since(start).Round(time.Second).Seconds())
+	if ctx.Err() != nil {
+		return fmt.Errorf("bench: interrupted: %w", ctx.Err())
+	}
+	if len(r.res.Errors) > 0 {
+		return fmt.Errorf("bench: %d phase(s) failed: %s", len(r.res.Errors), strings.Join(r.res.Errors, "; "))
+	}
+	return nil
+}
+
+// phases runs what cfg asks for, in order; a failed phase is recorded and the
+// next one still runs, until ctx ends.
+func (r *run) phases(ctx context.Context) {
+	fail := func(phase string, err error) {
+		if err != nil {
+			r.log.Error("phase failed", "phase", phase, "err", err)
+			r.res.Errors = append(r.res.Errors, phase+": "+err.Error())
+		}
+	}
+	if !r.cfg.skip("baselines") && ctx.Err() == nil {
+		b, err := r.baselines(ctx)
+		r.res.Baselines = b
+		fail("baselines", err)
+	}
+	if !r.cfg.skip("stages") && ctx.Err() == nil {
+		s, err := r.stages(ctx)
+		r.res.Stages = s
+		r.linkBaselines()
+		fail("stages", err)
+	}
+	if !r.cfg.skip("e2e") && ctx.Err() == nil {
+		e, err := r.endToEnd(ctx, "e2e", 1, r.cfg.LatencyDuration > 0)
+		r.res.EndToEnd = e
+		fail("end to end", err)
+		if r.cfg.Scale && ctx.Err() == nil {
+			e, err := r.endToEnd(ctx, "scale", 2, false)
+			r.res.Scale = e
+			fail("scale", err)
+		}
+	}
+	if r.cfg.Collector && ctx.Err() == nil {
+		c, err := r.collector(ctx)
+		r.res.Collector = c
+		fail("collector", err)
+	}
+}
+
+// topicSet names the topics of one phase and creates them.
+func (r *run) topicSet(ctx context.Context, phase string) (stream.Topics, error) {
+	p := r.cfg.TopicPrefix + "." + phase + "."
+	t := stream.Topics{Raw: p + "raw", Clean: p + "clean", Consent: p + "consent", DeadLetter: p + "deadletter"}
+	r.topics = append(r.topics, t.Raw, t.Clean, t.Consent, t.DeadLetter)
+	if err := stream.EnsureTopics(ctx, r.cfg.Brokers, t.Specs(r.cfg.Partitions)); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+func (r *run) group(phase, stage string) string {
+	g := r.cfg.TopicPrefix + "-" + phase + "-" + stage
+	r.groups = append(r.groups, g)
+	return g
+}
+
+func (r *run) database(phase string) string {
+	db := r.cfg.Database + "_" + phase
+	r.dbs = append(r.dbs, db)
+	return db
+}
+
+// kafkaArgs are the flags every binary shares.
+func (r *run) kafkaArgs(t stream.Topics) []string {
+	return []string{"--brokers", r.cfg.Brokers.String(), "--topic-raw", t.Raw, "--topic-clean", t.Clean,
+		"--topic-consent", t.Consent, "--topic-deadletter", t.DeadLetter,
+		"--partitions", strconv.Itoa(r.cfg.Partitions), "--compression", r.cfg.Compression}
+}
+
+// startEnricher starts `enricher run` and waits until it is ready.
+func (r *run) startEnricher(ctx context.Context, name string, t stream.Topics, group string) (*Proc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"run"}, r.kafkaArgs(t)...)
+	args = append(args, "--group", group, "--key-dir", r.keyDir, "--metrics-addr", addr)
+	if r.cfg.GeoIP != "" {
+		args = append(args, "--geoip", r.cfg.GeoIP)
+	}
+	if r.cfg.EnricherBatch > 0 {
+		args = append(args, "--batch-records", strconv.Itoa(r.cfg.EnricherBatch))
+	}
+	p, err := r.procs.start(ctx, name, "enricher", nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	return p, waitReady(ctx, p, addr, time.Minute)
+}
+
+// startSink starts `sink run` into db and waits until it is ready (the
+// migrations ran).
+func (r *run) startSink(ctx context.Context, name string, t stream.Topics, group, db string) (*Proc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"run"}, r.kafkaArgs(t)...)
+	args = append(args, "--group", group, "--clickhouse-addr", r.cfg.ClickHouseAddr, "--clickhouse-db", db, "--metrics-addr", addr)
+	if r.cfg.SinkBatch > 0 {
+		args = append(args, "--batch-records", strconv.Itoa(r.cfg.SinkBatch))
+	}
+	p, err := r.procs.start(ctx, name, "sink", nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	return p, waitReady(ctx, p, addr, 2*time.Minute)
+}
+
+// simulate runs `producer simulate` with extra flags to its end and returns its summary.
+func (r *run) simulate(ctx context.Context, name string, t stream.Topics, extra ...string) (*Proc, SimulateSummary, error) {
+	args := append(append([]string{"simulate"}, r.kafkaArgs(t)...), extra...)
+	p, err := r.procs.start(ctx, name, "producer", nil, args...)
+	if err != nil {
+		return nil, SimulateSummary{}, err
+	}
+	werr := p.Wait(ctx)
+	out, _ := p.Output()
+	s, perr := parseSimulate(out)
+	if werr != nil {
+		return p, s, fmt.Errorf("%s: %w; last lines of %s:\n%s", name, werr, p.LogPath, p.Tail(8))
+	}
+	return p, s, perr
+}
+
+// waitAssigned waits until group consumes every partition of topic and returns when.
+func (r *run) waitAssigned(ctx context.Context, group, topic string, watch ...*Proc) (time.Time, error) {
+	err := poll(ctx, 50*time.Millisecond, 2*time.Minute, "group "+group+" to take every partition of "+topic, func() (bool, error) {
+		for _, p := range watch {
+			if done, _ := p.Exited(); done {
+				return false, p.exitedErr()
+			}
+		}
+		return r.admin.groupAssigned(ctx, group, topic, r.cfg.Partitions)
+	})
+	return time.Now(), err
+}
+
+// cleanup deletes what the run created, unless --keep. It runs after ctx may have
+// ended, on a context of its own.
+func (r *run) cleanup(parent context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), time.Minute)
+	defer cancel()
+	if r.cfg.Keep {
+		r.log.Info("kept", "topics", strings.Join(r.topics, ","), "groups", strings.Join(r.groups, ","), "databases", strings.Join(r.dbs, ","))
+		return
+	}
+	var errs []error
+	errs = append(errs, r.admin.deleteGroups(ctx, r.groups))
+	errs = append(errs, r.admin.deleteTopics(ctx, r.topics))
+	for _, db := range r.dbs {
+		errs = append(errs, r.ch.dropDatabase(ctx, db))
+	}
+	if err := errors.Join(errs...); err != nil {
+		r.log.Warn("cleanup incomplete", "err", err)
+		return
+	}
+	r.log.Info("cleaned up", "topics", len(r.topics), "groups", len(r.groups), "databases", len(r.dbs))
+}
+
+// buildCommit returns the commit the bench was built from and whether the work
+// tree had changes, from the build info or else from git.
+func buildCommit() (string, bool) {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev string
+		var modified bool
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			return rev, modified
+		}
+	}
+	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "unknown", false
+	}
+	status, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output()
+	return strings.TrimSpace(string(out)), len(strings.TrimSpace(string(status))) > 0
+}
+
+// randomToken returns n random letters and digits.
+func randomToken(n int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}

@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/veiltelemetry/veil/schemas"
+)
+
+// chClient queries the event tables of the run's databases.
+type chClient struct {
+	conn   driver.Conn
+	tables []string // event tables: one per kind with a clean schema
+}
+
+// openClickHouse connects to the server the way chstore does (LZ4, native).
+func openClickHouse(ctx context.Context, addr string, reg *schemas.Registry) (*chClient, error) {
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{addr},
+		Auth:        clickhouse.Auth{Database: "default", Username: "default"},
+		DialTimeout: 5 * time.Second,
+		ReadTimeout: 5 * time.Minute,
+		Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: clickhouse %s: %w", addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("bench: clickhouse %s: %w (start it with scripts/clickhouse start)", addr, err)
+	}
+	c := &chClient{conn: conn}
+	for _, kind := range reg.Kinds() {
+		if reg.Latest(schemas.Clean, kind) != nil {
+			c.tables = append(c.tables, kind)
+		}
+	}
+	return c, nil
+}
+
+// landed is count() over every event table of db.
+func (c *chClient) landed(ctx context.Context, db string) (uint64, error) {
+	parts := make([]string, len(c.tables))
+	for i, t := range c.tables {
+		parts[i] = fmt.Sprintf("(SELECT count() FROM %s.%s)", db, t)
+	}
+	var n uint64
+	if err := c.conn.QueryRow(ctx, "SELECT "+strings.Join(parts, " + ")).Scan(&n); err != nil {
+		return 0, fmt.Errorf("bench: count rows in %s: %w", db, err)
+	}
+	return n, nil
+}
+
+// distinct is uniqExact(event_id) over every event table of db.
+func (c *chClient) distinct(ctx context.Context, db string) (uint64, error) {
+	parts := make([]string, len(c.tables))
+	for i, t := range c.tables {
+		parts[i] = fmt.Sprintf("SELECT event_id FROM %s.%s", db, t)
+	}
+	var n uint64
+	if err := c.conn.QueryRow(ctx, "SELECT uniqExact(event_id) FROM ("+strings.Join(parts, " UNION ALL ")+")").Scan(&n); err != nil {
+		return 0, fmt.Errorf("bench: distinct event ids in %s: %w", db, err)
+	}
+	return n, nil
+}
+
+func (c *chClient) dropDatabase(ctx context.Context, db string) error {
+	if err := c.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
+		return fmt.Errorf("bench: drop database %s: %w", db, err)
+	}
+	return nil
+}
+
+func (c *chClient) Close() error { return c.conn.Close() }

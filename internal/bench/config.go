@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"flag"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/veiltelemetry/veil/internal/config"
+	"github.com/veiltelemetry/veil/internal/stream"
+)
+
+// Config of a bench run. Register documents every flag; zero values of fields a
+// test fills by hand take the defaults named in the comments.
+type Config struct {
+	BinDir            string        // --bin-dir: where producer, enricher and sink are, default .state/bin
+	StateDir          string        // --state-dir: logs go to <state-dir>/bench/<run id>/, default .state
+	GeoIP             string        // --geoip: MMDB file for the enricher, default .state/geoip.mmdb
+	Brokers           config.List   // --brokers, default 127.0.0.1:9092
+	ClickHouseAddr    string        // --clickhouse-addr (native protocol), default 127.0.0.1:9000
+	Database          string        // --clickhouse-db: prefix of the run's databases, default bench_<unix time>
+	TopicPrefix       string        // --topic-prefix: prefix of the run's topics and groups, default bench-<unix time>
+	Duration          time.Duration // --duration of the end-to-end run, default 60s
+	LatencyDuration   time.Duration // --latency-duration of the half-rate latency run, default 30s (0 skips it)
+	BaselineEvents    int           // --baseline-events: records of the baselines, default 300000
+	StageEvents       int           // --stage-events: events of the stage-isolated runs, default --baseline-events
+	AvroTime          time.Duration // --avro-time: how long each per-event loop runs, default 2s
+	Partitions        int           // --partitions of the raw and clean topics, default 8
+	Compression       string        // --compression of every writer: none, lz4 (default), zstd (gzip, snappy too)
+	EnricherBatch     int           // --enricher-batch: the enricher's --batch-records, 0: its default
+	SinkBatch         int           // --sink-batch: the sink's --batch-records, 0: its default
+	GOMAXPROCS        int           // --gomaxprocs: GOMAXPROCS of the binaries, 0: not set
+	Collector         bool          // --collector: load the HTTP collector, default true
+	CollectorDuration time.Duration // --collector-duration, default 20s
+	Scale             bool          // --scale: repeat the end-to-end run with two enrichers and two sinks
+	Skip              config.List   // --skip: phases to leave out: baselines, stages, e2e
+	Keep              bool          // --keep the topics, groups and databases of the run
+	Out               string        // --out: the JSON results, default bench-results.json
+
+	// Flags are the flag values as given, recorded in the results.
+	Flags map[string]string
+}
+
+// Phases that --skip accepts.
+var skippable = []string{"baselines", "stages", "e2e"}
+
+// Register adds the flags to fs with their defaults.
+func (c *Config) Register(fs *flag.FlagSet) {
+	c.Brokers = config.List{"127.0.0.1:9092"}
+	c.Collector = true
+	fs.StringVar(&c.BinDir, "bin-dir", ".state/bin", "directory of the producer, enricher and sink binaries")
+	fs.StringVar(&c.StateDir, "state-dir", ".state", "logs of the started binaries go to <state-dir>/bench/<run id>/")
+	fs.StringVar(&c.GeoIP, "geoip", ".state/geoip.mmdb", "MMDB file for the enricher's IP geolocation (scripts/bench builds it)")
+	fs.Var(&c.Brokers, "brokers", "Kafka bootstrap brokers, comma-separated")
+	fs.StringVar(&c.ClickHouseAddr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
+	fs.StringVar(&c.Database, "clickhouse-db", "", "prefix of the run's ClickHouse databases (default bench_<unix time>)")
+	fs.StringVar(&c.TopicPrefix, "topic-prefix", "", "prefix of the run's topics and consumer groups (default bench-<unix time>)")
+	fs.DurationVar(&c.Duration, "duration", 60*time.Second, "length of the end-to-end run (producer simulate --duration)")
+	fs.DurationVar(&c.LatencyDuration, "latency-duration", 30*time.Second, "length of the latency run at half the end-to-end rate (0 skips it)")
+	fs.IntVar(&c.BaselineEvents, "baseline-events", 300000, "records written, read, converted and inserted by the baselines")
+	fs.IntVar(&c.StageEvents, "stage-events", 0, "events of the stage-isolated runs (0: --baseline-events)")
+	fs.DurationVar(&c.AvroTime, "avro-time", 2*time.Second, "how long the naive goavro loop and the enricher loop each run")
+	fs.IntVar(&c.Partitions, "partitions", 8, "partitions of the raw and clean topics (and of the baseline topic)")
+	fs.StringVar(&c.Compression, "compression", "lz4", "compression of every writer, passed to every binary: none, lz4, zstd (gzip, snappy)")
+	fs.IntVar(&c.EnricherBatch, "enricher-batch", 0, "the enricher's --batch-records (0: its default)")
+	fs.IntVar(&c.SinkBatch, "sink-batch", 0, "the sink's --batch-records (0: its default)")
+	fs.IntVar(&c.GOMAXPROCS, "gomaxprocs", 0, "GOMAXPROCS of the started binaries (0: not set)")
+	fs.BoolVar(&c.Collector, "collector", true, "load the HTTP collector (producer serve) with producer loadgen")
+	fs.DurationVar(&c.CollectorDuration, "collector-duration", 20*time.Second, "length of the collector load run")
+	fs.BoolVar(&c.Scale, "scale", false, "repeat the end-to-end run with two enrichers and two sinks in the same groups")
+	fs.Var(&c.Skip, "skip", "phases to leave out, comma-separated: "+strings.Join(skippable, ", "))
+	fs.BoolVar(&c.Keep, "keep", false, "keep the run's topics, consumer groups and databases")
+	fs.StringVar(&c.Out, "out", "bench-results.json", "file the results are written to as JSON")
+}
+
+// FlagValues returns every flag of fs with its value, for the results.
+func FlagValues(fs *flag.FlagSet) map[string]string {
+	out := map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) { out[f.Name] = f.Value.String() })
+	return out
+}
+
+// Validate names the first bad field.
+func (c *Config) Validate() error {
+	if _, err := stream.ParseCompression(c.Compression); err != nil {
+		return fmt.Errorf("--compression: %w", err)
+	}
+	for _, s := range c.Skip {
+		if !slices.Contains(skippable, s) {
+			return fmt.Errorf("--skip: unknown phase %q (%s)", s, strings.Join(skippable, ", "))
+		}
+	}
+	switch {
+	case c.BinDir == "":
+		return fmt.Errorf("--bin-dir must not be empty")
+	case len(c.Brokers) == 0:
+		return fmt.Errorf("--brokers: at least one broker is required")
+	case c.ClickHouseAddr == "":
+		return fmt.Errorf("--clickhouse-addr must not be empty")
+	case c.Duration < time.Second:
+		return fmt.Errorf("--duration: at least 1s, got %s", c.Duration)
+	case c.LatencyDuration < 0:
+		return fmt.Errorf("--latency-duration: must not be negative, got %s", c.LatencyDuration)
+	case c.BaselineEvents < 1000:
+		return fmt.Errorf("--baseline-events: at least 1000, got %d", c.BaselineEvents)
+	case c.StageEvents < 0:
+		return fmt.Errorf("--stage-events: must not be negative, got %d", c.StageEvents)
+	case c.AvroTime <= 0:
+		return fmt.Errorf("--avro-time: must be positive, got %s", c.AvroTime)
+	case c.Partitions <= 0:
+		return fmt.Errorf("--partitions: must be positive, got %d", c.Partitions)
+	case c.EnricherBatch < 0 || c.SinkBatch < 0:
+		return fmt.Errorf("--enricher-batch and --sink-batch must not be negative")
+	case c.GOMAXPROCS < 0:
+		return fmt.Errorf("--gomaxprocs: must not be negative, got %d", c.GOMAXPROCS)
+	case c.Collector && c.CollectorDuration < time.Second:
+		return fmt.Errorf("--collector-duration: at least 1s, got %s", c.CollectorDuration)
+	case c.Out == "":
+		return fmt.Errorf("--out must not be empty")
+	}
+	if c.Database != "" && strings.Trim(c.Database, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != "" {
+		return fmt.Errorf("--clickhouse-db: letters, digits and _ only, got %q", c.Database)
+	}
+	return nil
+}
+
+func (c *Config) skip(phase string) bool { return slices.Contains(c.Skip, phase) }
+
+// withDefaults fills what depends on the run: names from the start time.
+func (c Config) withDefaults(now time.Time) Config {
+	if c.Database == "" {
+		c.Database = fmt.Sprintf("bench_%d", now.Unix())
+	}
+	if c.TopicPrefix == "" {
+		c.TopicPrefix = fmt.Sprintf("bench-%d", now.Unix())
+	}
+	if c.StageEvents == 0 {
+		c.StageEvents = c.BaselineEvents
+	}
+	return c
+}

@@ -1,0 +1,231 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/veiltelemetry/veil/internal/stream"
+)
+
+// pipeline is the enrichers and sinks of one end-to-end run.
+type pipeline struct {
+	topics    stream.Topics
+	db        string
+	enrichers []*Proc
+	sinks     []*Proc
+	eGroup    string
+	sGroup    string
+}
+
+func (p *pipeline) procs() []*Proc { return append(append([]*Proc(nil), p.enrichers...), p.sinks...) }
+
+// endToEnd starts `instances` enrichers and sinks on fresh topics and a fresh
+// database, waits until both groups consume, then runs the producer at full
+// speed for --duration. The rate is the events Kafka acknowledged over the time
+// from the start of sending until the last of them was queryable. With latency,
+// a second run at half that rate measures the latency from the difference of the
+// sink's histogram.
+func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency bool) (*EndToEnd, error) {
+	t, err := r.topicSet(ctx, phase)
+	if err != nil {
+		return nil, err
+	}
+	pl := &pipeline{topics: t, db: r.database(phase), eGroup: r.group(phase, "enricher"), sGroup: r.group(phase, "sink")}
+	defer func() {
+		for _, p := range pl.procs() {
+			if err := p.Stop(); err != nil {
+				r.log.Warn("process did not stop cleanly", "proc", p.Name, "err", err)
+			}
+		}
+	}()
+	res := &EndToEnd{Enrichers: instances, Sinks: instances, SendSeconds: r.cfg.Duration.Seconds()}
+	r.log.Info(phase+": starting the pipeline", "enrichers", instances, "sinks", instances, "database", pl.db)
+	for i := 1; i <= instances; i++ {
+		e, err := r.startEnricher(ctx, fmt.Sprintf("%s-enricher-%d", phase, i), t, pl.eGroup)
+		if e != nil {
+			pl.enrichers = append(pl.enrichers, e)
+		}
+		if err != nil {
+			return res, err
+		}
+		s, err := r.startSink(ctx, fmt.Sprintf("%s-sink-%d", phase, i), t, pl.sGroup, pl.db)
+		if s != nil {
+			pl.sinks = append(pl.sinks, s)
+		}
+		if err != nil {
+			return res, err
+		}
+	}
+	if _, err := r.waitAssigned(ctx, pl.eGroup, t.Raw, pl.procs()...); err != nil {
+		return res, err
+	}
+	if _, err := r.waitAssigned(ctx, pl.sGroup, t.Clean, pl.procs()...); err != nil {
+		return res, err
+	}
+
+	r.log.Info(phase+": producer simulate at full speed", "duration", r.cfg.Duration)
+	start := time.Now()
+	prod, sum, landed, err := r.sendAndLand(ctx, phase+"-producer", pl, 0, "--duration", r.cfg.Duration.String(), "--count", "0", "--rate", "0")
+	last := time.Now()
+	if prod != nil {
+		u := prod.Usage()
+		res.Processes = append(res.Processes, ProcReport{Name: "producer", PeakRSS: u.PeakRSS, CPUSeconds: u.CPU})
+	}
+	res.Sent, res.Failed, res.Landed = sum.Sent, sum.Failed, landed
+	res.Seconds = last.Sub(start).Seconds()
+	res.PerSec = float64(sum.Sent) / max(res.Seconds, 1e-9)
+	res.LandedInSeconds = max(0, res.Seconds-sum.Seconds)
+	for i, p := range pl.procs() {
+		u := p.Usage()
+		name := "enricher"
+		if i >= len(pl.enrichers) {
+			name = "sink"
+		}
+		if instances > 1 {
+			name += "-" + strconv.Itoa(i%instances+1)
+		}
+		res.Processes = append(res.Processes, ProcReport{Name: name, PeakRSS: u.PeakRSS, CPUSeconds: u.CPU})
+	}
+	if err != nil {
+		return res, err
+	}
+	// Anything beyond the events sent (a copy loaded twice) would show by now.
+	time.Sleep(time.Second)
+	if res.Landed, err = r.ch.landed(ctx, pl.db); err != nil {
+		return res, err
+	}
+	if res.Distinct, err = r.ch.distinct(ctx, pl.db); err != nil {
+		return res, err
+	}
+	res.ZeroLoss = res.Failed == 0 && res.Landed == uint64(res.Sent) && res.Distinct == uint64(res.Sent)
+	r.log.Info(phase+": landed", "sent", res.Sent, "landed", res.Landed, "distinct", res.Distinct,
+		"per_second", int(res.PerSec), "seconds", fmt.Sprintf("%.1f", res.Seconds))
+
+	em, sm, err := r.scrapeAll(ctx, pl)
+	if err != nil {
+		return res, err
+	}
+	res.DeadLetters = int64(em.Sum("veil_enricher_records_total", map[string]string{"outcome": "deadletter"}))
+	res.Dropped = int64(em.Sum("veil_enricher_records_total", map[string]string{"outcome": "dropped"}))
+	res.Duplicates = int64(sm.Sum("veil_sink_duplicates_total", nil))
+	res.LagGauges = em.Sum("veil_enricher_consumer_lag", nil) + sm.Sum("veil_sink_consumer_lag", nil)
+	if h, ok := sm.Histogram("veil_sink_event_to_queryable_seconds"); ok {
+		res.Latency = h.Quantiles()
+	}
+	if res.LagEnricher, err = r.admin.lag(ctx, pl.eGroup, t.Raw, r.cfg.Partitions); err != nil {
+		return res, err
+	}
+	if res.LagSink, err = r.admin.lag(ctx, pl.sGroup, t.Clean, r.cfg.Partitions); err != nil {
+		return res, err
+	}
+
+	if latency && res.PerSec > 0 {
+		rate := res.PerSec / 2
+		r.log.Info(phase+": latency at half rate", "rate", int(rate), "duration", r.cfg.LatencyDuration)
+		before := sm
+		_, lsum, landed, err := r.sendAndLand(ctx, phase+"-producer-half-rate", pl, res.Landed,
+			"--duration", r.cfg.LatencyDuration.String(), "--count", "0", "--rate", strconv.FormatFloat(rate, 'f', 0, 64), "--seed", "2")
+		hr := &LatencyRun{Rate: rate, Seconds: r.cfg.LatencyDuration.Seconds(), Sent: lsum.Sent, Landed: landed - res.Landed}
+		res.HalfRate = hr
+		if err != nil {
+			return res, err
+		}
+		_, after, err := r.scrapeAll(ctx, pl)
+		if err != nil {
+			return res, err
+		}
+		h1, ok1 := after.Histogram("veil_sink_event_to_queryable_seconds")
+		h0, _ := before.Histogram("veil_sink_event_to_queryable_seconds")
+		if ok1 {
+			hr.Latency = h1.Sub(h0).Quantiles()
+		}
+		r.log.Info(phase+": half-rate latency", "p50", hr.Latency.P50, "p95", hr.Latency.P95, "p99", hr.Latency.P99)
+	}
+
+	for _, p := range pl.procs() {
+		if err := p.Stop(); err != nil {
+			r.log.Warn("process did not stop cleanly", "proc", p.Name, "err", err)
+		}
+	}
+	paths := []string{}
+	for _, p := range pl.procs() {
+		paths = append(paths, p.LogPath)
+	}
+	if prod != nil {
+		paths = append(paths, prod.LogPath)
+	}
+	res.LogWarnings, res.LogErrors = logProblems(paths...)
+	return res, nil
+}
+
+// sendAndLand runs producer simulate with args, then waits until the event
+// tables of pl hold base + the events it sent, logging progress. It returns the
+// producer, its summary and the rows landed.
+func (r *run) sendAndLand(ctx context.Context, name string, pl *pipeline, base uint64, args ...string) (*Proc, SimulateSummary, uint64, error) {
+	progress := time.NewTicker(5 * time.Second)
+	defer progress.Stop()
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-progress.C:
+				if n, err := r.ch.landed(ctx, pl.db); err == nil {
+					r.log.Info("sending", "landed", n-min(n, base))
+				}
+			}
+		}
+	}()
+	prod, sum, err := r.simulate(ctx, name, pl.topics, args...)
+	close(done)
+	if err != nil {
+		return prod, sum, 0, err
+	}
+	want := base + uint64(sum.Sent)
+	var landed uint64
+	lastLog := time.Now()
+	err = poll(ctx, 100*time.Millisecond, max(3*time.Minute, 2*r.cfg.Duration), "every sent event to be queryable", func() (bool, error) {
+		for _, p := range pl.procs() {
+			if done, _ := p.Exited(); done {
+				return false, p.exitedErr()
+			}
+		}
+		n, err := r.ch.landed(ctx, pl.db)
+		if err != nil {
+			return false, nil
+		}
+		landed = n
+		if time.Since(lastLog) > 5*time.Second {
+			r.log.Info("draining", "landed", n-min(n, base), "of", sum.Sent)
+			lastLog = time.Now()
+		}
+		return n >= want, nil
+	})
+	if err != nil {
+		return prod, sum, landed, fmt.Errorf("%w (%d of %d events landed)", err, landed-min(landed, base), sum.Sent)
+	}
+	return prod, sum, landed, nil
+}
+
+// scrapeAll scrapes every enricher and every sink of pl and merges each kind.
+func (r *run) scrapeAll(ctx context.Context, pl *pipeline) (enrichers, sinks Metrics, err error) {
+	merge := func(ps []*Proc) (Metrics, error) {
+		var all Metrics
+		for _, p := range ps {
+			m, err := scrape(ctx, p.MetricsAddr)
+			if err != nil {
+				return nil, err
+			}
+			all = mergeMetrics(all, m)
+		}
+		return all, nil
+	}
+	if enrichers, err = merge(pl.enrichers); err != nil {
+		return nil, nil, err
+	}
+	sinks, err = merge(pl.sinks)
+	return enrichers, sinks, err
+}
