@@ -160,6 +160,9 @@ type sinker struct {
 	m       *metrics
 }
 
+// fetchBytes is the most one fetch of a partition returns.
+const fetchBytes = 4 << 20
+
 // partition loads one partition until the generation ends (rebalance or shutdown).
 func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic string, part int, start int64) {
 	log := s.log.With("partition", part)
@@ -187,7 +190,9 @@ func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic str
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: s.cfg.Kafka.Brokers, Topic: topic, Partition: part,
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 10000,
+		// What a partition can hold while ClickHouse is down: a batch, this queue
+		// and one fetch. Beyond that the reader stops fetching: backpressure.
+		MinBytes: 1, MaxBytes: fetchBytes, MaxWait: 100 * time.Millisecond, QueueCapacity: min(s.cfg.Batch.MaxRecords, 10000),
 		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second,
 	})
 	defer r.Close()
