@@ -143,6 +143,40 @@ func (s *Store) Insert(ctx context.Context, r *Rows) error {
 	return nil
 }
 
+// DropStored removes the rows ClickHouse already holds according to resume (the
+// highest stored offset per table and month, from Store.Resume) and returns how
+// many it removed. The sink calls it before retrying a failed INSERT: the server
+// may have written the block and failed only to answer.
+func (r *Rows) DropStored(resume map[ResumeKey]int64) int {
+	keep := 0
+	for i := range r.offs {
+		if last, ok := resume[ResumeKey{Table: r.t.Name, Month: r.months[i]}]; ok && int64(r.offs[i]) <= last {
+			continue
+		}
+		for c, k := range r.kinds {
+			switch k {
+			case kindString:
+				r.strs[c][keep] = r.strs[c][i]
+			case kindTime:
+				r.times[c][keep] = r.times[c][i]
+			}
+		}
+		r.parts[keep], r.offs[keep], r.months[keep] = r.parts[i], r.offs[i], r.months[i]
+		keep++
+	}
+	dropped := len(r.offs) - keep
+	for c, k := range r.kinds {
+		switch k {
+		case kindString:
+			r.strs[c] = r.strs[c][:keep]
+		case kindTime:
+			r.times[c] = r.times[c][:keep]
+		}
+	}
+	r.parts, r.offs, r.months = r.parts[:keep], r.offs[:keep], r.months[:keep]
+	return dropped
+}
+
 // DropLast removes the last appended row.
 func (r *Rows) DropLast() {
 	n := r.Len() - 1

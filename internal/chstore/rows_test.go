@@ -73,6 +73,53 @@ func TestAppendFlatBuffersWhatAppendDoes(t *testing.T) {
 	}
 }
 
+// DropStored keeps exactly the rows above the stored offset of their month, in
+// order, in every column.
+func TestDropStoredRemovesWhatClickHouseHas(t *testing.T) {
+	reg := schemas.MustLoad()
+	clean := reg.Latest(schemas.Clean, "crash")
+	tb, err := newTable("db", clean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRows(tb)
+	msgs := cleanMessages(t, clean, 60) // offsets 100..159, several months
+	for i, msg := range msgs {
+		flat, err := clean.DecodeFlat(msg[10:], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.AppendFlat(flat, 1, int64(100+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, second := r.months[0], r.months[59]
+	if first == second {
+		t.Fatal("the sample spans one month")
+	}
+	// The server stored the first month up to offset 110 and nothing of the last.
+	resume := map[ResumeKey]int64{{Table: tb.Name, Month: first}: 110, {Table: "db.other", Month: second}: 1000}
+	want := []uint64{}
+	for i, m := range r.months {
+		if m != first || r.offs[i] > 110 {
+			want = append(want, r.offs[i])
+		}
+	}
+	idCol := clean.Index("event_id")
+	wantIDs := []string{}
+	for i := range r.offs {
+		if r.months[i] != first || r.offs[i] > 110 {
+			wantIDs = append(wantIDs, r.strs[idCol][i])
+		}
+	}
+	if n := r.DropStored(resume); n != 60-len(want) || n == 0 {
+		t.Errorf("DropStored removed %d rows, want %d", n, 60-len(want))
+	}
+	if !reflect.DeepEqual(r.offs, want) || !reflect.DeepEqual(r.strs[idCol], wantIDs) || r.Len() != len(r.months) || r.Len() != len(r.times[clean.Index("event_hour")]) {
+		t.Errorf("after DropStored: offsets %v ids %v, want %v %v", r.offs, r.strs[idCol], want, wantIDs)
+	}
+}
+
 // BenchmarkSinkBatch is the sink's work per record between Kafka and the INSERT:
 // find the schema, decode the clean record, append it to the columnar buffer.
 // BenchmarkSinkBatchGoavro is the same with goavro maps, the way it was done

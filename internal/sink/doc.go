@@ -13,7 +13,8 @@
 // partition and offset it came from. When a partition is assigned, the sink reads
 // from ClickHouse the highest stored offset per (table, month) and skips records at
 // or below it, so records delivered again after a crash, a rebalance or a failed
-// commit are not inserted twice. This works because each (table, month) share of an
+// commit are not inserted twice. Before retrying a failed INSERT it asks the same
+// question, in case the server stored the block and failed only to answer. This works because each (table, month) share of an
 // INSERT is written as one part that appears whole or not at all. The one window
 // left is a ClickHouse server crash in the middle of writing a block that spans two
 // months or its materialized views; the README discusses it.

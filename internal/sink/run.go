@@ -285,9 +285,26 @@ func (s *sinker) load(ctx context.Context, log *slog.Logger, batch []kafka.Messa
 		if rs.Len() == 0 {
 			continue
 		}
+		failed := false
 		err := stream.Retry(ctx, log, func() error {
+			if failed {
+				// The server may have stored the block and failed only to
+				// answer: insert again only what it does not have.
+				stored, err := s.store.Resume(ctx, batch[0].Partition)
+				if err != nil {
+					return err
+				}
+				if n := rs.DropStored(stored); n > 0 {
+					log.Warn("a failed INSERT was stored after all; not inserting it again", "table", kind, "rows", n)
+					s.m.skipped.Add(float64(n))
+				}
+				if rs.Len() == 0 {
+					return nil
+				}
+			}
 			start := time.Now()
 			err := s.store.Insert(ctx, rs)
+			failed = err != nil
 			if err != nil {
 				s.m.failures.Inc()
 				return err
