@@ -205,6 +205,27 @@ type Quantiles struct {
 	P95   float64 `json:"p95_seconds"`
 	P99   float64 `json:"p99_seconds"`
 	Count float64 `json:"observations"`
+	// P99Bucket is the bucket the p99 was interpolated in: the estimate is only
+	// known to lie between these bounds.
+	P99Bucket [2]float64 `json:"p99_bucket_seconds"`
+}
+
+// bucketOf returns the bounds of the bucket holding the q-quantile's rank (the
+// +Inf bucket is reported as starting and ending at the highest finite bound).
+func (h Histogram) bucketOf(q float64) (lo, hi float64) {
+	b := h.Buckets
+	if len(b) < 2 || b[len(b)-1].Count <= 0 {
+		return 0, 0
+	}
+	rank := q * b[len(b)-1].Count
+	i := sort.Search(len(b)-1, func(i int) bool { return b[i].Count >= rank })
+	if i == len(b)-1 {
+		return b[i-1].UpperBound, b[i-1].UpperBound
+	}
+	if i > 0 {
+		lo = b[i-1].UpperBound
+	}
+	return lo, b[i].UpperBound
 }
 
 // Quantiles returns p50, p95 and p99 of h; all zero when h has no observations
@@ -216,5 +237,7 @@ func (h Histogram) Quantiles() Quantiles {
 		}
 		return x
 	}
-	return Quantiles{P50: finite(h.Quantile(0.5)), P95: finite(h.Quantile(0.95)), P99: finite(h.Quantile(0.99)), Count: h.Count}
+	lo, hi := h.bucketOf(0.99)
+	return Quantiles{P50: finite(h.Quantile(0.5)), P95: finite(h.Quantile(0.95)), P99: finite(h.Quantile(0.99)), Count: h.Count,
+		P99Bucket: [2]float64{lo, hi}}
 }

@@ -92,6 +92,24 @@ func TestQuantileInterpolatesInsideTheBucketLikeHistogramQuantile(t *testing.T) 
 	}
 }
 
+func TestQuantilesSayWhichBucketThePercentileCameFrom(t *testing.T) {
+	h, _ := parsed(t).Histogram("veil_sink_event_to_queryable_seconds")
+	q := h.Quantiles()
+	if math.Abs(q.P50-0.42) > 1e-9 || q.P99 != 1 || q.Count != 100 {
+		t.Errorf("Quantiles = %+v", q)
+	}
+	// Rank 99 of 100 lies beyond the last finite bound.
+	if q.P99Bucket != [2]float64{1, 1} {
+		t.Errorf("p99 bucket = %v, want [1 1] (the +Inf bucket)", q.P99Bucket)
+	}
+	if lo, hi := h.bucketOf(0.5); lo != 0.1 || hi != 0.5 {
+		t.Errorf("median bucket = %v–%v, want 0.1–0.5", lo, hi)
+	}
+	if lo, hi := h.bucketOf(0.05); lo != 0 || hi != 0.1 {
+		t.Errorf("p5 bucket = %v–%v, want 0–0.1", lo, hi)
+	}
+}
+
 func TestQuantileOfAnEmptyHistogramIsNaNAndQuantilesAreZero(t *testing.T) {
 	h := Histogram{Buckets: []Bucket{{1, 0}, {math.Inf(1), 0}}}
 	if got := h.Quantile(0.5); !math.IsNaN(got) {

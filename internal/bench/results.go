@@ -63,6 +63,7 @@ type StageRun struct {
 	StartupSeconds float64 `json:"startup_seconds"` // from start until it consumed (group joined)
 	PeakRSS        int64   `json:"peak_rss_bytes"`
 	CPUSeconds     float64 `json:"cpu_seconds"`
+	Note           string  `json:"note,omitempty"` // what the figure includes that the baseline does not
 }
 
 // Stages are the stage-isolated runs of the real binaries.

@@ -2,9 +2,12 @@ package bench
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/veiltelemetry/veil/internal/sink"
 )
 
 // stages runs each binary alone: the producer fills the raw topic, then the
@@ -96,6 +99,10 @@ func (r *run) stages(ctx context.Context) (*Stages, error) {
 		r.log.Warn("sink did not stop cleanly", "err", err)
 	}
 	st.Sink = &StageRun{Throughput: throughput(cleanN, t1.Sub(t0)), StartupSeconds: t0.Sub(s.Started).Seconds(), PeakRSS: u.PeakRSS, CPUSeconds: u.CPU}
+	if batch, wait := sinkBatching(r.cfg.SinkBatch); cleanN/int64(r.cfg.Partitions) < int64(batch) {
+		st.Sink.Note = fmt.Sprintf("no partition's batch fills (%s of %s records), so each waits out --batch-wait %s",
+			count(cleanN/int64(r.cfg.Partitions)), count(int64(batch)), wait)
+	}
 	r.log.Info("stage: sink done", "per_second", int(st.Sink.PerSec))
 	if landed != uint64(cleanN) {
 		return st, fmt.Errorf("sink stage: %d rows landed for %d clean records", landed, cleanN)
@@ -118,4 +125,15 @@ func (r *run) linkBaselines() {
 	link(st.Producer, b.KafkaProduce.PerSec)
 	link(st.Enricher, b.KafkaConsume.PerSec)
 	link(st.Sink, b.ClickHouseRaw.PerSec)
+}
+
+// sinkBatching returns the sink's records per partition batch (override, or its
+// default) and its batch wait, read from the sink's own flag defaults.
+func sinkBatching(override int) (int, time.Duration) {
+	var c sink.Config
+	c.Register(flag.NewFlagSet("sink", flag.ContinueOnError))
+	if override > 0 {
+		return override, c.Batch.MaxWait
+	}
+	return c.Batch.MaxRecords, c.Batch.MaxWait
 }

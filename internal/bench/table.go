@@ -64,8 +64,11 @@ func Table(r *Results) []Section {
 			if run.StartupSeconds > 0 {
 				note += fmt.Sprintf(" after %.1f s startup", run.StartupSeconds)
 			}
-			row := Row{Name: name, Value: perSec(run.PerSec, unit), Ratio: times(run.Ratio),
-				Note: fmt.Sprintf("%s; peak rss %s, cpu %.1f s", note, mib(run.PeakRSS), run.CPUSeconds)}
+			note = fmt.Sprintf("%s; peak rss %s, cpu %.1f s", note, mib(run.PeakRSS), run.CPUSeconds)
+			if run.Note != "" {
+				note += "; " + run.Note
+			}
+			row := Row{Name: name, Value: perSec(run.PerSec, unit), Ratio: times(run.Ratio), Note: note}
 			if run.Baseline > 0 {
 				row.Ref = ref + " " + perSec(run.Baseline, unit)
 			}
@@ -129,14 +132,14 @@ func e2eSection(title string, e *EndToEnd, judge func(Row, string) Row, prefix s
 				count(e.Sent), count(int64(e.Landed)), count(int64(e.Distinct)), e.Failed, e.DeadLetters, e.Dropped, e.Duplicates)}, prefix+"zero-loss"),
 		Row{Name: "event→queryable p50", Value: seconds(e.Latency.P50), Note: "at full rate, from the sink's histogram"},
 		Row{Name: "event→queryable p95", Value: seconds(e.Latency.P95)},
-		Row{Name: "event→queryable p99", Value: seconds(e.Latency.P99)},
+		Row{Name: "event→queryable p99", Value: seconds(e.Latency.P99), Note: bucketNote(e.Latency)},
 	)
 	if h := e.HalfRate; h != nil {
 		s.Rows = append(s.Rows,
 			Row{Name: "half rate p50", Value: seconds(h.Latency.P50),
 				Note: fmt.Sprintf("--rate %.0f for %.0f s: %s sent, %s landed", h.Rate, h.Seconds, count(h.Sent), count(int64(h.Landed)))},
 			Row{Name: "half rate p95", Value: seconds(h.Latency.P95)},
-			judge(Row{Name: "half rate p99", Value: seconds(h.Latency.P99)}, prefix+"p99-half-rate"),
+			judge(Row{Name: "half rate p99", Value: seconds(h.Latency.P99), Note: bucketNote(h.Latency)}, prefix+"p99-half-rate"),
 		)
 	}
 	for _, p := range e.Processes {
@@ -291,4 +294,15 @@ func outcomes(m map[string]int64) string {
 		return ""
 	}
 	return fmt.Sprintf("one pass: %d clean, %d dead letters, %d dropped", m["clean"], m["deadletter"], m["dropped"])
+}
+
+func bucketNote(q Quantiles) string {
+	lo, hi := q.P99Bucket[0], q.P99Bucket[1]
+	if hi == 0 {
+		return ""
+	}
+	if lo == hi {
+		return fmt.Sprintf("beyond the last bucket: more than %g s", hi)
+	}
+	return fmt.Sprintf("interpolated in the bucket %g–%g s", lo, hi)
 }
