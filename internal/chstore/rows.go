@@ -35,9 +35,10 @@ func NewRows(t *Table) *Rows {
 // Len is the number of buffered rows.
 func (r *Rows) Len() int { return len(r.offs) }
 
-// Reset empties the buffer.
+// Reset empties the buffer, keeping its capacity.
 func (r *Rows) Reset() {
 	for i := range r.kinds {
+		clear(r.strs[i]) // the strings may alias the last batch's records: let them go
 		r.strs[i] = r.strs[i][:0]
 		r.times[i] = r.times[i][:0]
 	}

@@ -138,8 +138,12 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 	go func() { defer wg.Done(); reportProgress(done, progress, cfg.Count, &sent, &failed, start) }()
 
 	g, gctx := errgroup.WithContext(ctx)
+	// The workers share the fleet: each simulates its own slice of the
+	// installations, so the fleet is --installations strong and its memory does
+	// not grow with --workers.
+	share := max(1, (cfg.Installations+cfg.Workers-1)/cfg.Workers)
 	for i := 0; i < cfg.Workers; i++ {
-		fleet := simulate.NewFleet(simulate.Config{Installations: cfg.Installations, Seed: cfg.Seed + uint64(i)*7919, Canary: cfg.Canary})
+		fleet := simulate.NewFleet(simulate.Config{Installations: share, Seed: cfg.Seed + uint64(i)*7919, Canary: cfg.Canary})
 		g.Go(func() error {
 			msgs := make([]kafka.Message, 0, cfg.Chunk)
 			for {

@@ -5,8 +5,9 @@
 // time; a batch becomes one columnar INSERT per table, and the partition's offset is
 // committed to Kafka only after ClickHouse acknowledged every insert of the batch.
 // While ClickHouse fails, the insert is retried with backoff and the partition is not
-// read further, so memory stays bounded: per partition, one batch (--batch-records),
-// the reader's queue (as many records, at most 10,000) and one fetch (4 MiB).
+// read further, so memory stays bounded: the partitions share --batch-records
+// between their batches, and each adds its reader's queue (as many records as its
+// batch, at most 10,000) and one fetch (4 MiB).
 // TestSinkMemoryStaysBoundedWhileClickHouseIsDown measures it.
 //
 // Delivery: effectively exactly once into the tables. Every row stores the Kafka

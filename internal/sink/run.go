@@ -137,14 +137,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 				log.Warn("consumer group not joined yet; retrying", "group", cfg.Group, "err", err)
 				continue
 			}
+			// --batch-records is shared by the partitions this instance holds,
+			// so that its memory does not grow with their number.
+			n := 0
+			for _, parts := range gen.Assignments {
+				n += len(parts)
+			}
+			per := max(minPartitionBatch, cfg.Batch.MaxRecords/max(n, 1))
 			for topic, parts := range gen.Assignments {
 				ids := make([]int, 0, len(parts))
 				for _, p := range parts {
 					topic, p := topic, p
 					ids = append(ids, p.ID)
-					gen.Start(func(gctx context.Context) { s.partition(gctx, gen, topic, p.ID, p.Offset) })
+					gen.Start(func(gctx context.Context) { s.partition(gctx, gen, topic, p.ID, p.Offset, per) })
 				}
-				log.Info("partitions assigned", "generation", gen.ID, "topic", topic, "partitions", ids)
+				log.Info("partitions assigned", "generation", gen.ID, "topic", topic, "partitions", ids, "batch_records", per)
 			}
 		}
 	})
@@ -163,8 +170,12 @@ type sinker struct {
 // fetchBytes is the most one fetch of a partition returns.
 const fetchBytes = 4 << 20
 
+// minPartitionBatch is the smallest batch a partition gets, however many
+// partitions share --batch-records.
+const minPartitionBatch = 500
+
 // partition loads one partition until the generation ends (rebalance or shutdown).
-func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic string, part int, start int64) {
+func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic string, part int, start int64, batchRecords int) {
 	log := s.log.With("partition", part)
 	var resume map[chstore.ResumeKey]int64
 	win := newWindow(s.cfg.DedupWindow)
@@ -192,7 +203,7 @@ func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic str
 		Brokers: s.cfg.Kafka.Brokers, Topic: topic, Partition: part,
 		// What a partition can hold while ClickHouse is down: a batch, this queue
 		// and one fetch. Beyond that the reader stops fetching: backpressure.
-		MinBytes: 1, MaxBytes: fetchBytes, MaxWait: 100 * time.Millisecond, QueueCapacity: min(s.cfg.Batch.MaxRecords, 10000),
+		MinBytes: 1, MaxBytes: fetchBytes, MaxWait: 100 * time.Millisecond, QueueCapacity: min(batchRecords, 10000),
 		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second,
 	})
 	defer r.Close()
@@ -203,10 +214,13 @@ func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic str
 	log.Debug("partition started", "offset", start, "resume_points", len(resume), "recent_ids", win.len())
 	rows := map[string]*chstore.Rows{}
 	lag := s.m.lag.WithLabelValues(strconv.Itoa(part))
-	batch := make([]kafka.Message, 0, s.cfg.Batch.MaxRecords)
+	batching := s.cfg.Batch
+	batching.MaxRecords = batchRecords
+	batch := make([]kafka.Message, 0, batchRecords)
 	for {
 		var err error
-		if batch, err = stream.FetchBatch(ctx, r, s.cfg.Batch, log, batch[:0]); err != nil {
+		clear(batch[:cap(batch)]) // let the last batch's records go before fetching more
+		if batch, err = stream.FetchBatch(ctx, r, batching, log, batch[:0]); err != nil {
 			return // generation ended
 		}
 		lag.Set(float64(r.Lag()))
