@@ -1,0 +1,149 @@
+package enricher
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/veiltelemetry/veil/internal/stream"
+)
+
+// HeaderReplayedFrom marks a record re-injected from the dead-letter topic:
+// "<dead-letter topic>/<partition>/<offset>".
+const HeaderReplayedFrom = "veil-replayed-from"
+
+// ReplayConfig of `enricher replay-deadletter`.
+type ReplayConfig struct {
+	Kafka  stream.Kafka
+	Group  string        // --group: consumer group that remembers what was replayed, default veil-replay
+	Stage  string        // --stage: only dead letters of this stage (collector, enricher, sink); empty: all
+	Reason string        // --reason: only dead letters with this reason code; empty: all
+	Idle   time.Duration // --idle: stop once no record arrived for this long, default 3s
+	DryRun bool          // --dry-run: count what would be replayed, write and commit nothing
+}
+
+// Register adds the flags to fs.
+func (c *ReplayConfig) Register(fs *flag.FlagSet) {
+	c.Kafka.Register(fs)
+	fs.StringVar(&c.Group, "group", "veil-replay", "consumer group that remembers which dead letters were handled, so a second run starts after the first")
+	fs.StringVar(&c.Stage, "stage", "", "replay only dead letters of this stage: collector, enricher or sink (empty: all)")
+	fs.StringVar(&c.Reason, "reason", "", "replay only dead letters with this reason code, e.g. unknown-fingerprint (empty: all)")
+	fs.DurationVar(&c.Idle, "idle", 3*time.Second, "stop once no dead letter arrived for this long")
+	fs.BoolVar(&c.DryRun, "dry-run", false, "count what would be replayed; write and commit nothing")
+}
+
+// ReplayStats is what a replay did.
+type ReplayStats struct {
+	Read, Replayed, Skipped int
+}
+
+func (s ReplayStats) String() string {
+	return fmt.Sprintf("dead letters read=%d replayed=%d skipped=%d", s.Read, s.Replayed, s.Skipped)
+}
+
+// Replay re-injects dead letters into the topic they came from, once whatever
+// made them fail has been fixed (a new schema deployed, ClickHouse repaired): it
+// reads the dead-letter topic with its own consumer group, and writes each
+// matching record's original key, value and headers back to its source topic,
+// marked with HeaderReplayedFrom. Offsets are committed only after the writes
+// were acknowledged, so an interrupted replay is resumed, never skipped; a record
+// replayed twice is absorbed by the sink's event-id deduplication. Records that
+// do not match --stage/--reason are skipped and committed too: a later replay
+// with other filters needs another --group. It returns once the topic has been
+// idle for --idle.
+func Replay(ctx context.Context, cfg ReplayConfig, log *slog.Logger) (ReplayStats, error) {
+	var st ReplayStats
+	if err := cfg.Kafka.Validate(); err != nil {
+		return st, err
+	}
+	if cfg.Group == "" || cfg.Idle <= 0 {
+		return st, errors.New("replay: --group must not be empty and --idle must be positive")
+	}
+	w, err := cfg.Kafka.Writer("")
+	if err != nil {
+		return st, err
+	}
+	defer w.Close()
+	r := kafka.NewReader(stream.ReaderConfig(cfg.Kafka.Brokers, cfg.Group, cfg.Kafka.Topics.DeadLetter))
+	defer r.Close()
+	var batch, out []kafka.Message
+	flush := func() error {
+		if !cfg.DryRun && len(out) > 0 {
+			if err := w.WriteMessages(ctx, out...); err != nil {
+				return fmt.Errorf("replay: write %d records: %w", len(out), err)
+			}
+		}
+		if !cfg.DryRun && len(batch) > 0 {
+			if err := r.CommitMessages(ctx, batch...); err != nil {
+				return fmt.Errorf("replay: commit: %w", err)
+			}
+		}
+		batch, out = batch[:0], out[:0]
+		return nil
+	}
+	for {
+		fctx, cancel := context.WithTimeout(ctx, cfg.Idle)
+		m, err := r.FetchMessage(fctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				return st, flush() // idle: everything present has been handled
+			}
+			return st, errors.Join(err, flush())
+		}
+		st.Read++
+		batch = append(batch, m)
+		src := stream.Header(m, stream.HeaderSourceTopic)
+		if src == "" || (cfg.Stage != "" && stream.Header(m, stream.HeaderStage) != cfg.Stage) ||
+			(cfg.Reason != "" && stream.Header(m, stream.HeaderReason) != cfg.Reason) {
+			st.Skipped++
+		} else {
+			st.Replayed++
+			out = append(out, kafka.Message{Topic: src, Key: m.Key, Value: m.Value, Headers: original(m)})
+		}
+		if len(batch) >= 1000 {
+			if err := flush(); err != nil {
+				return st, err
+			}
+			log.Info("replaying", "read", st.Read, "replayed", st.Replayed, "skipped", st.Skipped)
+		}
+	}
+}
+
+// original returns the record's headers as they were before it was
+// dead-lettered, plus where the replay took it from.
+func original(m kafka.Message) []kafka.Header {
+	h := make([]kafka.Header, 0, len(m.Headers))
+	for _, x := range m.Headers {
+		switch x.Key {
+		case stream.HeaderStage, stream.HeaderReason, stream.HeaderError, stream.HeaderSourceTopic,
+			stream.HeaderSourcePartition, stream.HeaderSourceOffset, stream.HeaderTime, HeaderReplayedFrom:
+			continue
+		}
+		h = append(h, x)
+	}
+	from := m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10)
+	return append(h, kafka.Header{Key: HeaderReplayedFrom, Value: []byte(from)})
+}
+
+// ReplayCommand is `enricher replay-deadletter` for cli.Command.Register.
+func ReplayCommand(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+	var cfg ReplayConfig
+	cfg.Register(fs)
+	return func(ctx context.Context, log *slog.Logger, out io.Writer) error {
+		st, err := Replay(ctx, cfg, log)
+		prefix := ""
+		if cfg.DryRun {
+			prefix = "dry run: "
+		}
+		fmt.Fprintln(out, prefix+st.String())
+		return err
+	}
+}
