@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 )
 
@@ -230,45 +229,27 @@ func (s *Schema) AppendFlat(buf []byte, rec []Value) ([]byte, error) {
 // ValidateFlat is Validate for a flat record of s: the same checks, in the same
 // words.
 func ValidateFlat(s *Schema, rec []Value, now time.Time) error {
-	if err := s.checkIDs(rec); err != nil {
-		return err
-	}
-	maxMs := now.Add(MaxFutureSkew).UnixMilli()
-	for i := range s.flat {
-		v := rec[i]
-		switch s.flat[i].typ {
-		case TString:
-			if len(v.S) > MaxString {
-				return fmt.Errorf("%w: %s is %d bytes, limit %d", ErrInvalid, s.Fields[i].Name, len(v.S), MaxString)
-			}
-			if !utf8.ValidString(v.S) {
-				return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, s.Fields[i].Name)
-			}
-		case TInt, TLong:
-			if v.N < 0 {
-				return fmt.Errorf("%w: %s is negative (%d)", ErrInvalid, s.Fields[i].Name, v.N)
-			}
-		case TTimestamp:
-			if v.N > maxMs {
-				return fmt.Errorf("%w: %s %s is more than %s in the future", ErrInvalid, s.Fields[i].Name, v.Time().Format(time.RFC3339), MaxFutureSkew)
-			}
-			if v.N < 0 {
-				return fmt.Errorf("%w: %s %s is before 1970", ErrInvalid, s.Fields[i].Name, v.Time().Format(time.RFC3339))
-			}
-		}
-	}
-	return nil
-}
-
-func (s *Schema) checkIDs(rec []Value) error {
 	for j, k := range [...]string{"event_id", "installation_id"} {
-		i := s.idAt[j]
 		n := 0
-		if i >= 0 && s.flat[i].typ == TString {
+		if i := s.idAt[j]; i >= 0 && s.flat[i].typ == TString {
 			n = len(rec[i].S)
 		}
-		if n == 0 || n > MaxID {
-			return fmt.Errorf("%w: %s must be 1-%d bytes, got %d", ErrInvalid, k, MaxID, n)
+		if err := checkID(k, n); err != nil {
+			return err
+		}
+	}
+	for i := range s.flat {
+		var err error
+		switch v, name := rec[i], s.Fields[i].Name; s.flat[i].typ {
+		case TString:
+			err = checkString(name, v.S)
+		case TInt, TLong:
+			err = checkNumber(name, v.N)
+		case TTimestamp:
+			err = checkTime(name, v.Time(), now)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
