@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/veiltelemetry/veil/internal/bench/naive"
 	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/internal/enricher"
 	"github.com/veiltelemetry/veil/internal/simulate"
@@ -192,7 +193,7 @@ func (r *run) baselineAvro(ctx context.Context, b *Baselines, msgs []kafka.Messa
 	if err != nil {
 		return nil, fmt.Errorf("bench: enricher processor: %w", err)
 	}
-	nv, err := newNaive(r.reg)
+	nv, err := naive.New(r.reg)
 	if err != nil {
 		return nil, err
 	}
@@ -226,14 +227,14 @@ func (r *run) baselineAvro(ctx context.Context, b *Baselines, msgs []kafka.Messa
 	}
 	var buf []byte
 	for _, m := range msgs[:min(len(msgs), 1000)] {
-		if buf, err = nv.convert(buf, m.Value); err != nil {
+		if buf, err = nv.Convert(buf, m.Value); err != nil {
 			return nil, fmt.Errorf("bench: naive goavro conversion: %w", err)
 		}
 	}
 
 	r.log.Info("baselines: naive goavro raw→clean", "seconds", r.cfg.AvroTime.Seconds())
 	events, elapsed, err := timeLoop(ctx, r.cfg.AvroTime, len(msgs), func(i int) error {
-		buf, err = nv.convert(buf, msgs[i].Value)
+		buf, err = nv.Convert(buf, msgs[i].Value)
 		return err
 	})
 	if err != nil {
@@ -387,7 +388,7 @@ type columns struct {
 func columnsOf(s *schemas.Schema) (columns, error) {
 	var c columns
 	for _, f := range s.Fields {
-		z, err := zeroValue(f.Type)
+		z, err := naive.Zero(f.Type)
 		if err != nil {
 			return c, err
 		}

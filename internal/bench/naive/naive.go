@@ -1,4 +1,7 @@
-package bench
+// Package naive is the baseline the enricher is measured against, in
+// scripts/bench and in its Go benchmark: raw records converted to clean ones the
+// obvious way with goavro maps.
+package naive
 
 import (
 	"encoding/binary"
@@ -11,12 +14,11 @@ import (
 	"github.com/veiltelemetry/veil/schemas"
 )
 
-// naive converts raw records to clean ones the obvious way with goavro, as the
-// baseline the enricher is compared with: decode the body with the raw schema's
+// Converter converts raw records to clean ones the obvious way with goavro: decode the body with the raw schema's
 // codec, copy the fields the clean schema has (a field the raw record lacks gets
 // the zero value of its type), encode with the clean schema's codec. No policy,
 // no validation, no pseudonyms.
-type naive struct {
+type Converter struct {
 	byFingerprint map[uint64]*naiveKind
 }
 
@@ -31,8 +33,9 @@ type naiveField struct {
 	zero any
 }
 
-func newNaive(reg *schemas.Registry) (*naive, error) {
-	n := &naive{byFingerprint: map[uint64]*naiveKind{}}
+// New pairs every raw schema with the clean schema of its kind.
+func New(reg *schemas.Registry) (*Converter, error) {
+	n := &Converter{byFingerprint: map[uint64]*naiveKind{}}
 	for _, kind := range reg.Kinds() {
 		raw, clean := reg.Latest(schemas.Raw, kind), reg.Latest(schemas.Clean, kind)
 		if raw == nil || clean == nil {
@@ -40,9 +43,9 @@ func newNaive(reg *schemas.Registry) (*naive, error) {
 		}
 		k := &naiveKind{raw: raw.Codec, clean: clean.Codec, header: clean.Header()}
 		for _, f := range clean.Fields {
-			z, err := zeroValue(f.Type)
+			z, err := Zero(f.Type)
 			if err != nil {
-				return nil, fmt.Errorf("bench: naive baseline: %s.%s: %w", clean.Name, f.Name, err)
+				return nil, fmt.Errorf("naive baseline: %s.%s: %w", clean.Name, f.Name, err)
 			}
 			k.fields = append(k.fields, naiveField{name: f.Name, zero: z})
 		}
@@ -51,9 +54,9 @@ func newNaive(reg *schemas.Registry) (*naive, error) {
 	return n, nil
 }
 
-// convert appends the clean single-object encoding of the raw single-object
+// Convert appends the clean single-object encoding of the raw single-object
 // record value to buf[:0].
-func (n *naive) convert(buf, value []byte) ([]byte, error) {
+func (n *Converter) Convert(buf, value []byte) ([]byte, error) {
 	if len(value) < 10 || value[0] != 0xC3 || value[1] != 0x01 {
 		return nil, fmt.Errorf("not a single-object encoded record")
 	}
@@ -80,8 +83,8 @@ func (n *naive) convert(buf, value []byte) ([]byte, error) {
 	return k.clean.BinaryFromNative(append(buf[:0], k.header...), out)
 }
 
-// zeroValue is the zero of an Avro field type, in goavro's native form.
-func zeroValue(raw json.RawMessage) (any, error) {
+// Zero is the zero of an Avro field type, in goavro's native form.
+func Zero(raw json.RawMessage) (any, error) {
 	var name string
 	if json.Unmarshal(raw, &name) == nil {
 		switch name {
@@ -114,7 +117,7 @@ func zeroValue(raw json.RawMessage) (any, error) {
 				return nil, nil
 			}
 		}
-		z, err := zeroValue(union[0])
+		z, err := Zero(union[0])
 		if err != nil {
 			return nil, err
 		}
@@ -161,5 +164,5 @@ func zeroValue(raw json.RawMessage) (any, error) {
 	case "record":
 		return nil, fmt.Errorf("no zero value for a nested record")
 	}
-	return zeroValue(obj.Type)
+	return Zero(obj.Type)
 }
