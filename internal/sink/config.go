@@ -38,13 +38,13 @@ func (c *Config) Validate() error {
 	if err := c.Kafka.Validate(); err != nil {
 		return err
 	}
-	switch {
-	case c.Group == "":
+	if c.Group == "" {
 		return fmt.Errorf("--group must not be empty")
-	case c.Batch.MaxRecords <= 0:
-		return fmt.Errorf("--batch-records: must be positive, got %d", c.Batch.MaxRecords)
-	case c.Batch.MaxWait <= 0:
-		return fmt.Errorf("--batch-wait: must be positive, got %s", c.Batch.MaxWait)
+	}
+	if err := c.Batch.Validate(); err != nil {
+		return err
+	}
+	switch {
 	case c.DedupWindow < 0:
 		return fmt.Errorf("--dedup-window: must not be negative, got %d", c.DedupWindow)
 	case c.ClickHouse.Addr == "":

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -25,6 +26,18 @@ type Source interface {
 type Batching struct {
 	MaxRecords int           // default 5000
 	MaxWait    time.Duration // after the first record; default 200ms
+}
+
+// Validate names the first bad bound, as the flags --batch-records and
+// --batch-wait that set them.
+func (b Batching) Validate() error {
+	switch {
+	case b.MaxRecords <= 0:
+		return fmt.Errorf("--batch-records: must be positive, got %d", b.MaxRecords)
+	case b.MaxWait <= 0:
+		return fmt.Errorf("--batch-wait: must be positive, got %s", b.MaxWait)
+	}
+	return nil
 }
 
 // Handler processes one batch. It returns nil only when every record has been
