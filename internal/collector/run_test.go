@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -17,12 +16,7 @@ import (
 func TestRunServesUntilCancelledAndFlushes(t *testing.T) {
 	brokers := testenv.Kafka(t)
 	tp := testenv.Topics(t, brokers, 2)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testenv.FreeAddr(t)
 	cfg := testConfig(t, append(testenv.KafkaArgs(brokers, tp), "--listen", addr)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -35,14 +29,7 @@ func TestRunServesUntilCancelledAndFlushes(t *testing.T) {
 		})
 	}()
 	url := "http://" + addr
-	testenv.Eventually(t, 10*time.Second, "collector ready", func() (bool, string) {
-		resp, err := http.Get(url + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	})
+	testenv.WaitReady(t, url, 10*time.Second)
 	if resp, err := http.Get(url + "/privacy"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("mounted endpoint: %v %v", resp, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -46,26 +45,14 @@ func (h *harness) produceFor(w *kafka.Writer, fleet *simulate.Fleet, installatio
 // it is ready.
 func (h *harness) startCollector() string {
 	h.t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testenv.FreeAddr(h.t)
 	var cfg producer.ServeConfig
 	testenv.Configure(h.t, cfg.Register, append(testenv.KafkaArgs(h.brokers, h.topics), "--listen", addr, "--tokens", "e2e:"+collectorToken)...)
 	h.run("collector", func(ctx context.Context) error {
 		return producer.Serve(ctx, cfg, h.log.With("bin", "producer"), obs.NewRegistry())
 	})
 	url := "http://" + addr
-	testenv.Eventually(h.t, 20*time.Second, "collector ready", func() (bool, string) {
-		resp, err := http.Get(url + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	})
+	testenv.WaitReady(h.t, url, 20*time.Second)
 	return url
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,26 +22,14 @@ const token = "serve-test-token-42"
 // and a function that stops it and reports how it ended.
 func serve(t *testing.T, args []string) (string, func() error) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testenv.FreeAddr(t)
 	var cfg ServeConfig
 	testenv.Configure(t, cfg.Register, append(args, "--listen", addr, "--tokens", "test:"+token)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, cfg, slog.New(slog.DiscardHandler), obs.NewRegistry()) }()
 	url := "http://" + addr
-	testenv.Eventually(t, 20*time.Second, "producer serve ready", func() (bool, string) {
-		resp, err := http.Get(url + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	})
+	testenv.WaitReady(t, url, 20*time.Second)
 	stopped := false
 	stop := func() error {
 		if stopped {

@@ -10,7 +10,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"flag"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -131,6 +133,26 @@ func ReadAll(t testing.TB, brokers []string, topic string) []kafka.Message {
 		conn.Close()
 	}
 	return out
+}
+
+// FreeAddr returns a loopback address with a port free right now, for a server
+// the test starts and that listens by itself.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
+}
+
+// WaitReady waits until GET url/readyz answers 200, for at most timeout.
+func WaitReady(t testing.TB, url string, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, url+" ready", func() (bool, string) {
+		resp, err := http.Get(url + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
 }
 
 // Eventually polls cond every 250ms until it returns true or timeout passes.
