@@ -131,6 +131,20 @@ func Vocabulary() []string {
 	return out
 }
 
+// Outputs returns the clean fields treatment t of the raw field writes: the field
+// itself (keep, pseudonymize, hosted-only), a renamed or derived field
+// (generalize:<rule>, geo), or none (drop).
+func Outputs(t Treatment, field string) ([]string, error) {
+	spec, ok := rules[t.String()]
+	if !ok {
+		return nil, fmt.Errorf("unknown privacy treatment %q", t)
+	}
+	if spec.outputs == nil {
+		return []string{field}, nil
+	}
+	return slices.Clone(spec.outputs), nil
+}
+
 // Describe says in a sentence what a treatment does, for the privacy tab.
 func Describe(t Treatment) string { return rules[t.String()].doc }
 
@@ -198,9 +212,9 @@ func compile(raw, clean *schemas.Schema, deps Deps) (*KindPolicy, error) {
 				return nil, fmt.Errorf("field %q: treatment %s needs field %q, which the schema lacks", f.Name, t, n)
 			}
 		}
-		outs := spec.outputs
-		if outs == nil {
-			outs = []string{f.Name}
+		outs, err := Outputs(t, f.Name)
+		if err != nil {
+			return nil, fmt.Errorf("field %q: %w", f.Name, err)
 		}
 		if spec.group != "" {
 			byRule[t.String()] = append(byRule[t.String()], f.Name)

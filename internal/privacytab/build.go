@@ -147,7 +147,7 @@ func buildEvent(reg *schemas.Registry, kp *privacy.KindPolicy) (Event, error) {
 		if err != nil {
 			return Event{}, fmt.Errorf("field %q: %w", f.Name, err)
 		}
-		if outsOf[i], err = outputs(t, f.Name); err != nil {
+		if outsOf[i], err = privacy.Outputs(t, f.Name); err != nil {
 			return Event{}, fmt.Errorf("field %q: %w", f.Name, err)
 		}
 		for _, o := range outsOf[i] {
@@ -198,31 +198,6 @@ func buildEvent(reg *schemas.Registry, kp *privacy.KindPolicy) (Event, error) {
 		}
 	}
 	return ev, nil
-}
-
-// generalized names the clean field of each generalize:<rule>, as the policy writes it.
-var generalized = map[string]string{
-	"hour": "event_hour", "duration": "duration_bucket", "bitrate": "bitrate_bucket",
-	"size": "size_bucket", "resolution": "resolution", "played": "played_bucket",
-}
-
-// outputs are the clean fields a treatment of field writes. Build checks them against
-// the clean schema and the policy's output, so a change in the policy that this
-// table misses fails the build rather than the page.
-func outputs(t privacy.Treatment, field string) ([]string, error) {
-	switch t.Name {
-	case "drop":
-		return []string{}, nil
-	case "keep", "pseudonymize", "hosted-only":
-		return []string{field}, nil
-	case "geo":
-		return []string{"country", "region"}, nil
-	case "generalize":
-		if o, ok := generalized[t.Rule]; ok {
-			return []string{o}, nil
-		}
-	}
-	return nil, fmt.Errorf("the privacy tab does not know what %s produces", t)
 }
 
 // removed collects the fields that never leave the enricher: dropped ones and those
