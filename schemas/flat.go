@@ -267,7 +267,7 @@ func (s *Schema) ToFlat(rec map[string]any) ([]Value, error) {
 		}
 		f := &s.flat[i]
 		bad := func() error {
-			return fmt.Errorf("%s: field %s: want %s, got %T", s.Name, s.Fields[i].Name, typeName(f.typ), v)
+			return fmt.Errorf("%s: field %s: want %s, got %T", s.Name, s.Fields[i].Name, f.typ, v)
 		}
 		switch f.typ {
 		case TString:
@@ -337,8 +337,6 @@ func (s *Schema) FromFlat(rec []Value) map[string]any {
 	}
 	return out
 }
-
-func typeName(t FieldType) string { return t.String() }
 
 // String is the Avro name of the type.
 func (t FieldType) String() string {
