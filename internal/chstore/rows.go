@@ -109,6 +109,9 @@ func (r *Rows) AppendFlat(rec []schemas.Value, partition int, offset int64) erro
 // Month of row i, for resume filtering.
 func (r *Rows) Month(i int) uint32 { return r.months[i] }
 
+// Table the rows are for.
+func (r *Rows) Table() *Table { return r.t }
+
 // Insert sends the buffered rows as one columnar INSERT with an explicit column
 // list. It returns nil only when the server acknowledged the whole block; on error
 // nothing of the block is visible unless the server itself crashed mid-write (see
@@ -145,13 +148,13 @@ func (s *Store) Insert(ctx context.Context, r *Rows) error {
 }
 
 // DropStored removes the rows ClickHouse already holds according to resume (the
-// highest stored offset per table and month, from Store.Resume) and returns how
+// highest stored offset per table, partition and month, from Store.Resume) and returns how
 // many it removed. The sink calls it before retrying a failed INSERT: the server
 // may have written the block and failed only to answer.
 func (r *Rows) DropStored(resume map[ResumeKey]int64) int {
 	keep := 0
 	for i := range r.offs {
-		if last, ok := resume[ResumeKey{Table: r.t.Name, Month: r.months[i]}]; ok && int64(r.offs[i]) <= last {
+		if last, ok := resume[ResumeKey{Table: r.t.Name, Partition: int(r.parts[i]), Month: r.months[i]}]; ok && int64(r.offs[i]) <= last {
 			continue
 		}
 		for c, k := range r.kinds {

@@ -98,7 +98,12 @@ func TestDropStoredRemovesWhatClickHouseHas(t *testing.T) {
 		t.Fatal("the sample spans one month")
 	}
 	// The server stored the first month up to offset 110 and nothing of the last.
-	resume := map[ResumeKey]int64{{Table: tb.Name, Month: first}: 110, {Table: "db.other", Month: second}: 1000}
+	// Partition 2 and another table have more, which must not matter.
+	resume := map[ResumeKey]int64{
+		{Table: tb.Name, Partition: 1, Month: first}:     110,
+		{Table: tb.Name, Partition: 2, Month: second}:    1000,
+		{Table: "db.other", Partition: 1, Month: second}: 1000,
+	}
 	want := []uint64{}
 	for i, m := range r.months {
 		if m != first || r.offs[i] > 110 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -163,31 +164,41 @@ func fieldKind(raw json.RawMessage) colKind {
 	return kindOther
 }
 
-// ResumeKey identifies what one INSERT part covers: a table's month.
+// ResumeKey identifies what one Kafka partition contributed to one INSERT
+// part: a table's month.
 type ResumeKey struct {
-	Table string
-	Month uint32 // YYYYMM
+	Table     string
+	Partition int
+	Month     uint32 // YYYYMM
 }
 
-// Resume returns, for one Kafka partition, the highest offset already stored per
-// table and month. A record at or below it is in ClickHouse and must not be
-// inserted again.
-func (s *Store) Resume(ctx context.Context, partition int) (map[ResumeKey]int64, error) {
+// Resume returns, for the given Kafka partitions, the highest offset already
+// stored per table and month. A record at or below it is in ClickHouse and must
+// not be inserted again.
+func (s *Store) Resume(ctx context.Context, partitions ...int) (map[ResumeKey]int64, error) {
 	out := map[ResumeKey]int64{}
+	if len(partitions) == 0 {
+		return out, nil
+	}
+	in := make([]string, len(partitions))
+	for i, p := range partitions {
+		in[i] = strconv.Itoa(p)
+	}
 	for _, t := range s.tables {
-		q := fmt.Sprintf("SELECT toYYYYMM(%s) AS m, max(kafka_offset) FROM %s WHERE kafka_partition = %d GROUP BY m", t.TimeCol, t.Name, partition)
+		q := fmt.Sprintf("SELECT kafka_partition, toYYYYMM(%s) AS m, max(kafka_offset) FROM %s WHERE kafka_partition IN (%s) GROUP BY kafka_partition, m",
+			t.TimeCol, t.Name, strings.Join(in, ", "))
 		rows, err := s.conn.Query(ctx, q)
 		if err != nil {
-			return nil, fmt.Errorf("chstore: resume point of %s partition %d: %w", t.Name, partition, err)
+			return nil, fmt.Errorf("chstore: resume points of %s partitions %v: %w", t.Name, partitions, err)
 		}
 		for rows.Next() {
-			var m uint32
+			var p, m uint32
 			var off uint64
-			if err := rows.Scan(&m, &off); err != nil {
+			if err := rows.Scan(&p, &m, &off); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			out[ResumeKey{t.Name, m}] = int64(off)
+			out[ResumeKey{t.Name, int(p), m}] = int64(off)
 		}
 		err = rows.Err()
 		rows.Close()

@@ -23,7 +23,7 @@ type Config struct {
 func (c *Config) Register(fs *flag.FlagSet) {
 	c.Kafka.Register(fs)
 	fs.StringVar(&c.Group, "group", "veil-sink", "Kafka consumer group")
-	fs.IntVar(&c.Batch.MaxRecords, "batch-records", 50000, "records held for insert by this instance, shared evenly by its partitions (at least 500 each); a partition's batch is one INSERT per table")
+	fs.IntVar(&c.Batch.MaxRecords, "batch-records", 50000, "records per batch; a batch gathers every partition this instance holds and is one INSERT per table")
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", time.Second, "how long a batch waits to fill after its first record")
 	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
 	fs.StringVar(&c.ClickHouse.Database, "clickhouse-db", "veil", "ClickHouse database")

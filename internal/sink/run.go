@@ -137,21 +137,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 				log.Warn("consumer group not joined yet; retrying", "group", cfg.Group, "err", err)
 				continue
 			}
-			// --batch-records is shared by the partitions this instance holds,
-			// so that its memory does not grow with their number.
-			n := 0
-			for _, parts := range gen.Assignments {
-				n += len(parts)
-			}
-			per := max(minPartitionBatch, cfg.Batch.MaxRecords/max(n, 1))
+			// One loader per generation batches the records of every partition
+			// this instance holds: one INSERT per table, however many partitions.
+			feed := make(chan record, feedCapacity)
+			gen.Start(func(gctx context.Context) { s.loader(gctx, gen, feed) })
 			for topic, parts := range gen.Assignments {
 				ids := make([]int, 0, len(parts))
 				for _, p := range parts {
 					topic, p := topic, p
 					ids = append(ids, p.ID)
-					gen.Start(func(gctx context.Context) { s.partition(gctx, gen, topic, p.ID, p.Offset, per) })
+					gen.Start(func(gctx context.Context) { s.feed(gctx, topic, p.ID, p.Offset, feed) })
 				}
-				log.Info("partitions assigned", "generation", gen.ID, "topic", topic, "partitions", ids, "batch_records", per)
+				log.Info("partitions assigned", "generation", gen.ID, "topic", topic, "partitions", ids)
 			}
 		}
 	})
@@ -170,22 +167,42 @@ type sinker struct {
 // fetchBytes is the most one fetch of a partition returns.
 const fetchBytes = 4 << 20
 
-// minPartitionBatch is the smallest batch a partition gets, however many
-// partitions share --batch-records.
-const minPartitionBatch = 500
+// readerQueue is how many fetched records a partition's reader holds ahead of
+// its feeder, and feedCapacity how many the feeders hold ahead of the loader.
+const (
+	readerQueue  = 1000
+	feedCapacity = 4096
+)
 
-// partition loads one partition until the generation ends (rebalance or shutdown).
-func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic string, part int, start int64, batchRecords int) {
+// record is one fetched record and the state of the partition it came from.
+type record struct {
+	msg  kafka.Message
+	part *partState
+}
+
+// partState is what loading needs to know of one assigned partition: the
+// offsets ClickHouse already has and the event ids it loaded last. Its feeder
+// fills it before sending the first record; from then on only the loader
+// touches it.
+type partState struct {
+	resume map[chstore.ResumeKey]int64
+	win    *window
+}
+
+// feed reads one partition from start and hands its records to the loader until
+// the generation ends (rebalance or shutdown). The loader's pace is the feeder's:
+// while ClickHouse is down, feed blocks and the reader stops fetching once its
+// queue is full. That is the backpressure.
+func (s *sinker) feed(ctx context.Context, topic string, part int, start int64, out chan<- record) {
 	log := s.log.With("partition", part)
-	var resume map[chstore.ResumeKey]int64
-	win := newWindow(s.cfg.DedupWindow)
+	st := &partState{win: newWindow(s.cfg.DedupWindow)}
 	if err := stream.Retry(ctx, log, func() (err error) {
-		resume, err = s.store.Resume(ctx, part)
+		st.resume, err = s.store.Resume(ctx, part)
 		if err != nil {
 			return err
 		}
 		last := int64(-1)
-		for _, off := range resume {
+		for _, off := range st.resume {
 			last = max(last, off)
 		}
 		if last < 0 || s.cfg.DedupWindow == 0 {
@@ -193,7 +210,7 @@ func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic str
 		}
 		ids, err := s.store.RecentIDs(ctx, part, last-int64(s.cfg.DedupWindow))
 		for _, id := range ids {
-			win.seenOrAdd(id)
+			st.win.seenOrAdd(id)
 		}
 		return err
 	}); err != nil {
@@ -201,9 +218,7 @@ func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic str
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: s.cfg.Kafka.Brokers, Topic: topic, Partition: part,
-		// What a partition can hold while ClickHouse is down: a batch, this queue
-		// and one fetch. Beyond that the reader stops fetching: backpressure.
-		MinBytes: 1, MaxBytes: fetchBytes, MaxWait: 100 * time.Millisecond, QueueCapacity: min(batchRecords, 10000),
+		MinBytes: 1, MaxBytes: fetchBytes, MaxWait: 100 * time.Millisecond, QueueCapacity: readerQueue,
 		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second,
 	})
 	defer r.Close()
@@ -211,43 +226,86 @@ func (s *sinker) partition(ctx context.Context, gen *kafka.Generation, topic str
 		log.Error("cannot seek", "offset", start, "err", err)
 		return
 	}
-	log.Debug("partition started", "offset", start, "resume_points", len(resume), "recent_ids", win.len())
-	rows := map[string]*chstore.Rows{}
+	log.Debug("partition started", "offset", start, "resume_points", len(st.resume), "recent_ids", st.win.len())
 	lag := s.m.lag.WithLabelValues(strconv.Itoa(part))
-	batching := s.cfg.Batch
-	batching.MaxRecords = batchRecords
-	batch := make([]kafka.Message, 0, batchRecords)
 	for {
-		var err error
-		clear(batch[:cap(batch)]) // let the last batch's records go before fetching more
-		if batch, err = stream.FetchBatch(ctx, r, batching, log, batch[:0]); err != nil {
+		m, err := stream.Fetch(ctx, r, log)
+		if err != nil {
 			return // generation ended
 		}
 		lag.Set(float64(r.Lag()))
-		// The batch in hand is finished even if the generation ends meanwhile (within
-		// the drain timeout); if the commit then fails, the next owner skips what was
-		// inserted. While the generation lives, a ClickHouse outage is waited out.
+		select {
+		case out <- record{m, st}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// loader collects the records the feeders send into batches of up to
+// --batch-records, inserts each batch and then commits every partition it
+// holds, until the generation ends. The batch in hand when it ends is still
+// inserted and committed (within the drain timeout); if that commit fails, the
+// next owner of a partition skips what was inserted.
+func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan record) {
+	rows := map[string]*chstore.Rows{}
+	batch := make([]record, 0, s.cfg.Batch.MaxRecords)
+	for {
+		clear(batch[:cap(batch)]) // let the last batch's records go before taking more
+		batch = collect(ctx, in, s.cfg.Batch, batch[:0])
+		if len(batch) == 0 {
+			return // generation ended
+		}
+		// While the generation lives, a ClickHouse outage is waited out.
 		work, cancelWork := stream.DrainContext(ctx)
-		err = s.load(work, log, batch, rows, resume, win)
+		err := s.load(work, batch, rows)
 		if err == nil {
-			last := batch[len(batch)-1].Offset
-			if cerr := gen.CommitOffsets(map[string]map[int]int64{topic: {part: last + 1}}); cerr != nil {
-				log.Warn("commit failed; ClickHouse already has the rows, replay will skip them", "offset", last+1, "err", cerr)
+			next := map[int]int64{}
+			for _, r := range batch {
+				next[r.msg.Partition] = r.msg.Offset + 1 // a partition's records arrive in order
+			}
+			if cerr := gen.CommitOffsets(map[string]map[int]int64{s.cfg.Kafka.Topics.Clean: next}); cerr != nil {
+				s.log.Warn("commit failed; ClickHouse already has the rows, replay will skip them", "partitions", len(next), "err", cerr)
 			}
 		}
 		cancelWork()
 		if err != nil || ctx.Err() != nil {
 			if err != nil && ctx.Err() == nil {
-				log.Error("partition stopped", "err", err)
+				s.log.Error("loader stopped", "err", err)
 			}
 			return
 		}
 	}
 }
 
+// collect appends to batch one record (waiting for it until ctx ends) and then
+// whatever else arrives within b.MaxWait, up to b.MaxRecords. It returns the
+// batch empty only when ctx ended before the first record.
+func collect(ctx context.Context, in <-chan record, b stream.Batching, batch []record) []record {
+	select {
+	case r := <-in:
+		batch = append(batch, r)
+	case <-ctx.Done():
+		return batch
+	}
+	fill := time.NewTimer(b.MaxWait)
+	defer fill.Stop()
+	for len(batch) < b.MaxRecords {
+		select {
+		case r := <-in:
+			batch = append(batch, r)
+		case <-fill.C:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
+}
+
 // load turns a batch into rows, dead-letters what cannot be loaded, and inserts the
 // rows of every table, retrying until ClickHouse accepts them or ctx ends.
-func (s *sinker) load(ctx context.Context, log *slog.Logger, batch []kafka.Message, rows map[string]*chstore.Rows, resume map[chstore.ResumeKey]int64, win *window) error {
+func (s *sinker) load(ctx context.Context, batch []record, rows map[string]*chstore.Rows) error {
 	for _, r := range rows {
 		r.Reset()
 	}
@@ -257,7 +315,8 @@ func (s *sinker) load(ctx context.Context, log *slog.Logger, batch []kafka.Messa
 		dead = append(dead, stream.DeadLetter(s.cfg.Kafka.Topics.DeadLetter, "sink", reason, err, m, time.Now()))
 	}
 	var rec []schemas.Value // reused: its strings alias the batch's buffers, which outlive the inserts
-	for _, m := range batch {
+	for _, r := range batch {
+		m := r.msg
 		sch, err := s.schemas.Writer(m.Value)
 		if err == nil {
 			rec, err = sch.DecodeFlat(m.Value[10:], rec)
@@ -280,18 +339,19 @@ func (s *sinker) load(ctx context.Context, log *slog.Logger, batch []kafka.Messa
 			deadLetter(m, "unloadable", err)
 			continue
 		}
-		if last, ok := resume[chstore.ResumeKey{Table: t.Name, Month: rs.Month(rs.Len() - 1)}]; ok && m.Offset <= last {
+		key := chstore.ResumeKey{Table: t.Name, Partition: m.Partition, Month: rs.Month(rs.Len() - 1)}
+		if last, ok := r.part.resume[key]; ok && m.Offset <= last {
 			rs.DropLast() // this very record is stored already
 			s.m.skipped.Inc()
 			continue
 		}
-		if win.seenOrAdd(sch.EventID(rec)) {
+		if r.part.win.seenOrAdd(sch.EventID(rec)) {
 			rs.DropLast() // another copy of this event is stored or in this batch
 			s.m.dups.Inc()
 		}
 	}
 	if len(dead) > 0 {
-		if err := stream.Retry(ctx, log, func() error { return s.dlq.WriteMessages(ctx, dead...) }); err != nil {
+		if err := stream.Retry(ctx, s.log, func() error { return s.dlq.WriteMessages(ctx, dead...) }); err != nil {
 			return fmt.Errorf("sink: dead-letter %d records: %w", len(dead), err)
 		}
 	}
@@ -299,43 +359,60 @@ func (s *sinker) load(ctx context.Context, log *slog.Logger, batch []kafka.Messa
 		if rs.Len() == 0 {
 			continue
 		}
-		failed := false
-		err := stream.Retry(ctx, log, func() error {
-			if failed {
-				// The server may have stored the block and failed only to
-				// answer: insert again only what it does not have.
-				stored, err := s.store.Resume(ctx, batch[0].Partition)
-				if err != nil {
-					return err
-				}
-				if n := rs.DropStored(stored); n > 0 {
-					log.Warn("a failed INSERT was stored after all; not inserting it again", "table", kind, "rows", n)
-					s.m.skipped.Add(float64(n))
-				}
-				if rs.Len() == 0 {
-					return nil
-				}
-			}
-			start := time.Now()
-			err := s.store.Insert(ctx, rs)
-			failed = err != nil
-			if err != nil {
-				s.m.failures.Inc()
-				return err
-			}
-			s.m.insert.Observe(time.Since(start).Seconds())
-			return nil
-		})
-		if err != nil {
+		if err := s.insert(ctx, rs, batch); err != nil {
 			return err
 		}
 		s.m.rows.WithLabelValues(kind).Add(float64(rs.Len()))
 	}
 	now := time.Now()
 	for i := range batch {
-		if t := batch[i].Time; !t.IsZero() {
+		if t := batch[i].msg.Time; !t.IsZero() {
 			s.m.fresh.Observe(now.Sub(t).Seconds())
 		}
 	}
 	return nil
+}
+
+// insert sends rs as one INSERT, retrying until ClickHouse acknowledges it or ctx
+// ends. Before a retry it drops the rows the server stored anyway: a failed
+// INSERT may have been written and failed only to answer.
+func (s *sinker) insert(ctx context.Context, rs *chstore.Rows, batch []record) error {
+	failed := false
+	return stream.Retry(ctx, s.log, func() error {
+		if failed {
+			stored, err := s.store.Resume(ctx, partitionsOf(batch)...)
+			if err != nil {
+				return err
+			}
+			if n := rs.DropStored(stored); n > 0 {
+				s.log.Warn("a failed INSERT was stored after all; not inserting it again", "table", rs.Table().Name, "rows", n)
+				s.m.skipped.Add(float64(n))
+			}
+			if rs.Len() == 0 {
+				return nil
+			}
+		}
+		start := time.Now()
+		err := s.store.Insert(ctx, rs)
+		failed = err != nil
+		if err != nil {
+			s.m.failures.Inc()
+			return err
+		}
+		s.m.insert.Observe(time.Since(start).Seconds())
+		return nil
+	})
+}
+
+// partitionsOf lists the partitions a batch holds records of.
+func partitionsOf(batch []record) []int {
+	var parts []int
+	seen := map[int]bool{}
+	for _, r := range batch {
+		if !seen[r.msg.Partition] {
+			seen[r.msg.Partition] = true
+			parts = append(parts, r.msg.Partition)
+		}
+	}
+	return parts
 }
