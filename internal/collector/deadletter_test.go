@@ -38,6 +38,7 @@ func TestRecordKafkaRefusesIsDeadLettered(t *testing.T) {
 	if err := stream.EnsureTopics(ctx, brokers, tp.Specs(2)); err != nil {
 		t.Fatal(err)
 	}
+	testenv.DeleteAtEnd(t, brokers, tp)
 	ts := kafkaServerOn(t, brokers, tp)
 
 	recs := nativeEvents(51, 30)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -56,7 +57,8 @@ func Unique(prefix string) string {
 	return prefix + "_" + hex.EncodeToString(b)
 }
 
-// Topics returns fresh topic names for one test and creates them.
+// Topics returns fresh topic names for one test and creates them. They are
+// deleted when the test ends (DeleteAtEnd).
 func Topics(t testing.TB, brokers []string, partitions int) stream.Topics {
 	t.Helper()
 	id := Unique("t")
@@ -66,7 +68,32 @@ func Topics(t testing.TB, brokers []string, partitions int) stream.Topics {
 	if err := stream.EnsureTopics(ctx, brokers, tp.Specs(partitions)); err != nil {
 		t.Fatalf("create topics: %v", err)
 	}
+	DeleteAtEnd(t, brokers, tp)
 	return tp
+}
+
+// DeleteAtEnd deletes a test's topics when it ends, unless it failed and
+// VEIL_KEEP_FAILED is set: a broker that kept every test's topics would take
+// minutes to start.
+func DeleteAtEnd(t testing.TB, brokers []string, tp stream.Topics) {
+	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("VEIL_KEEP_FAILED") != "" {
+			t.Logf("kept topics %s for inspection", tp.Raw)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+		res, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{tp.Raw, tp.Clean, tp.Consent, tp.DeadLetter}})
+		if err == nil {
+			for _, e := range res.Errors {
+				err = errors.Join(err, e)
+			}
+		}
+		if err != nil {
+			t.Logf("delete topics of %s: %v", tp.Raw, err) // leftovers cost broker start-up time, not correctness
+		}
+	})
 }
 
 // KafkaArgs are the command-line flags that point a binary's config at brokers and topics.
