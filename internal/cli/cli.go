@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/veiltelemetry/veil/internal/config"
+	"github.com/veiltelemetry/veil/internal/obs"
 )
 
 // Command is one subcommand of a binary.
@@ -44,6 +45,7 @@ func Main(name string, args []string, def string, cmds map[string]Command) int {
 	fs := flag.NewFlagSet(name+" "+sub, flag.ContinueOnError)
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
+	pprofAddr := fs.String("pprof-addr", "", "serve Go profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; keep it private, profiles show the command line; empty: off")
 	run := cmd.Register(fs)
 	if err := config.Parse(fs, args, config.OSLookup); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -60,6 +62,13 @@ func Main(name string, args []string, def string, cmds map[string]Command) int {
 	log = log.With("bin", name)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *pprofAddr != "" {
+		go func() {
+			if err := obs.Serve(ctx, *pprofAddr, obs.Pprof(), log.With("server", "pprof")); err != nil {
+				log.Error("profile server failed", "err", err)
+			}
+		}()
+	}
 	if err := run(ctx, log, os.Stdout); err != nil {
 		log.Error(sub+" failed", "err", err)
 		return 1

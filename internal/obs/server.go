@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,19 @@ func Handler(g prometheus.Gatherer, checks map[string]Check) *http.ServeMux {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	return mux
+}
+
+// Pprof returns a mux serving the Go runtime's profiles under /debug/pprof/
+// (net/http/pprof). Serve it on its own loopback address: profiles show the
+// command line, flags included.
+func Pprof() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 
