@@ -48,6 +48,12 @@ func Open(ctx context.Context, o Options, reg *schemas.Registry) (*Store, error)
 		DialTimeout: 5 * time.Second,
 		ReadTimeout: 5 * time.Minute,
 		Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		// A block is encoded, compressed and sent column by column once this much
+		// is buffered. Each pooled connection keeps its buffers: the driver's
+		// 10 MiB default made them a third of the sink's heap.
+		MaxCompressionBuffer: 1 << 20,
+		MaxOpenConns:         4,
+		MaxIdleConns:         2,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("chstore: open %s: %w", o.Addr, err)
