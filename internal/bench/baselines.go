@@ -24,8 +24,7 @@ import (
 const (
 	produceWorkers = 4
 	produceChunk   = 1000
-	consumeCommit  = 5000  // records per commit, the enricher's default batch
-	insertBatch    = 50000 // rows per INSERT, the sink's default batch
+	consumeCommit  = 5000 // records per commit, the enricher's default batch
 )
 
 // baselines measures kafka-go, goavro and clickhouse-go on their own, on the
@@ -60,8 +59,9 @@ func (r *run) baselines(ctx context.Context) (*Baselines, error) {
 		return b, err
 	}
 	msgs = nil
-	r.log.Info("baselines: clickhouse-go batch insert and chstore", "rows", n, "batch", insertBatch)
-	if b.ClickHouseRaw, b.ClickHouseStore, err = r.baselineClickHouse(ctx, clean); err != nil {
+	b.InsertBatch, _ = sinkBatching(r.cfg.SinkBatch) // rows per INSERT, as the sink's batches
+	r.log.Info("baselines: clickhouse-go batch insert and chstore", "rows", n, "batch", b.InsertBatch)
+	if b.ClickHouseRaw, b.ClickHouseStore, err = r.baselineClickHouse(ctx, clean, b.InsertBatch); err != nil {
 		return b, err
 	}
 	r.log.Info("baselines: inserts done", "raw_rows_per_second", int(b.ClickHouseRaw.PerSec), "chstore_rows_per_second", int(b.ClickHouseStore.PerSec))
@@ -280,9 +280,9 @@ func timeLoop(ctx context.Context, d time.Duration, n int, fn func(i int) error)
 // scratch databases made by chstore's migrations: once with clickhouse-go alone
 // (PrepareBatch, one Append per column of ready []string/[]time.Time slices) and
 // once the sink's way (chstore Rows.AppendFlat per decoded record, then
-// Store.Insert), in batches of insertBatch rows per table. Decoding is not timed.
+// Store.Insert), in batches of up to batch rows per table. Decoding is not timed.
 // The two alternate batch by batch, so background merges weigh on both alike.
-func (r *run) baselineClickHouse(ctx context.Context, clean map[string][][]byte) (raw, store Throughput, err error) {
+func (r *run) baselineClickHouse(ctx context.Context, clean map[string][][]byte, batch int) (raw, store Throughput, err error) {
 	open := func(phase string) (*chstore.Store, error) {
 		st, err := chstore.Open(ctx, chstore.Options{Addr: r.cfg.ClickHouseAddr, Database: r.database(phase)}, r.reg)
 		if err != nil {
@@ -325,8 +325,8 @@ func (r *run) baselineClickHouse(ctx context.Context, clean map[string][][]byte)
 		}
 		rs := chstore.NewRows(t)
 		values := clean[kind]
-		for lo := 0; lo < len(values); lo += insertBatch {
-			hi := min(lo+insertBatch, len(values))
+		for lo := 0; lo < len(values); lo += batch {
+			hi := min(lo+batch, len(values))
 			recs := make([][]schemas.Value, 0, hi-lo)
 			for _, v := range values[lo:hi] {
 				s, err := r.reg.Writer(v)

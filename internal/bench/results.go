@@ -50,6 +50,7 @@ type Baselines struct {
 	EnricherOutcomes map[string]int64 `json:"enricher_outcomes"` // of one pass over the records
 	ClickHouseRaw    Throughput       `json:"clickhouse_raw_insert"`
 	ClickHouseStore  Throughput       `json:"chstore_insert"`
+	InsertBatch      int              `json:"insert_batch_rows"` // rows per INSERT of both: the sink's --batch-records
 }
 
 // EnricherRatio is the enricher's time per event over the naive conversion's.

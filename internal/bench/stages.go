@@ -99,9 +99,9 @@ func (r *run) stages(ctx context.Context) (*Stages, error) {
 		r.log.Warn("sink did not stop cleanly", "err", err)
 	}
 	st.Sink = &StageRun{Throughput: throughput(cleanN, t1.Sub(t0)), StartupSeconds: t0.Sub(s.Started).Seconds(), PeakRSS: u.PeakRSS, CPUSeconds: u.CPU}
-	if batch, wait := sinkBatching(r.cfg.SinkBatch); cleanN/int64(r.cfg.Partitions) < int64(batch) {
-		st.Sink.Note = fmt.Sprintf("no partition's batch fills (%s of %s records), so each waits out --batch-wait %s",
-			count(cleanN/int64(r.cfg.Partitions)), count(int64(batch)), wait)
+	if batch, wait := sinkBatching(r.cfg.SinkBatch); cleanN%int64(batch) != 0 {
+		st.Sink.Note = fmt.Sprintf("the last batch (%s of %s records) waits out --batch-wait %s; make --stage-events a multiple of the batch",
+			count(cleanN%int64(batch)), count(int64(batch)), wait)
 	}
 	r.log.Info("stage: sink done", "per_second", int(st.Sink.PerSec))
 	if landed != uint64(cleanN) {
@@ -127,7 +127,7 @@ func (r *run) linkBaselines() {
 	link(st.Sink, b.ClickHouseRaw.PerSec)
 }
 
-// sinkBatching returns the sink's records per partition batch (override, or its
+// sinkBatching returns the sink's records per batch (override, or its
 // default) and its batch wait, read from the sink's own flag defaults.
 func sinkBatching(override int) (int, time.Duration) {
 	var c sink.Config

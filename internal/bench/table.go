@@ -47,7 +47,7 @@ func Table(r *Results) []Section {
 			judge(Row{Name: "enricher Processor.Process", Value: nsPerEvent(b.EnricherNs), Ref: nsPerEvent(b.NaiveAvroNs),
 				Ratio: times(b.EnricherRatio()), Note: outcomes(b.EnricherOutcomes)}, "enricher-vs-naive"),
 			Row{Name: "clickhouse-go batch insert", Value: perSec(b.ClickHouseRaw.PerSec, "rows/s"),
-				Note: fmt.Sprintf("%s rows, PrepareBatch, batches of 50,000", count(b.ClickHouseRaw.Events))},
+				Note: fmt.Sprintf("%s rows, PrepareBatch, batches of %s (the sink's)", count(b.ClickHouseRaw.Events), count(int64(b.InsertBatch)))},
 			Row{Name: "chstore AppendFlat+Insert", Value: perSec(b.ClickHouseStore.PerSec, "rows/s"), Ref: perSec(b.ClickHouseRaw.PerSec, "rows/s"),
 				Ratio: times(ratio(b.ClickHouseStore.PerSec, b.ClickHouseRaw.PerSec)), Note: "the sink's insert path, same rows and tables"},
 		)

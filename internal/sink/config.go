@@ -13,7 +13,7 @@ import (
 type Config struct {
 	Kafka       stream.Kafka
 	Group       string          // --group, default veil-sink
-	Batch       stream.Batching // --batch-records (default 50000), --batch-wait (default 1s)
+	Batch       stream.Batching // --batch-records (default 25000), --batch-wait (default 1s)
 	ClickHouse  chstore.Options // --clickhouse-addr (127.0.0.1:9000), --clickhouse-db (veil), --clickhouse-user, --clickhouse-password
 	MetricsAddr string          // --metrics-addr, default 127.0.0.1:9103; empty disables
 	DedupWindow int             // --dedup-window: event ids remembered per partition, default 100000
@@ -23,7 +23,7 @@ type Config struct {
 func (c *Config) Register(fs *flag.FlagSet) {
 	c.Kafka.Register(fs)
 	fs.StringVar(&c.Group, "group", "veil-sink", "Kafka consumer group")
-	fs.IntVar(&c.Batch.MaxRecords, "batch-records", 50000, "records per batch; a batch gathers every partition this instance holds and is one INSERT per table")
+	fs.IntVar(&c.Batch.MaxRecords, "batch-records", 25000, "records per batch; a batch gathers every partition this instance holds and is one INSERT per table")
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", time.Second, "how long a batch waits to fill after its first record")
 	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
 	fs.StringVar(&c.ClickHouse.Database, "clickhouse-db", "veil", "ClickHouse database")
