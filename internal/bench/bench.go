@@ -76,7 +76,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	commit, modified := buildCommit()
 	r := &run{
 		cfg: cfg, log: log, reg: reg, ch: ch, keyDir: keyDir, admin: newAdmin(cfg.Brokers),
-		procs: &procs{dir: logDir, bin: cfg.BinDir, env: childEnv(os.Environ(), cfg.GOMAXPROCS), log: log},
+		procs: &procs{dir: logDir, bin: cfg.BinDir, env: childEnv(os.Environ(), cfg.GOMAXPROCS), log: log, profile: cfg.Profile},
 		res: &Results{Commit: commit, Modified: modified, Time: start, RunID: cfg.TopicPrefix,
 			GOMAXPROCS: runtime.GOMAXPROCS(0), NProc: runtime.NumCPU(), Flags: cfg.Flags, LogDir: logDir},
 	}
@@ -213,18 +213,29 @@ func (r *run) startSink(ctx context.Context, name string, t stream.Topics, group
 
 // simulate runs `producer simulate` with extra flags to its end and returns its summary.
 func (r *run) simulate(ctx context.Context, name string, t stream.Topics, extra ...string) (*Proc, SimulateSummary, error) {
-	args := append(append([]string{"simulate"}, r.kafkaArgs(t)...), extra...)
-	p, err := r.procs.start(ctx, name, "producer", nil, args...)
+	p, err := r.startSimulate(ctx, name, t, extra...)
 	if err != nil {
 		return nil, SimulateSummary{}, err
 	}
+	s, err := r.awaitSimulate(ctx, p)
+	return p, s, err
+}
+
+// startSimulate starts `producer simulate` with extra flags.
+func (r *run) startSimulate(ctx context.Context, name string, t stream.Topics, extra ...string) (*Proc, error) {
+	args := append(append([]string{"simulate"}, r.kafkaArgs(t)...), extra...)
+	return r.procs.start(ctx, name, "producer", nil, args...)
+}
+
+// awaitSimulate waits for a started simulation to end and returns its summary.
+func (r *run) awaitSimulate(ctx context.Context, p *Proc) (SimulateSummary, error) {
 	werr := p.Wait(ctx)
 	out, _ := p.Output()
 	s, perr := parseSimulate(out)
 	if werr != nil {
-		return p, s, fmt.Errorf("%s: %w; last lines of %s:\n%s", name, werr, p.LogPath, p.Tail(8))
+		return s, fmt.Errorf("%s: %w; last lines of %s:\n%s", p.Name, werr, p.LogPath, p.Tail(8))
 	}
-	return p, s, perr
+	return s, perr
 }
 
 // waitAssigned waits until group consumes every partition of topic and returns when.

@@ -36,6 +36,7 @@ type Config struct {
 	Scale             bool          // --scale: repeat the end-to-end run with two enrichers and two sinks
 	Skip              config.List   // --skip: phases to leave out: baselines, stages, e2e
 	Keep              bool          // --keep the topics, groups and databases of the run
+	Profile           bool          // --profile: CPU and heap profiles of the binaries in the full-rate run, default true
 	Out               string        // --out: the JSON results, default bench-results.json
 
 	// Flags are the flag values as given, recorded in the results.
@@ -49,6 +50,7 @@ var skippable = []string{"baselines", "stages", "e2e"}
 func (c *Config) Register(fs *flag.FlagSet) {
 	c.Brokers = config.List{"127.0.0.1:9092"}
 	c.Collector = true
+	c.Profile = true
 	fs.StringVar(&c.BinDir, "bin-dir", ".state/bin", "directory of the producer, enricher and sink binaries")
 	fs.StringVar(&c.StateDir, "state-dir", ".state", "logs of the started binaries go to <state-dir>/bench/<run id>/")
 	fs.StringVar(&c.GeoIP, "geoip", ".state/geoip.mmdb", "MMDB file for the enricher's IP geolocation (scripts/bench builds it)")
@@ -70,6 +72,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CollectorDuration, "collector-duration", 20*time.Second, "length of the collector load run")
 	fs.BoolVar(&c.Scale, "scale", false, "repeat the end-to-end run with two enrichers and two sinks in the same groups")
 	fs.Var(&c.Skip, "skip", "phases to leave out, comma-separated: "+strings.Join(skippable, ", "))
+	fs.BoolVar(&c.Profile, "profile", true, "take CPU and heap profiles of every binary during the full-rate run (into the run's log directory) and print where their CPU went")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the run's topics, consumer groups and databases")
 	fs.StringVar(&c.Out, "out", "bench-results.json", "file the results are written to as JSON")
 }

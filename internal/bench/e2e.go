@@ -67,7 +67,11 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 
 	r.log.Info(phase+": producer simulate at full speed", "duration", r.cfg.Duration)
 	start := time.Now()
-	prod, sum, landed, err := r.sendAndLand(ctx, phase+"-producer", pl, 0, "--duration", r.cfg.Duration.String(), "--count", "0", "--rate", "0")
+	var profiles *[]Profile
+	if r.cfg.Profile {
+		profiles = &res.Profiles
+	}
+	prod, sum, landed, err := r.sendAndLand(ctx, phase+"-producer", pl, 0, profiles, "--duration", r.cfg.Duration.String(), "--count", "0", "--rate", "0")
 	last := time.Now()
 	if prod != nil {
 		u := prod.Usage()
@@ -125,7 +129,7 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 		rate := res.PerSec / 2
 		r.log.Info(phase+": latency at half rate", "rate", int(rate), "duration", r.cfg.LatencyDuration)
 		before := sm
-		_, lsum, landed, err := r.sendAndLand(ctx, phase+"-producer-half-rate", pl, res.Landed,
+		_, lsum, landed, err := r.sendAndLand(ctx, phase+"-producer-half-rate", pl, res.Landed, nil,
 			"--duration", r.cfg.LatencyDuration.String(), "--count", "0", "--rate", strconv.FormatFloat(rate, 'f', 0, 64), "--seed", "2")
 		hr := &LatencyRun{Rate: rate, Seconds: r.cfg.LatencyDuration.Seconds(), Sent: lsum.Sent, Landed: landed - res.Landed}
 		res.HalfRate = hr
@@ -162,8 +166,10 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 
 // sendAndLand runs producer simulate with args, then waits until the event
 // tables of pl hold base + the events it sent, logging progress. It returns the
-// producer, its summary and the rows landed.
-func (r *run) sendAndLand(ctx context.Context, name string, pl *pipeline, base uint64, args ...string) (*Proc, SimulateSummary, uint64, error) {
+// producer, its summary and the rows landed. With profiles, it profiles the
+// producer and pl's processes while the producer sends (from 2 s after its
+// start until 1 s before its --duration ends, at most 30 s).
+func (r *run) sendAndLand(ctx context.Context, name string, pl *pipeline, base uint64, profiles *[]Profile, args ...string) (*Proc, SimulateSummary, uint64, error) {
 	progress := time.NewTicker(5 * time.Second)
 	defer progress.Stop()
 	done := make(chan struct{})
@@ -179,8 +185,30 @@ func (r *run) sendAndLand(ctx context.Context, name string, pl *pipeline, base u
 			}
 		}
 	}()
-	prod, sum, err := r.simulate(ctx, name, pl.topics, args...)
+	prod, err := r.startSimulate(ctx, name, pl.topics, args...)
+	if err != nil {
+		close(done)
+		return nil, SimulateSummary{}, 0, err
+	}
+	captured := make(chan struct{})
+	if profiles == nil {
+		close(captured)
+	} else {
+		go func() {
+			defer close(captured)
+			select {
+			case <-time.After(2 * time.Second):
+			case <-ctx.Done():
+				return
+			}
+			d := min(30*time.Second, max(time.Second, r.cfg.Duration-3*time.Second))
+			r.log.Info("profiling", "seconds", d.Seconds(), "into", r.procs.dir)
+			*profiles = captureProfiles(ctx, r.procs.dir, d, append([]*Proc{prod}, pl.procs()...)...)
+		}()
+	}
+	sum, err := r.awaitSimulate(ctx, prod)
 	close(done)
+	<-captured
 	if err != nil {
 		return prod, sum, 0, err
 	}

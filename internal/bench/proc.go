@@ -27,6 +27,7 @@ const stopGrace = 10 * time.Second
 type Proc struct {
 	Name        string
 	MetricsAddr string // host:port of its /metrics, "" if none
+	PprofAddr   string // host:port of its /debug/pprof/, "" if none
 	Started     time.Time
 	LogPath     string
 	OutPath     string
@@ -46,6 +47,8 @@ type procs struct {
 	bin string   // directory of the binaries
 	env []string // environment of every child
 	log *slog.Logger
+	// profile starts every binary with --pprof-addr on a free loopback port.
+	profile bool
 
 	mu   sync.Mutex
 	list []*Proc
@@ -76,6 +79,14 @@ func (ps *procs) start(ctx context.Context, name, binary string, env []string, a
 		return nil, fmt.Errorf("bench: %s: %w (build the binaries with scripts/bench or go build -o %s/ ./producer ./enricher ./sink)", name, err, ps.bin)
 	}
 	p := &Proc{Name: name, LogPath: filepath.Join(ps.dir, name+".log"), OutPath: filepath.Join(ps.dir, name+".out"), done: make(chan struct{})}
+	if ps.profile {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		p.PprofAddr = addr
+		args = append(args[:len(args):len(args)], "--pprof-addr", addr)
+	}
 	for i, a := range args {
 		if a == "--metrics-addr" && i+1 < len(args) {
 			p.MetricsAddr = args[i+1]

@@ -115,6 +115,7 @@ type EndToEnd struct {
 	LogWarnings     int          `json:"log_warnings"` // WARN lines in the binaries' logs
 	LogErrors       int          `json:"log_errors"`   // ERROR lines
 	LandedInSeconds float64      `json:"drain_seconds"`
+	Profiles        []Profile    `json:"profiles,omitempty"` // of the full-rate run, with --profile
 }
 
 // CollectorLoad is producer loadgen against producer serve.

@@ -82,6 +82,9 @@ func Table(r *Results) []Section {
 
 	if e := r.EndToEnd; e != nil {
 		out = append(out, e2eSection("END TO END (1 enricher, 1 sink)", e, judge, ""))
+		if len(e.Profiles) > 0 {
+			out = append(out, profileSection(e.Profiles))
+		}
 	}
 	if e := r.Scale; e != nil {
 		ref := ""
@@ -151,6 +154,25 @@ func e2eSection(title string, e *EndToEnd, judge func(Row, string) Row, prefix s
 			Note: fmt.Sprintf("committed offsets behind the end: enricher + sink; lag gauges %.0f", e.LagGauges)},
 		Row{Name: "log warnings/errors", Value: fmt.Sprintf("%d / %d", e.LogWarnings, e.LogErrors), Note: "WARN and ERROR lines of the binaries"},
 	)
+	return s
+}
+
+// profileSection lists, per binary, where its CPU went in the full-rate run.
+func profileSection(ps []Profile) Section {
+	s := Section{Title: fmt.Sprintf("PROFILES (full-rate run, %.0f s of CPU samples; heaviest functions by own time)", ps[0].Seconds)}
+	for _, p := range ps {
+		if p.Err != "" {
+			s.Rows = append(s.Rows, Row{Name: p.Proc, Note: "no profile: " + p.Err})
+			continue
+		}
+		tops := make([]string, len(p.Top))
+		for i, f := range p.Top {
+			tops[i] = fmt.Sprintf("%s %.0f%%", shortFunc(f.Func), 100*f.Flat)
+		}
+		s.Rows = append(s.Rows,
+			Row{Name: p.Proc, Value: fmt.Sprintf("%.1f cpu s", p.CPUSeconds), Note: fmt.Sprintf("GC %.0f%%; go tool pprof -top %s", 100*p.GC, p.CPUFile)},
+			Row{Note: strings.Join(tops, ", ")})
+	}
 	return s
 }
 
