@@ -121,9 +121,11 @@ func (ps *procs) start(ctx context.Context, name, binary string, env []string, a
 	go func() {
 		err := cmd.Wait()
 		if st := cmd.ProcessState; st != nil {
+			// Only CPU time is taken from rusage: its ru_maxrss also counts the
+			// resident memory of the bench itself, whose address space the child
+			// shared between fork and exec. The peak RSS is VmHWM, sampled.
 			if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
 				p.mu.Lock()
-				p.usage.PeakRSS = max(p.usage.PeakRSS, ru.Maxrss<<10) // kB on Linux
 				p.usage.CPU = max(p.usage.CPU, time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds())
 				p.mu.Unlock()
 			}
@@ -148,17 +150,22 @@ func (p *Proc) sample() {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if u, err := readUsage(p.cmd.Process.Pid); err == nil {
-			p.mu.Lock()
-			p.usage.PeakRSS = max(p.usage.PeakRSS, u.PeakRSS)
-			p.usage.CPU = max(p.usage.CPU, u.CPU)
-			p.mu.Unlock()
-		}
+		p.sampleOnce()
 		select {
 		case <-p.done:
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// sampleOnce reads the process's usage from /proc, if it still runs.
+func (p *Proc) sampleOnce() {
+	if u, err := readUsage(p.cmd.Process.Pid); err == nil {
+		p.mu.Lock()
+		p.usage.PeakRSS = max(p.usage.PeakRSS, u.PeakRSS)
+		p.usage.CPU = max(p.usage.CPU, u.CPU)
+		p.mu.Unlock()
 	}
 }
 
@@ -196,6 +203,7 @@ func (p *Proc) Wait(ctx context.Context) error {
 // stopGrace), and returns its exit error; a process that exited by itself
 // returns how it exited.
 func (p *Proc) Stop() error {
+	p.sampleOnce() // the peak so far, in case it came after the last tick
 	p.cancel()
 	<-p.done
 	return p.err

@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -30,4 +33,26 @@ func TestLogProblemsCountsWarningsAndErrorsInTextAndJSONLogs(t *testing.T) {
 	if w != 2 || e != 1 {
 		t.Errorf("logProblems = %d warnings, %d errors; want 2 and 1 (a message quoting level=WARN is no warning)", w, e)
 	}
+}
+
+// A child's peak RSS is its own, not the bench's: rusage's ru_maxrss would
+// report the parent's resident memory, which the child shared until exec.
+func TestPeakRSSIsTheChildsOwn(t *testing.T) {
+	ballast := make([]byte, 256<<20)
+	for i := range ballast {
+		ballast[i] = byte(i)
+	}
+	ps := &procs{dir: t.TempDir(), bin: "/bin", log: slog.New(slog.DiscardHandler)}
+	p, err := ps.start(context.Background(), "sleeper", "sleep", nil, "0.6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u := p.Usage()
+	if u.PeakRSS <= 0 || u.PeakRSS > 64<<20 {
+		t.Errorf("peak RSS of sleep is %d MiB; want its own few MiB, not the test's 256 MiB ballast", u.PeakRSS>>20)
+	}
+	runtime.KeepAlive(ballast)
 }
