@@ -84,8 +84,10 @@ func EnsureTopics(ctx context.Context, brokers []string, topics []Topic) error {
 	return waitForLeaders(ctx, client, topics)
 }
 
-// waitForLeaders returns once every partition of the topics has a leader, so that
-// the first write after creation does not fail.
+// waitForLeaders returns once every partition of the topics has a leader that
+// serves it, so that the first read or write after creation does not fail: the
+// metadata can name a leader before that broker has opened the partition
+// ("Not Leader For Partition"), so each partition's offsets are also listed.
 func waitForLeaders(ctx context.Context, client *kafka.Client, topics []Topic) error {
 	names := make([]string, len(topics))
 	for i, t := range topics {
@@ -108,6 +110,9 @@ func waitForLeaders(ctx context.Context, client *kafka.Client, topics []Topic) e
 			}
 		}
 		if ready {
+			ready, err = partitionsServed(ctx, client, md.Topics)
+		}
+		if ready {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -119,6 +124,33 @@ func waitForLeaders(ctx context.Context, client *kafka.Client, topics []Topic) e
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// partitionsServed reports whether every partition's leader answers a request
+// for its first offset.
+func partitionsServed(ctx context.Context, client *kafka.Client, topics []kafka.Topic) (bool, error) {
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, t := range topics {
+		for _, p := range t.Partitions {
+			req.Topics[t.Name] = append(req.Topics[t.Name], kafka.FirstOffsetOf(p.ID))
+		}
+	}
+	resp, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		return false, err
+	}
+	for _, t := range topics {
+		got := resp.Topics[t.Name]
+		if len(got) != len(t.Partitions) {
+			return false, fmt.Errorf("offsets of %d of %d partitions of %s", len(got), len(t.Partitions), t.Name)
+		}
+		for _, p := range got {
+			if p.Error != nil {
+				return false, fmt.Errorf("partition %d of %s: %w", p.Partition, t.Name, p.Error)
+			}
+		}
+	}
+	return true, nil
 }
 
 // PartitionCount returns the number of partitions of topic.
