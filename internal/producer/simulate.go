@@ -33,6 +33,10 @@ type SimulateConfig struct {
 	RetryFor      time.Duration // --retry-for: how long a failed write is retried, default 2m
 }
 
+// chunkBytesPerEvent sizes the buffer of a chunk: a raw event's key and value
+// take about 320 bytes.
+const chunkBytesPerEvent = 384
+
 // Register adds the flags to fs.
 func (c *SimulateConfig) Register(fs *flag.FlagSet) {
 	c.Kafka.Register(fs)
@@ -94,8 +98,15 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 		return Summary{}, err
 	}
 	raws := map[string]*schemas.Schema{}
+	headers := map[string][]kafka.Header{} // per kind, shared by its records: kafka-go only reads them
 	for _, kind := range reg.Kinds() {
-		raws[kind] = reg.Latest(schemas.Raw, kind)
+		raw := reg.Latest(schemas.Raw, kind)
+		raws[kind] = raw
+		headers[kind] = []kafka.Header{
+			{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
+			{Key: stream.HeaderFingerprint, Value: []byte(raw.FingerprintHex())},
+			{Key: stream.HeaderProducedBy, Value: []byte("simulator")},
+		}
 	}
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
 		return Summary{}, err
@@ -155,21 +166,26 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 					return nil
 				}
 				msgs = msgs[:0]
+				// One buffer holds the chunk's keys and values. It is not reused:
+				// a write cut short by its deadline may still reference it.
+				buf := make([]byte, 0, n*chunkBytesPerEvent)
 				for j := 0; j < n; j++ {
 					kind, rec := fleet.Next()
 					raw := raws[kind]
-					value, err := raw.Encode(nil, rec)
+					flat, err := raw.ToFlat(rec)
 					if err != nil {
 						return fmt.Errorf("simulate: %w", err)
 					}
+					start := len(buf)
+					buf = append(buf, raw.InstallationID(flat)...)
+					keyEnd := len(buf)
+					if buf, err = raw.AppendFlat(buf, flat); err != nil {
+						return fmt.Errorf("simulate: %w", err)
+					}
 					msgs = append(msgs, kafka.Message{
-						Key:   []byte(rec["installation_id"].(string)),
-						Value: value,
-						Headers: []kafka.Header{
-							{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
-							{Key: stream.HeaderFingerprint, Value: []byte(raw.FingerprintHex())},
-							{Key: stream.HeaderProducedBy, Value: []byte("simulator")},
-						},
+						Key:     buf[start:keyEnd:keyEnd],
+						Value:   buf[keyEnd:len(buf):len(buf)],
+						Headers: headers[kind],
 					})
 				}
 				// A failed write is retried with the same events (same ids) until

@@ -232,11 +232,9 @@ func (f *Fleet) installation() *installation {
 	return &f.inst[int(math.Floor(math.Pow(f.rng.Float64(), 2)*float64(len(f.inst))))]
 }
 
-func (f *Fleet) base(in *installation) map[string]any {
-	return map[string]any{
-		"event_id": uuid.NewString(), "event_time": f.cfg.Start.Add(-time.Duration(f.rng.Int64N(int64(time.Hour)))),
-		"installation_id": in.id, "client_ip": in.ip,
-	}
+// eventTime is when an event happened: within the hour before the fleet's start.
+func (f *Fleet) eventTime() time.Time {
+	return f.cfg.Start.Add(-time.Duration(f.rng.Int64N(int64(time.Hour))))
 }
 
 func (f *Fleet) account(in *installation) string {
@@ -268,8 +266,8 @@ func (f *Fleet) playback(in *installation) map[string]any {
 	} else if p < 3 {
 		decision = "direct_stream"
 	}
-	rec := f.base(in)
-	for k, v := range map[string]any{
+	rec := map[string]any{
+		"event_id": uuid.NewString(), "event_time": f.eventTime(), "installation_id": in.id, "client_ip": in.ip,
 		"account_id": f.account(in), "zip_code": in.zip,
 		"device_type": in.device.deviceType, "platform": in.device.platform, "player": in.device.player,
 		"player_name": in.deviceName, "app_version": appVersions[r.IntN(len(appVersions))],
@@ -279,8 +277,6 @@ func (f *Fleet) playback(in *installation) map[string]any {
 		"width": it.width, "height": it.height,
 		"file_path": it.path, "file_name": it.fileName, "library_name": it.library, "title": it.title,
 		"catalog_id": catalog, "playback_event": ev, "played_ms": played, "decision": decision,
-	} {
-		rec[k] = v
 	}
 	if source == "hosted" {
 		rec["file_path"], rec["file_name"], rec["library_name"] = "", "", ""
@@ -290,7 +286,6 @@ func (f *Fleet) playback(in *installation) map[string]any {
 
 func (f *Fleet) hosted(in *installation) map[string]any {
 	r := f.rng
-	rec := f.base(in)
 	_, catalog := f.hostedItem()
 	kind, _, _ := strings.Cut(catalog, ":")
 	ct := map[string]string{"trailer": "trailer", "livetv": "live_tv", "dvr": "dvr", "ad": "ad"}[kind]
@@ -298,76 +293,67 @@ func (f *Fleet) hosted(in *installation) map[string]any {
 	if ct == "ad" {
 		pos = []string{"pre_roll", "mid_roll", "post_roll"}[r.IntN(3)]
 	}
-	for k, v := range map[string]any{
+	rec := map[string]any{
+		"event_id": uuid.NewString(), "event_time": f.eventTime(), "installation_id": in.id, "client_ip": in.ip,
 		"account_id": f.account(in), "zip_code": in.zip, "device_type": in.device.deviceType,
 		"platform": in.device.platform, "app_version": f.pick(appVersions), "content_type": ct,
 		"catalog_id": catalog, "action": []string{"impression", "start", "complete", "skip", "click"}[r.IntN(5)], "ad_position": pos,
-	} {
-		rec[k] = v
 	}
 	return rec
 }
 
 func (f *Fleet) marketing(in *installation) map[string]any {
 	r := f.rng
-	rec := f.base(in)
 	acct := in.accounts[r.IntN(len(in.accounts))]
-	for k, v := range map[string]any{
+	rec := map[string]any{
+		"event_id": uuid.NewString(), "event_time": f.eventTime(), "installation_id": in.id, "client_ip": in.ip,
 		"account_id": acct, "email": strings.ToLower(f.pick(firstNames)) + "." + acct + "@example.org",
 		"campaign_id": []string{"2026-11-holiday", "2026-10-live-tv", "2026-09-premium"}[r.IntN(3)],
 		"channel":     []string{"email", "in_app", "push"}[r.IntN(3)],
 		"action":      []string{"delivered", "opened", "clicked", "dismissed", "unsubscribed"}[r.IntN(5)], "app_version": f.pick(appVersions),
-	} {
-		rec[k] = v
 	}
 	return rec
 }
 
 func (f *Fleet) crash(in *installation) map[string]any {
 	r := f.rng
-	rec := f.base(in)
 	it := in.items[r.IntN(len(in.items))]
 	comp := []string{"player", "transcoder", "scanner", "ui", "network"}[r.IntN(5)]
-	for k, v := range map[string]any{
+	rec := map[string]any{
+		"event_id": uuid.NewString(), "event_time": f.eventTime(), "installation_id": in.id, "client_ip": in.ip,
 		"device_type": in.device.deviceType, "platform": in.device.platform, "app_version": f.pick(appVersions),
 		"component": comp, "exception_type": []string{"SIGSEGV", "SIGABRT", "NullPointerException", "OutOfMemoryError"}[r.IntN(4)],
 		"stack_hash": fmt.Sprintf("%08x", r.Uint32()%64), "file_path": it.path,
 		"stack_trace": "at " + comp + ".open(" + it.path + ")\nat main.run()", "log_excerpt": "opening " + it.fileName + " from " + it.library,
-	} {
-		rec[k] = v
 	}
 	return rec
 }
 
 func (f *Fleet) integration(in *installation) map[string]any {
 	r := f.rng
-	rec := f.base(in)
 	name := []string{"sonos", "alexa", "google_assistant", "webhook", "lastfm", "trakt"}[r.IntN(6)]
 	hook := ""
 	if name == "webhook" {
 		hook = fmt.Sprintf("https://hooks.example.org/%s/%d", in.id, r.IntN(100))
 	}
-	for k, v := range map[string]any{
+	rec := map[string]any{
+		"event_id": uuid.NewString(), "event_time": f.eventTime(), "installation_id": in.id, "client_ip": in.ip,
 		"integration": name, "action": []string{"enabled", "used", "used", "used", "disabled"}[r.IntN(5)],
 		"user_enabled": true, "remote_account": strings.ToLower(f.pick(firstNames)) + "_" + in.id[4:10],
 		"webhook_url": hook, "app_version": f.pick(appVersions),
-	} {
-		rec[k] = v
 	}
 	return rec
 }
 
 func (f *Fleet) serverinfo(in *installation) map[string]any {
 	r := f.rng
-	rec := f.base(in)
-	for k, v := range map[string]any{
+	rec := map[string]any{
+		"event_id": uuid.NewString(), "event_time": f.eventTime(), "installation_id": in.id, "client_ip": in.ip,
 		"platform": []string{"linux", "windows", "macos", "freebsd"}[r.IntN(4)], "app_version": f.pick(appVersions),
 		"os_version":     []string{"debian-12", "ubuntu-24.04", "windows-11", "macos-15", "synology-dsm-7"}[r.IntN(5)],
 		"update_channel": []string{"stable", "stable", "stable", "beta"}[r.IntN(4)],
 		"cpu_arch":       []string{"x86_64", "arm64"}[r.IntN(2)], "transcoder_hw": []string{"none", "qsv", "nvenc", "vaapi", "videotoolbox"}[r.IntN(5)],
 		"server_name": in.deviceName + " server",
-	} {
-		rec[k] = v
 	}
 	return rec
 }
