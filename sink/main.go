@@ -18,7 +18,10 @@ import (
 
 func main() {
 	os.Exit(cli.Main("sink", os.Args[1:], "run", map[string]cli.Command{
-		"run": {Summary: "consume the clean topic into ClickHouse (default)", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+		// GOGC 50: the sink holds a batch of 25,000 records while the driver
+		// copies it into columns; at Go's default of 100 its peak RSS at full
+		// rate was about 230 MiB, at 50 about 165 MiB, for about 10% more CPU.
+		"run": {Summary: "consume the clean topic into ClickHouse (default)", GCPercent: 50, Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			var cfg sink.Config
 			cfg.Register(fs)
 			return func(ctx context.Context, log *slog.Logger, _ io.Writer) error {
