@@ -67,12 +67,21 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 
 	r.log.Info(phase+": producer simulate at full speed", "duration", r.cfg.Duration)
 	start := time.Now()
+	svc0 := serviceCPU()
 	var profiles *[]Profile
 	if r.cfg.Profile {
 		profiles = &res.Profiles
 	}
 	prod, sum, landed, err := r.sendAndLand(ctx, phase+"-producer", pl, 0, profiles, "--duration", r.cfg.Duration.String(), "--count", "0", "--rate", "0")
 	last := time.Now()
+	res.ServiceCPU = serviceCPU()
+	for name, after := range res.ServiceCPU {
+		if before, ok := svc0[name]; ok {
+			res.ServiceCPU[name] = after - before
+		} else {
+			delete(res.ServiceCPU, name) // started during the run: no baseline
+		}
+	}
 	if prod != nil {
 		u := prod.Usage()
 		res.Processes = append(res.Processes, ProcReport{Name: "producer", PeakRSS: u.PeakRSS, CPUSeconds: u.CPU})

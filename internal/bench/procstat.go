@@ -82,3 +82,41 @@ func parseStatCPU(stat []byte) (float64, error) {
 	}
 	return float64(utime+stime) / clockTicks, nil
 }
+
+// services are the local processes of Kafka and ClickHouse, found by their
+// command lines, whose CPU the bench reports beside the binaries'.
+var services = map[string]func(cmdline string) bool{
+	"kafka": func(c string) bool { return strings.Contains(c, "kafka.Kafka") },
+	"clickhouse": func(c string) bool {
+		return strings.Contains(c, "clickhouse-server") || strings.Contains(c, "clickhouse server")
+	},
+}
+
+// serviceCPU returns, per service, the CPU seconds its local processes have
+// used so far; a service with no local process is absent.
+func serviceCPU() map[string]float64 {
+	out := map[string]float64{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		line := string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '}))
+		for name, match := range services {
+			if !match(line) {
+				continue
+			}
+			if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+				if cpu, err := parseStatCPU(stat); err == nil {
+					out[name] += cpu
+				}
+			}
+		}
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 const statusSample = `Name:	enricher
@@ -82,5 +83,42 @@ func TestReadUsageOfThisProcess(t *testing.T) {
 	}
 	if u.PeakRSS < 1<<20 || u.CPU < 0 {
 		t.Errorf("usage of the test process = %+v; want at least 1 MiB resident and non-negative CPU", u)
+	}
+}
+
+// serviceCPU finds processes by command line and sums their CPU time.
+func TestServiceCPUFindsLocalProcessesByCommandLine(t *testing.T) {
+	orig := services
+	t.Cleanup(func() { services = orig })
+	self, err := os.ReadFile("/proc/self/cmdline")
+	if err != nil {
+		t.Fatalf("the bench reads /proc: %v", err)
+	}
+	arg0 := strings.SplitN(string(self), "\x00", 2)[0]
+	services = map[string]func(string) bool{
+		"self":    func(c string) bool { return strings.HasPrefix(c, arg0+" ") },
+		"nothing": func(c string) bool { return strings.Contains(c, "no-such-process-\x01") },
+	}
+	for start := time.Now(); time.Since(start) < 50*time.Millisecond; {
+	} // burn a little CPU
+	got := serviceCPU()
+	if _, ok := got["nothing"]; ok {
+		t.Errorf("a service with no process is reported: %v", got)
+	}
+	if cpu, ok := got["self"]; !ok || cpu <= 0 {
+		t.Errorf("the test process is not found or used no CPU: %v", got)
+	}
+}
+
+func TestCPUPerEventAddsBinariesAndServices(t *testing.T) {
+	e := &EndToEnd{Sent: 1_000_000,
+		Processes:  []ProcReport{{Name: "producer", CPUSeconds: 5}, {Name: "sink", CPUSeconds: 2}},
+		ServiceCPU: map[string]float64{"kafka": 3, "clickhouse": 1}}
+	parts, total := e.CPUPerEvent()
+	if total != 11 || len(parts) != 4 || parts[0].Name != "producer" || parts[0].CPUSeconds != 5 || parts[3].Name != "clickhouse" {
+		t.Errorf("CPUPerEvent = %+v, %v; want producer 5, sink 2, kafka 3, clickhouse 1 µs = 11", parts, total)
+	}
+	if _, total := (&EndToEnd{}).CPUPerEvent(); total != 0 {
+		t.Errorf("nothing sent: total %v", total)
 	}
 }

@@ -116,6 +116,32 @@ type EndToEnd struct {
 	LogErrors       int          `json:"log_errors"`   // ERROR lines
 	LandedInSeconds float64      `json:"drain_seconds"`
 	Profiles        []Profile    `json:"profiles,omitempty"` // of the full-rate run, with --profile
+	// ServiceCPU is the CPU seconds local Kafka and ClickHouse processes used
+	// from the start of sending until the last event was queryable.
+	ServiceCPU map[string]float64 `json:"service_cpu_seconds,omitempty"`
+}
+
+// CPUPerEvent returns the CPU microseconds each binary and service spent per
+// event sent in the full-rate run, and their sum. The binaries' CPU is their
+// whole life's, which the full-rate run dominates.
+func (e *EndToEnd) CPUPerEvent() (parts []ProcReport, total float64) {
+	if e.Sent == 0 {
+		return nil, 0
+	}
+	add := func(name string, secs float64) {
+		us := secs / float64(e.Sent) * 1e6
+		parts = append(parts, ProcReport{Name: name, CPUSeconds: us})
+		total += us
+	}
+	for _, p := range e.Processes {
+		add(p.Name, p.CPUSeconds)
+	}
+	for _, name := range []string{"kafka", "clickhouse"} {
+		if secs, ok := e.ServiceCPU[name]; ok {
+			add(name, secs)
+		}
+	}
+	return parts, total
 }
 
 // CollectorLoad is producer loadgen against producer serve.

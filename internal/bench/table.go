@@ -81,7 +81,7 @@ func Table(r *Results) []Section {
 	}
 
 	if e := r.EndToEnd; e != nil {
-		out = append(out, e2eSection("END TO END (1 enricher, 1 sink)", e, judge, ""))
+		out = append(out, e2eSection("END TO END (1 enricher, 1 sink)", e, r.NProc, judge, ""))
 		if len(e.Profiles) > 0 {
 			out = append(out, profileSection(e.Profiles))
 		}
@@ -91,7 +91,7 @@ func Table(r *Results) []Section {
 		if r.EndToEnd != nil {
 			ref = perSec(r.EndToEnd.PerSec, "ev/s")
 		}
-		sec := e2eSection(fmt.Sprintf("SCALE (%d enrichers, %d sinks)", e.Enrichers, e.Sinks), e, judge, "scale-")
+		sec := e2eSection(fmt.Sprintf("SCALE (%d enrichers, %d sinks)", e.Enrichers, e.Sinks), e, r.NProc, judge, "scale-")
 		if ref != "" {
 			sec.Rows[0].Ref = "1× " + ref
 			sec.Rows[0].Ratio = times(ratio(e.PerSec, r.EndToEnd.PerSec))
@@ -125,7 +125,7 @@ func Table(r *Results) []Section {
 	return append(out, summary)
 }
 
-func e2eSection(title string, e *EndToEnd, judge func(Row, string) Row, prefix string) Section {
+func e2eSection(title string, e *EndToEnd, nproc int, judge func(Row, string) Row, prefix string) Section {
 	s := Section{Title: title}
 	s.Rows = append(s.Rows,
 		judge(Row{Name: "rate", Value: perSec(e.PerSec, "ev/s"),
@@ -148,6 +148,14 @@ func e2eSection(title string, e *EndToEnd, judge func(Row, string) Row, prefix s
 	for _, p := range e.Processes {
 		s.Rows = append(s.Rows, judge(Row{Name: "peak RSS " + p.Name, Value: mib(p.PeakRSS),
 			Note: fmt.Sprintf("cpu %.1f s", p.CPUSeconds)}, prefix+"rss-"+p.Name))
+	}
+	if parts, total := e.CPUPerEvent(); total > 0 && nproc > 0 {
+		shares := make([]string, len(parts))
+		for i, p := range parts {
+			shares[i] = fmt.Sprintf("%s %.1f", p.Name, p.CPUSeconds)
+		}
+		s.Rows = append(s.Rows, Row{Name: "CPU per event", Value: fmt.Sprintf("%.1f µs", total),
+			Note: fmt.Sprintf("%s µs; at this cost %d cores carry %s ev/s", strings.Join(shares, ", "), nproc, count(int64(float64(nproc)*1e6/total)))})
 	}
 	s.Rows = append(s.Rows,
 		Row{Name: "consumer lag at end", Value: fmt.Sprintf("%d + %d", e.LagEnricher, e.LagSink),
