@@ -52,8 +52,8 @@ func Open(ctx context.Context, o Options, reg *schemas.Registry) (*Store, error)
 		// is buffered. Each pooled connection keeps its buffers: the driver's
 		// 10 MiB default made them a third of the sink's heap.
 		MaxCompressionBuffer: 1 << 20,
-		MaxOpenConns:         4,
-		MaxIdleConns:         2,
+		MaxOpenConns:         8,
+		MaxIdleConns:         8,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("chstore: open %s: %w", o.Addr, err)
