@@ -50,10 +50,13 @@ func Open(ctx context.Context, o Options, reg *schemas.Registry) (*Store, error)
 		Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
 		// A block is encoded, compressed and sent column by column once this much
 		// is buffered. Each pooled connection keeps its buffers: the driver's
-		// 10 MiB default made them a third of the sink's heap.
+		// 10 MiB default made them a third of the sink's heap. The sink inserts
+		// a batch's tables at once (up to 8 connections) but keeps only 2 idle:
+		// reconnecting per batch is cheap, holding 8 connections' buffers was
+		// 25 MiB of its heap.
 		MaxCompressionBuffer: 1 << 20,
 		MaxOpenConns:         8,
-		MaxIdleConns:         8,
+		MaxIdleConns:         2,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("chstore: open %s: %w", o.Addr, err)
