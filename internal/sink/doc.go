@@ -9,7 +9,8 @@
 // retried with backoff and nothing more is read, so memory stays bounded: one
 // batch (--batch-records), the feeders' channel (4,096 records), and per partition
 // a reader queue (1,000 records) and one fetch (4 MiB).
-// TestSinkMemoryStaysBoundedWhileClickHouseIsDown measures it.
+// TestSinkMemoryStaysBoundedWhileClickHouseIsDown measures it. `sink run` sets
+// GOGC=50 unless the environment sets GOGC, for a lower peak at full rate.
 //
 // Delivery: effectively exactly once into the tables. Every row stores the Kafka
 // partition and offset it came from. When a partition is assigned, the sink reads
