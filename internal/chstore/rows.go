@@ -169,24 +169,19 @@ func (r *Rows) DropStored(resume map[ResumeKey]int64) int {
 		keep++
 	}
 	dropped := len(r.offs) - keep
-	for c, k := range r.kinds {
-		switch k {
-		case kindString:
-			r.strs[c] = r.strs[c][:keep]
-		case kindTime:
-			r.times[c] = r.times[c][:keep]
-		}
-	}
-	r.parts, r.offs, r.months = r.parts[:keep], r.offs[:keep], r.months[:keep]
+	r.truncate(keep)
 	return dropped
 }
 
 // DropLast removes the last appended row.
 func (r *Rows) DropLast() {
-	n := r.Len() - 1
-	if n < 0 {
-		return
+	if n := r.Len(); n > 0 {
+		r.truncate(n - 1)
 	}
+}
+
+// truncate keeps the first n rows in every column.
+func (r *Rows) truncate(n int) {
 	for i, k := range r.kinds {
 		switch k {
 		case kindString:
