@@ -1,11 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"sort"
 
 	dto "github.com/prometheus/client_model/go"
@@ -28,19 +28,11 @@ func ParseMetrics(r io.Reader) (Metrics, error) {
 
 // scrape fetches and parses http://addr/metrics.
 func scrape(ctx context.Context, addr string) (Metrics, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	body, err := fetch(ctx, "http://"+addr+"/metrics")
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", addr, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scrape %s: %s", addr, resp.Status)
-	}
-	return ParseMetrics(resp.Body)
+	return ParseMetrics(bytes.NewReader(body))
 }
 
 // Sum adds up every series of a counter, gauge or untyped metric whose labels

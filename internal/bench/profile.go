@@ -57,7 +57,9 @@ func captureProfiles(ctx context.Context, dir string, d time.Duration, ps ...*Pr
 		go func() {
 			defer wg.Done()
 			prof := &out[i]
-			cpu, err := fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.PprofAddr, secs), time.Duration(secs+30)*time.Second)
+			cctx, cancel := context.WithTimeout(ctx, time.Duration(secs+30)*time.Second)
+			cpu, err := fetch(cctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.PprofAddr, secs))
+			cancel()
 			if err == nil {
 				prof.CPUFile = filepath.Join(dir, p.Name+".cpu.pprof")
 				err = os.WriteFile(prof.CPUFile, cpu, 0o644)
@@ -69,7 +71,10 @@ func captureProfiles(ctx context.Context, dir string, d time.Duration, ps ...*Pr
 				prof.Err = err.Error()
 				return
 			}
-			if heap, err := fetch(ctx, "http://"+p.PprofAddr+"/debug/pprof/heap", 30*time.Second); err == nil {
+			hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			heap, err := fetch(hctx, "http://"+p.PprofAddr+"/debug/pprof/heap")
+			cancel()
+			if err == nil {
 				prof.HeapFile = filepath.Join(dir, p.Name+".heap.pprof")
 				_ = os.WriteFile(prof.HeapFile, heap, 0o644)
 			}
@@ -79,9 +84,8 @@ func captureProfiles(ctx context.Context, dir string, d time.Duration, ps ...*Pr
 	return out
 }
 
-func fetch(ctx context.Context, url string, timeout time.Duration) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// fetch GETs url and returns the body of a 200 answer.
+func fetch(ctx context.Context, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
