@@ -1,8 +1,6 @@
 package stream
 
 import (
-	"hash/fnv"
-
 	"github.com/segmentio/kafka-go"
 )
 
@@ -23,7 +21,17 @@ func (b *EventIDBalancer) Balance(msg kafka.Message, partitions ...int) int {
 	if msg.Topic != b.Topic || b.Partitions <= 0 {
 		return b.other.Balance(msg, partitions...)
 	}
-	h := fnv.New32a()
-	h.Write(msg.Key)
-	return int(h.Sum32() % uint32(b.Partitions))
+	return int(fnv32a(msg.Key) % uint32(b.Partitions))
+}
+
+// fnv32a is 32-bit FNV-1a, as hash/fnv computes it, without its allocation:
+// it runs once per clean record. Changing the hash would move events between
+// partitions, so it must stay FNV-1a.
+func fnv32a(key []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range key {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
 }
