@@ -14,7 +14,7 @@ type Config struct {
 	Kafka       stream.Kafka
 	Group       string          // --group, default veil-sink
 	Batch       stream.Batching // --batch-records (default 25000), --batch-wait (default 1s)
-	ClickHouse  chstore.Options // --clickhouse-addr (127.0.0.1:9000), --clickhouse-db (veil), --clickhouse-user, --clickhouse-password
+	ClickHouse  chstore.Options // --clickhouse-addr (127.0.0.1:9000), --clickhouse-db (veil), --clickhouse-user, --clickhouse-password, --clickhouse-compression (lz4)
 	MetricsAddr string          // --metrics-addr, default 127.0.0.1:9103; empty disables
 	DedupWindow int             // --dedup-window: event ids remembered per partition, default 100000
 }
@@ -29,6 +29,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClickHouse.Database, "clickhouse-db", "veil", "ClickHouse database")
 	fs.StringVar(&c.ClickHouse.User, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&c.ClickHouse.Password, "clickhouse-password", "", "ClickHouse password")
+	fs.StringVar(&c.ClickHouse.Compression, "clickhouse-compression", "lz4", "compression of the blocks sent to ClickHouse: lz4, zstd or none (none saves CPU when ClickHouse runs on the same machine)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9103", "address of /metrics, /healthz and /readyz; empty disables")
 	fs.IntVar(&c.DedupWindow, "dedup-window", 100000, "event ids remembered per partition to drop copies of an event (about 40 bytes each; 0 disables)")
 }
@@ -51,6 +52,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--clickhouse-addr must not be empty")
 	case c.ClickHouse.Database == "":
 		return fmt.Errorf("--clickhouse-db must not be empty")
+	}
+	if _, err := chstore.ParseCompression(c.ClickHouse.Compression); err != nil {
+		return fmt.Errorf("--clickhouse-compression: %w", err)
 	}
 	return nil
 }
