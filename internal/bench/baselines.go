@@ -80,7 +80,10 @@ func sampleRecords(reg *schemas.Registry, n int) ([]kafka.Message, int64, error)
 	msgs := make([]kafka.Message, 0, n)
 	var size int64
 	for range n {
-		kind, rec := fleet.Next()
+		kind, rec, err := fleet.Next()
+		if err != nil {
+			return nil, 0, fmt.Errorf("bench: %w", err)
+		}
 		ki, ok := kinds[kind]
 		if !ok {
 			s := reg.Latest(schemas.Raw, kind)
@@ -284,7 +287,7 @@ func timeLoop(ctx context.Context, d time.Duration, n int, fn func(i int) error)
 // The two alternate batch by batch, so background merges weigh on both alike.
 func (r *run) baselineClickHouse(ctx context.Context, clean map[string][][]byte, batch int) (raw, store Throughput, err error) {
 	open := func(phase string) (*chstore.Store, error) {
-		st, err := chstore.Open(ctx, chstore.Options{Addr: r.cfg.ClickHouseAddr, Database: r.database(phase)}, r.reg)
+		st, err := chstore.Open(ctx, chstore.Options{Addr: r.cfg.ClickHouseAddr, Database: r.database(phase), Compression: r.cfg.CHCompression}, r.reg)
 		if err != nil {
 			return nil, err
 		}

@@ -64,7 +64,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 		return fmt.Errorf("bench: key directory: %w", err)
 	}
 	defer os.RemoveAll(keyDir)
-	ch, err := openClickHouse(ctx, cfg.ClickHouseAddr, reg)
+	ch, err := openClickHouse(ctx, cfg.ClickHouseAddr, cfg.CHCompression, reg)
 	if err != nil {
 		return err
 	}

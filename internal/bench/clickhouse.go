@@ -9,6 +9,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/schemas"
 )
 
@@ -18,14 +19,19 @@ type chClient struct {
 	tables []string // event tables: one per kind with a clean schema
 }
 
-// openClickHouse connects to the server the way chstore does (LZ4, native).
-func openClickHouse(ctx context.Context, addr string, reg *schemas.Registry) (*chClient, error) {
+// openClickHouse connects to the server with the compression the sink uses
+// (native protocol), so that the raw insert baseline pays what the sink pays.
+func openClickHouse(ctx context.Context, addr, compression string, reg *schemas.Registry) (*chClient, error) {
+	comp, err := chstore.ParseCompression(compression)
+	if err != nil {
+		return nil, fmt.Errorf("bench: --clickhouse-compression: %w", err)
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        []string{addr},
 		Auth:        clickhouse.Auth{Database: "default", Username: "default"},
 		DialTimeout: 5 * time.Second,
 		ReadTimeout: 5 * time.Minute,
-		Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		Compression: comp,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bench: clickhouse %s: %w", addr, err)
@@ -74,6 +80,15 @@ func (c *chClient) dropDatabase(ctx context.Context, db string) error {
 		return fmt.Errorf("bench: drop database %s: %w", db, err)
 	}
 	return nil
+}
+
+// merges is how many background merges the server is running.
+func (c *chClient) merges(ctx context.Context) (uint64, error) {
+	var n uint64
+	if err := c.conn.QueryRow(ctx, "SELECT count() FROM system.merges").Scan(&n); err != nil {
+		return 0, fmt.Errorf("bench: system.merges: %w", err)
+	}
+	return n, nil
 }
 
 func (c *chClient) Close() error { return c.conn.Close() }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/internal/config"
 	"github.com/veiltelemetry/veil/internal/stream"
 )
@@ -19,6 +20,7 @@ type Config struct {
 	GeoIP             string        // --geoip: MMDB file for the enricher, default .state/geoip.mmdb
 	Brokers           config.List   // --brokers, default 127.0.0.1:9092
 	ClickHouseAddr    string        // --clickhouse-addr (native protocol), default 127.0.0.1:9000
+	CHCompression     string        // --clickhouse-compression of the sink and the insert baselines: lz4 (default), zstd, none
 	Database          string        // --clickhouse-db: prefix of the run's databases, default bench_<unix time>
 	TopicPrefix       string        // --topic-prefix: prefix of the run's topics and groups, default bench-<unix time>
 	Duration          time.Duration // --duration of the end-to-end run, default 60s
@@ -56,6 +58,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.GeoIP, "geoip", ".state/geoip.mmdb", "MMDB file for the enricher's IP geolocation (scripts/bench builds it)")
 	fs.Var(&c.Brokers, "brokers", "Kafka bootstrap brokers, comma-separated")
 	fs.StringVar(&c.ClickHouseAddr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
+	fs.StringVar(&c.CHCompression, "clickhouse-compression", "lz4", "compression of the blocks sent to ClickHouse by the sink and the insert baselines: lz4, zstd, none")
 	fs.StringVar(&c.Database, "clickhouse-db", "", "prefix of the run's ClickHouse databases (default bench_<unix time>)")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", "", "prefix of the run's topics and consumer groups (default bench-<unix time>)")
 	fs.DurationVar(&c.Duration, "duration", 60*time.Second, "length of the end-to-end run (producer simulate --duration)")
@@ -88,6 +91,9 @@ func FlagValues(fs *flag.FlagSet) map[string]string {
 func (c *Config) Validate() error {
 	if _, err := stream.ParseCompression(c.Compression); err != nil {
 		return fmt.Errorf("--compression: %w", err)
+	}
+	if _, err := chstore.ParseCompression(c.CHCompression); err != nil {
+		return fmt.Errorf("--clickhouse-compression: %w", err)
 	}
 	for _, s := range c.Skip {
 		if !slices.Contains(skippable, s) {

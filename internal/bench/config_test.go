@@ -38,6 +38,7 @@ func TestValidateNamesTheBadFlag(t *testing.T) {
 		want string
 	}{
 		{[]string{"--compression", "brotli"}, "--compression"},
+		{[]string{"--clickhouse-compression", "gzip"}, "--clickhouse-compression"},
 		{[]string{"--skip", "baselines,warmup"}, "--skip"},
 		{[]string{"--duration", "10ms"}, "--duration"},
 		{[]string{"--baseline-events", "10"}, "--baseline-events"},
