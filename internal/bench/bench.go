@@ -31,9 +31,10 @@ type run struct {
 	ch     *chClient
 	keyDir string
 
-	topics []string
-	groups []string
-	dbs    []string
+	topics  []string
+	groups  []string
+	dbs     []string
+	dropped int // r.dbs[:dropped] are dropped already (settle)
 }
 
 // Run measures the baselines and the pipeline, writes the table to out and the
@@ -119,16 +120,19 @@ func (r *run) phases(ctx context.Context) {
 		fail("baselines", err)
 	}
 	if !r.cfg.skip("stages") && ctx.Err() == nil {
+		r.settle(ctx)
 		s, err := r.stages(ctx)
 		r.res.Stages = s
 		r.linkBaselines()
 		fail("stages", err)
 	}
 	if !r.cfg.skip("e2e") && ctx.Err() == nil {
+		r.settle(ctx)
 		e, err := r.endToEnd(ctx, "e2e", 1, r.cfg.LatencyDuration > 0)
 		r.res.EndToEnd = e
 		fail("end to end", err)
 		if r.cfg.Scale && ctx.Err() == nil {
+			r.settle(ctx)
 			e, err := r.endToEnd(ctx, "scale", 2, false)
 			r.res.Scale = e
 			fail("scale", err)
@@ -139,6 +143,34 @@ func (r *run) phases(ctx context.Context) {
 		r.res.Collector = c
 		fail("collector", err)
 	}
+}
+
+// settleTimeout bounds how long settle waits for ClickHouse's merges.
+const settleTimeout = time.Minute
+
+// settle keeps one phase's leftovers out of the next phase's figures: it drops
+// the databases of the phases before (unless --keep) and waits until ClickHouse
+// runs no background merge, for at most settleTimeout. Merging the last phase's
+// parts took up to half of ClickHouse's CPU in the next phase.
+func (r *run) settle(ctx context.Context) {
+	start := time.Now()
+	if !r.cfg.Keep {
+		for _, db := range r.dbs[r.dropped:] {
+			if err := r.ch.dropDatabase(ctx, db); err != nil {
+				r.log.Warn("settle: cannot drop a finished phase's database", "err", err)
+			}
+		}
+		r.dropped = len(r.dbs)
+	}
+	err := poll(ctx, 200*time.Millisecond, settleTimeout, "ClickHouse to finish its merges", func() (bool, error) {
+		n, err := r.ch.merges(ctx)
+		return err == nil && n == 0, err
+	})
+	if err != nil {
+		r.log.Warn("settle: starting the next phase anyway", "err", err)
+		return
+	}
+	r.log.Info("settled: no merge running", "seconds", time.Since(start).Round(100*time.Millisecond).Seconds())
 }
 
 // topicSet names the topics of one phase and creates them.
@@ -200,7 +232,7 @@ func (r *run) startSink(ctx context.Context, name string, t stream.Topics, group
 		return nil, err
 	}
 	args := append([]string{"run"}, r.kafkaArgs(t)...)
-	args = append(args, "--group", group, "--clickhouse-addr", r.cfg.ClickHouseAddr, "--clickhouse-db", db, "--metrics-addr", addr)
+	args = append(args, "--group", group, "--clickhouse-addr", r.cfg.ClickHouseAddr, "--clickhouse-db", db, "--clickhouse-compression", r.cfg.CHCompression, "--metrics-addr", addr)
 	if r.cfg.SinkBatch > 0 {
 		args = append(args, "--batch-records", strconv.Itoa(r.cfg.SinkBatch))
 	}
