@@ -21,7 +21,10 @@ func fleetMessages(t testing.TB, n int) [][]byte {
 	fleet := simulate.NewFleet(simulate.Config{Installations: 50, Seed: 3, Canary: true})
 	var out [][]byte
 	for range n {
-		kind, rec := fleet.Next()
+		kind, rec, err := fleet.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
 		msg, err := reg.Latest(schemas.Raw, kind).Encode(nil, rec)
 		if err != nil {
 			t.Fatal(err)

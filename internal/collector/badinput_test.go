@@ -54,7 +54,7 @@ var badInputs = map[string]badCase{
 	"gzip header on a plain body":  {file: "good.json", encoding: "gzip", status: 400, want: "body is not gzip"},
 	"wrong method":                 {file: "good.json", method: http.MethodGet, status: 405, want: "Method Not Allowed"},
 	"PUT instead of POST":          {file: "good.json", method: http.MethodPut, status: 405, want: "Method Not Allowed"},
-	"huge JSON batch": {body: func(t testing.TB) []byte { return jsonBatch(t, nativeEvents(5001, 20)) },
+	"huge JSON batch": {body: func(t testing.TB) []byte { return jsonBatch(t, nativeEvents(t, 5001, 20)) },
 		status: 413, want: "batch of 5001 events exceeds --max-events (5000)"},
 	"body over --max-body": {body: func(testing.TB) []byte { return bytes.Repeat([]byte(" "), 4<<20+1) },
 		status: 413, want: "body of 4194305 bytes exceeds --max-body (4194304 bytes)"},

@@ -41,7 +41,7 @@ func TestRecordKafkaRefusesIsDeadLettered(t *testing.T) {
 	testenv.DeleteAtEnd(t, brokers, tp)
 	ts := kafkaServerOn(t, brokers, tp)
 
-	recs := nativeEvents(51, 30)
+	recs := nativeEvents(t, 51, 30)
 	big := recs[17]
 	for _, k := range []string{"title", "file_path", "library_name", "player_name"} {
 		big[k] = randomText(3000) // incompressible, within schemas.MaxString
@@ -104,7 +104,7 @@ func TestRecordKafkaRefusesIsDeadLettered(t *testing.T) {
 // An encoded record over --max-record-bytes is refused before Kafka sees it.
 func TestRecordOverMaxRecordBytesIsRejected(t *testing.T) {
 	ts, p := fakeServer(t, "--max-record-bytes", "2KiB")
-	recs := nativeEvents(3, 31)
+	recs := nativeEvents(t, 3, 31)
 	recs[1]["title"] = randomText(3000)
 	a := post(t, ts.URL, tokenA, "application/json", "", jsonBatch(t, recs))
 	if a.Status != http.StatusAccepted || a.Body.Accepted != 2 || len(a.Body.Errors) != 1 ||

@@ -102,7 +102,7 @@ func FuzzJSONIntake(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	f.Add(jsonMixed(f, mixedEvents(5, 40)))
+	f.Add(jsonMixed(f, mixedEvents(f, 5, 40)))
 	f.Add([]byte(`{"events":[{"kind":"playback","event_id":"\ud800","event_time":-1e3}]}`))
 	h := newIntakeHarness(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -122,7 +122,7 @@ func FuzzAvroIntake(f *testing.F) {
 	}
 	reg := schemas.MustLoad()
 	var frames [][]byte
-	for _, e := range mixedEvents(5, 41) {
+	for _, e := range mixedEvents(f, 5, 41) {
 		b, err := reg.Latest(schemas.Raw, e.kind).Encode(nil, e.rec)
 		if err != nil {
 			f.Fatal(err)
@@ -141,7 +141,7 @@ func TestFuzzSeedCorpus(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzJSONIntake")
 	if *update {
 		seeds := map[string][]byte{
-			"every-kind":         jsonMixed(t, mixedEvents(6, 42)),
+			"every-kind":         jsonMixed(t, mixedEvents(t, 6, 42)),
 			"nested-and-escaped": []byte(`{"events":[{"kind":"playback","title":"\u00e9\"\\\n","event_time":1e3,"x":{"y":[1,2,{"z":null}]}}]}`),
 			"deep-nesting":       []byte(`{"events":[` + strings.Repeat("[", 500) + strings.Repeat("]", 500) + `]}`),
 			"duplicate-keys":     []byte(`{"events":[{"kind":"playback","kind":"crash","event_id":"a","event_id":""}],"events":[]}`),
@@ -166,7 +166,7 @@ func TestFuzzSeedCorpus(t *testing.T) {
 // validate, encode, with a writer that acknowledges at once.
 func BenchmarkJSONIntake(b *testing.B) {
 	h := newIntakeHarness(b)
-	body := jsonBatch(b, nativeEvents(500, 50))
+	body := jsonBatch(b, nativeEvents(b, 500, 50))
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -163,11 +163,16 @@ func fakeServer(t testing.TB, args ...string) (*testServer, *fakeProducer) {
 }
 
 // nativeEvents makes n simulated playback events in native form with unique ids.
-func nativeEvents(n int, seed uint64) []map[string]any {
+func nativeEvents(t testing.TB, n int, seed uint64) []map[string]any {
+	t.Helper()
 	f := simulate.NewFleet(simulate.Config{Installations: 50, Seed: seed})
 	out := make([]map[string]any, 0, n)
 	for len(out) < n {
-		if kind, rec := f.Next(); kind == "playback" {
+		kind, rec, err := f.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kind == "playback" {
 			out = append(out, rec)
 		}
 	}
@@ -181,11 +186,15 @@ type simEvent struct {
 }
 
 // mixedEvents makes n simulated events of every kind the simulator knows.
-func mixedEvents(n int, seed uint64) []simEvent {
+func mixedEvents(t testing.TB, n int, seed uint64) []simEvent {
+	t.Helper()
 	f := simulate.NewFleet(simulate.Config{Installations: 50, Seed: seed})
 	out := make([]simEvent, n)
 	for i := range out {
-		out[i].kind, out[i].rec = f.Next()
+		var err error
+		if out[i].kind, out[i].rec, err = f.Next(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return out
 }

@@ -19,7 +19,7 @@ import (
 // filled client_ip from the connection.
 func TestAcceptedJSONEventsAreInTheRawTopic(t *testing.T) {
 	ts, brokers := kafkaServer(t)
-	recs := nativeEvents(300, 1)
+	recs := nativeEvents(t, 300, 1)
 	sent := map[string]map[string]any{} // by client id; "" for the anonymous ones
 	var anonymous []map[string]any
 	for i, r := range recs {
@@ -79,11 +79,11 @@ func TestAcceptedJSONEventsAreInTheRawTopic(t *testing.T) {
 // fields the collector fills.
 func TestGzipAndAvroBatchesAreAccepted(t *testing.T) {
 	ts, brokers := kafkaServer(t)
-	gz := nativeEvents(50, 2)
+	gz := nativeEvents(t, 50, 2)
 	if a := post(t, ts.URL, tokenA, "application/json; charset=utf-8", "gzip", gzipped(t, jsonBatch(t, gz))); a.Status != http.StatusAccepted || a.Body.Accepted != 50 {
 		t.Fatalf("gzip POST = %d %s, want 202 with 50 accepted", a.Status, a.Raw)
 	}
-	av := nativeEvents(40, 3)
+	av := nativeEvents(t, 40, 3)
 	var frames [][]byte
 	for i, r := range av {
 		if i%2 == 0 {
@@ -97,7 +97,7 @@ func TestGzipAndAvroBatchesAreAccepted(t *testing.T) {
 	if a := post(t, ts.URL, tokenB, ContentTypeAvro, "gzip", gzipped(t, avroBatch(frames[:5]...))); a.Status != http.StatusAccepted || a.Body.Accepted != 5 {
 		t.Fatalf("gzip Avro POST = %d %s, want 202 with 5 accepted", a.Status, a.Raw)
 	}
-	noID := nativeEvents(1, 4)[0]
+	noID := nativeEvents(t, 1, 4)[0]
 	noID["event_id"] = ""
 	if a := post(t, ts.URL, tokenB, ContentTypeAvro, "", avroBatch(encodeRaw(t, noID))); a.Status != http.StatusAccepted || a.Body.Accepted != 1 {
 		t.Fatalf("Avro POST without an event id = %d %s, want 202", a.Status, a.Raw)
@@ -139,7 +139,7 @@ func TestGzipAndAvroBatchesAreAccepted(t *testing.T) {
 // endpoints need no token.
 func TestRequestsWithoutAValidTokenGet401(t *testing.T) {
 	ts, p := fakeServer(t)
-	body := jsonBatch(t, nativeEvents(2, 1))
+	body := jsonBatch(t, nativeEvents(t, 2, 1))
 	for name, auth := range map[string]string{
 		"no header":       "",
 		"wrong token":     "Bearer " + strings.Repeat("x", len(tokenA)),
@@ -246,7 +246,7 @@ func TestClientIPFromForwardedForOnlyThroughTrustedProxies(t *testing.T) {
 				args = append(args, "--trusted-proxies", tc.trusted)
 			}
 			ts, p := fakeServer(t, args...)
-			r := nativeEvents(1, 4)[0]
+			r := nativeEvents(t, 1, 4)[0]
 			delete(r, "client_ip")
 			req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/events", bytes.NewReader(jsonBatch(t, []map[string]any{r})))
 			req.Header.Set("Authorization", "Bearer "+tokenA)
@@ -278,7 +278,7 @@ func TestStalledKafkaAnswers503AfterTheProduceTimeout(t *testing.T) {
 	p.gate = make(chan struct{})
 	var a answer
 	within(t, 2*time.Second, "a POST to a stalled writer", func() {
-		a = post(t, ts.URL, tokenA, "application/json", "", jsonBatch(t, nativeEvents(10, 5)))
+		a = post(t, ts.URL, tokenA, "application/json", "", jsonBatch(t, nativeEvents(t, 10, 5)))
 	})
 	if a.Status != http.StatusServiceUnavailable || a.RetryAfter != "2" || a.Body.Accepted != 0 || !strings.Contains(a.Body.Error, "within 300ms") {
 		t.Fatalf("POST = %d (Retry-After %q) %s, want 503 with Retry-After 2, nothing accepted", a.Status, a.RetryAfter, a.Raw)
@@ -302,7 +302,7 @@ func TestInflightBudgetRefusesAtOnceAndStaysBounded(t *testing.T) {
 	const limit = 1 << 20
 	ts, p := fakeServer(t, "--max-inflight", "1MiB", "--max-body", "256KiB", "--max-decompressed", "256KiB", "--produce-timeout", "20s")
 	p.gate = make(chan struct{})
-	body := jsonBatch(t, nativeEvents(200, 6)) // ~180 KB
+	body := jsonBatch(t, nativeEvents(t, 200, 6)) // ~180 KB
 	if len(body) < 100<<10 || len(body) > 256<<10 {
 		t.Fatalf("test batch of %d bytes; want 100-256 KiB", len(body))
 	}
@@ -363,7 +363,7 @@ func TestShutdownDrainsRequestsInFlight(t *testing.T) {
 	results := make(chan answer, 5)
 	for i := 0; i < 5; i++ {
 		go func() {
-			a, err := tryPost(http.DefaultClient, ts.URL, tokenA, "application/json", "", jsonBatch(t, nativeEvents(10, uint64(10+i))))
+			a, err := tryPost(http.DefaultClient, ts.URL, tokenA, "application/json", "", jsonBatch(t, nativeEvents(t, 10, uint64(10+i))))
 			if err != nil {
 				a.Status, a.Raw = -1, err.Error()
 			}
@@ -404,7 +404,7 @@ func TestShutdownDrainsRequestsInFlight(t *testing.T) {
 	if p.count() != 50 {
 		t.Errorf("%d records written, want 50", p.count())
 	}
-	if _, err := tryPost(http.DefaultClient, ts.URL, tokenA, "application/json", "", jsonBatch(t, nativeEvents(1, 1))); err == nil {
+	if _, err := tryPost(http.DefaultClient, ts.URL, tokenA, "application/json", "", jsonBatch(t, nativeEvents(t, 1, 1))); err == nil {
 		t.Error("a request after shutdown was answered")
 	}
 }
@@ -413,7 +413,7 @@ func TestShutdownDrainsRequestsInFlight(t *testing.T) {
 // encoded with the newest raw schema of its kind.
 func TestEveryEventKindIsAccepted(t *testing.T) {
 	ts, brokers := kafkaServer(t)
-	evs := mixedEvents(400, 8)
+	evs := mixedEvents(t, 400, 8)
 	kinds := map[string]int{}
 	for _, e := range evs {
 		kinds[e.kind]++

@@ -58,7 +58,7 @@ func TestKafkaOutageAnswers503AndLosesNothingAcknowledged(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			// Bodies are made once; each request writes fresh ids into one.
-			tmpl := idTemplate(t, jsonBatch(t, nativeEvents(batch, uint64(1000+c))))
+			tmpl := idTemplate(t, jsonBatch(t, nativeEvents(t, batch, uint64(1000+c))))
 			body := make([]byte, len(tmpl.json))
 			ids := make([]string, batch)
 			for n := 0; ; n++ {

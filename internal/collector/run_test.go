@@ -33,7 +33,7 @@ func TestRunServesUntilCancelledAndFlushes(t *testing.T) {
 	if resp, err := http.Get(url + "/privacy"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("mounted endpoint: %v %v", resp, err)
 	}
-	recs := nativeEvents(100, 60)
+	recs := nativeEvents(t, 100, 60)
 	if a := post(t, url, tokenA, "application/json", "", jsonBatch(t, recs)); a.Status != http.StatusAccepted {
 		t.Fatalf("POST = %d %s", a.Status, a.Raw)
 	}

@@ -25,7 +25,10 @@ func (h *harness) produceFor(w *kafka.Writer, fleet *simulate.Fleet, installatio
 	reg := schemas.MustLoad()
 	var msgs []kafka.Message
 	for len(msgs) < n {
-		k, rec := fleet.Next()
+		k, rec, err := fleet.Next()
+		if err != nil {
+			h.t.Fatal(err)
+		}
 		if k != kind {
 			continue
 		}

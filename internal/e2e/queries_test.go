@@ -159,7 +159,10 @@ func analystEvents(t *testing.T, n int) []map[string]any {
 	end := time.Now().UTC().Truncate(time.Hour)
 	out := make([]map[string]any, 0, n)
 	for len(out) < n {
-		kind, raw := fleet.Next()
+		kind, raw, err := fleet.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if kind != "playback" {
 			continue
 		}

@@ -23,7 +23,10 @@ func sample(tb testing.TB, n int) []kafka.Message {
 	fleet := simulate.NewFleet(simulate.Config{Installations: 2000, Seed: 7})
 	msgs := make([]kafka.Message, n)
 	for i := range msgs {
-		kind, rec := fleet.Next()
+		kind, rec, err := fleet.Next()
+		if err != nil {
+			tb.Fatal(err)
+		}
 		v, err := reg.Latest(schemas.Raw, kind).Encode(nil, rec)
 		if err != nil {
 			tb.Fatal(err)

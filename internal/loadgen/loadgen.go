@@ -255,7 +255,10 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 func makeBody(f *simulate.Fleet, n int) (body, error) {
 	evs := make([]map[string]any, n)
 	for i := range evs {
-		kind, rec := f.Next()
+		kind, rec, err := f.Next()
+		if err != nil {
+			return body{}, err
+		}
 		rec["event_id"] = uuid.NewString()
 		evs[i] = collector.JSONEvent(kind, rec)
 	}

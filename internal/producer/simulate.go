@@ -97,11 +97,9 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 	if err != nil {
 		return Summary{}, err
 	}
-	raws := map[string]*schemas.Schema{}
 	headers := map[string][]kafka.Header{} // per kind, shared by its records: kafka-go only reads them
 	for _, kind := range reg.Kinds() {
 		raw := reg.Latest(schemas.Raw, kind)
-		raws[kind] = raw
 		headers[kind] = []kafka.Header{
 			{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
 			{Key: stream.HeaderFingerprint, Value: []byte(raw.FingerprintHex())},
@@ -170,11 +168,9 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 				// a write cut short by its deadline may still reference it.
 				buf := make([]byte, 0, n*chunkBytesPerEvent)
 				for j := 0; j < n; j++ {
-					kind, rec := fleet.Next()
-					raw := raws[kind]
-					flat, err := raw.ToFlat(rec)
+					kind, raw, flat, err := fleet.NextFlat()
 					if err != nil {
-						return fmt.Errorf("simulate: %w", err)
+						return err
 					}
 					start := len(buf)
 					buf = append(buf, raw.InstallationID(flat)...)

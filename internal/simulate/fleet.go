@@ -1,7 +1,10 @@
 package simulate
 
 import (
+	"bufio"
+	crand "crypto/rand"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -62,13 +65,25 @@ var zips = []string{"10027", "94110", "60614", "73301", "98109", "02139", "30309
 
 // Fleet generates events; it is not safe for concurrent use (give each goroutine its own).
 type Fleet struct {
-	cfg    Config
-	rng    *rand.Rand
-	inst   []installation
-	wsum   int
-	seq    uint64
-	canary uint64
+	cfg     Config
+	rng     *rand.Rand
+	ids     io.Reader // random bytes of event ids, read from crypto/rand 4 KiB at a time
+	inst    []installation
+	wsum    int
+	seq     uint64
+	canary  uint64
+	layouts *layouts
+	events  map[string]*event // by kind: the record NextFlat fills
 }
+
+// rawLayouts are the field positions of the raw schemas built into the binary.
+var rawLayouts = func() *layouts {
+	l, err := newLayouts(schemas.MustLoad())
+	if err != nil {
+		panic(err) // the fleet's code and the embedded schemas disagree: fleet_test fails first
+	}
+	return l
+}()
 
 // NewFleet builds the installations of cfg.
 func NewFleet(cfg Config) *Fleet {
@@ -81,7 +96,14 @@ func NewFleet(cfg Config) *Fleet {
 	if cfg.Start.IsZero() {
 		cfg.Start = time.Now()
 	}
-	f := &Fleet{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
+	f := &Fleet{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		ids: bufio.NewReaderSize(crand.Reader, 4096), layouts: rawLayouts, events: map[string]*event{}}
+	reg := schemas.MustLoad()
+	for _, kind := range reg.Kinds() {
+		if s := reg.Latest(schemas.Raw, kind); s != nil {
+			f.events[kind] = &event{s: s, v: make([]schemas.Value, len(s.Fields))}
+		}
+	}
 	for _, d := range devices {
 		f.wsum += d.weight
 	}
@@ -201,30 +223,60 @@ func (f *Fleet) hostedItem() (item, string) {
 }
 
 // Next returns the next raw event and its kind, in goavro's native form for the
-// newest raw schema of that kind. Most events are playback; the rest are hosted
-// content and ad interactions, marketing, crash reports, integration use and
-// update checks.
-func (f *Fleet) Next() (kind string, rec map[string]any) {
+// newest raw schema of that kind (see NextFlat).
+func (f *Fleet) Next() (kind string, rec map[string]any, err error) {
+	kind, s, flat, err := f.NextFlat()
+	if err != nil {
+		return kind, nil, err
+	}
+	return kind, s.FromFlat(flat), nil
+}
+
+// NextFlat returns the next raw event as a flat record of s, the newest raw
+// schema of its kind; the record is valid until the next call. Most events are
+// playback; the rest are hosted content and ad interactions, marketing, crash
+// reports, integration use and update checks. It fails only if the fleet's
+// code and the schemas disagree on an enum symbol.
+func (f *Fleet) NextFlat() (kind string, s *schemas.Schema, rec []schemas.Value, err error) {
 	p := f.rng.IntN(100)
 	in := f.installation()
 	switch {
 	case p < 85:
-		kind, rec = "playback", f.playback(in)
+		kind = "playback"
 	case p < 90:
-		kind, rec = "hosted", f.hosted(in)
+		kind = "hosted"
 	case p < 94:
-		kind, rec = "marketing", f.marketing(in)
+		kind = "marketing"
 	case p < 96:
-		kind, rec = "crash", f.crash(in)
+		kind = "crash"
 	case p < 98:
-		kind, rec = "integration", f.integration(in)
+		kind = "integration"
 	default:
-		kind, rec = "serverinfo", f.serverinfo(in)
+		kind = "serverinfo"
+	}
+	e := f.events[kind]
+	clear(e.v)
+	switch kind {
+	case "playback":
+		f.playback(in, e)
+	case "hosted":
+		f.hosted(in, e)
+	case "marketing":
+		f.marketing(in, e)
+	case "crash":
+		f.crash(in, e)
+	case "integration":
+		f.integration(in, e)
+	default:
+		f.serverinfo(in, e)
+	}
+	if e.err != nil {
+		return kind, e.s, nil, e.err
 	}
 	if f.cfg.Canary {
-		f.applyCanaries(kind, rec)
+		f.applyCanaries(kind, e)
 	}
-	return kind, rec
+	return kind, e.s, e.v, nil
 }
 
 // installation picks who sends the next event: a few heavy users, a long tail.
@@ -237,6 +289,25 @@ func (f *Fleet) eventTime() time.Time {
 	return f.cfg.Start.Add(-time.Duration(f.rng.Int64N(int64(time.Hour))))
 }
 
+// eventID is a random UUID. Ids come from crypto/rand, not the seeded
+// generator: the same seed run twice must not repeat ids, or the sink would
+// take the second run's events for copies of the first's.
+func (f *Fleet) eventID() string {
+	id, err := uuid.NewRandomFromReader(f.ids)
+	if err != nil { // crypto/rand does not fail on Linux; fall back to the package's own reader
+		id = uuid.New()
+	}
+	return id.String()
+}
+
+// head fills the fields every kind has.
+func (f *Fleet) head(e *event, c *common, in *installation) {
+	e.str(c.EventID, f.eventID())
+	e.time(c.EventTime, f.eventTime())
+	e.str(c.InstallationID, in.id)
+	e.str(c.ClientIP, in.ip)
+}
+
 func (f *Fleet) account(in *installation) string {
 	if f.rng.IntN(5) == 0 {
 		return ""
@@ -244,8 +315,8 @@ func (f *Fleet) account(in *installation) string {
 	return in.accounts[f.rng.IntN(len(in.accounts))]
 }
 
-func (f *Fleet) playback(in *installation) map[string]any {
-	r := f.rng
+func (f *Fleet) playback(in *installation, e *event) {
+	r, l := f.rng, &f.layouts.playback
 	f.seq++
 	var it item
 	source, catalog := "local", ""
@@ -266,26 +337,38 @@ func (f *Fleet) playback(in *installation) map[string]any {
 	} else if p < 3 {
 		decision = "direct_stream"
 	}
-	rec := map[string]any{
-		"event_id": uuid.NewString(), "event_time": f.eventTime(), "installation_id": in.id, "client_ip": in.ip,
-		"account_id": f.account(in), "zip_code": in.zip,
-		"device_type": in.device.deviceType, "platform": in.device.platform, "player": in.device.player,
-		"player_name": in.deviceName, "app_version": appVersions[r.IntN(len(appVersions))],
-		"media_source": source, "media_type": it.mediaType, "container": it.container,
-		"video_codec": it.vcodec, "audio_codec": it.acodec,
-		"duration_ms": it.durationMs, "bitrate_kbps": it.bitrateKbps, "size_bytes": it.sizeBytes,
-		"width": it.width, "height": it.height,
-		"file_path": it.path, "file_name": it.fileName, "library_name": it.library, "title": it.title,
-		"catalog_id": catalog, "playback_event": ev, "played_ms": played, "decision": decision,
+	f.head(e, &l.common, in)
+	e.str(l.AccountID, f.account(in))
+	e.str(l.ZipCode, in.zip)
+	e.enum(l.DeviceType, in.device.deviceType)
+	e.str(l.Platform, in.device.platform)
+	e.str(l.Player, in.device.player)
+	e.str(l.PlayerName, in.deviceName)
+	e.str(l.AppVersion, appVersions[r.IntN(len(appVersions))])
+	e.enum(l.MediaSource, source)
+	e.enum(l.MediaType, it.mediaType)
+	e.str(l.Container, it.container)
+	e.str(l.VideoCodec, it.vcodec)
+	e.str(l.AudioCodec, it.acodec)
+	e.num(l.DurationMs, it.durationMs)
+	e.num(l.BitrateKbps, int64(it.bitrateKbps))
+	e.num(l.SizeBytes, it.sizeBytes)
+	e.num(l.Width, int64(it.width))
+	e.num(l.Height, int64(it.height))
+	if source != "hosted" { // hosted content has no file on the server
+		e.str(l.FilePath, it.path)
+		e.str(l.FileName, it.fileName)
+		e.str(l.LibraryName, it.library)
 	}
-	if source == "hosted" {
-		rec["file_path"], rec["file_name"], rec["library_name"] = "", "", ""
-	}
-	return rec
+	e.str(l.Title, it.title)
+	e.str(l.CatalogID, catalog)
+	e.enum(l.PlaybackEvent, ev)
+	e.num(l.PlayedMs, played)
+	e.enum(l.Decision, decision)
 }
 
-func (f *Fleet) hosted(in *installation) map[string]any {
-	r := f.rng
+func (f *Fleet) hosted(in *installation, e *event) {
+	r, l := f.rng, &f.layouts.hosted
 	_, catalog := f.hostedItem()
 	kind, _, _ := strings.Cut(catalog, ":")
 	ct := map[string]string{"trailer": "trailer", "livetv": "live_tv", "dvr": "dvr", "ad": "ad"}[kind]
@@ -293,69 +376,72 @@ func (f *Fleet) hosted(in *installation) map[string]any {
 	if ct == "ad" {
 		pos = []string{"pre_roll", "mid_roll", "post_roll"}[r.IntN(3)]
 	}
-	rec := map[string]any{
-		"event_id": uuid.NewString(), "event_time": f.eventTime(), "installation_id": in.id, "client_ip": in.ip,
-		"account_id": f.account(in), "zip_code": in.zip, "device_type": in.device.deviceType,
-		"platform": in.device.platform, "app_version": f.pick(appVersions), "content_type": ct,
-		"catalog_id": catalog, "action": []string{"impression", "start", "complete", "skip", "click"}[r.IntN(5)], "ad_position": pos,
-	}
-	return rec
+	f.head(e, &l.common, in)
+	e.str(l.AccountID, f.account(in))
+	e.str(l.ZipCode, in.zip)
+	e.enum(l.DeviceType, in.device.deviceType)
+	e.str(l.Platform, in.device.platform)
+	e.str(l.AppVersion, f.pick(appVersions))
+	e.enum(l.ContentType, ct)
+	e.str(l.CatalogID, catalog)
+	e.enum(l.Action, []string{"impression", "start", "complete", "skip", "click"}[r.IntN(5)])
+	e.enum(l.AdPosition, pos)
 }
 
-func (f *Fleet) marketing(in *installation) map[string]any {
-	r := f.rng
+func (f *Fleet) marketing(in *installation, e *event) {
+	r, l := f.rng, &f.layouts.marketing
 	acct := in.accounts[r.IntN(len(in.accounts))]
-	rec := map[string]any{
-		"event_id": uuid.NewString(), "event_time": f.eventTime(), "installation_id": in.id, "client_ip": in.ip,
-		"account_id": acct, "email": strings.ToLower(f.pick(firstNames)) + "." + acct + "@example.org",
-		"campaign_id": []string{"2026-11-holiday", "2026-10-live-tv", "2026-09-premium"}[r.IntN(3)],
-		"channel":     []string{"email", "in_app", "push"}[r.IntN(3)],
-		"action":      []string{"delivered", "opened", "clicked", "dismissed", "unsubscribed"}[r.IntN(5)], "app_version": f.pick(appVersions),
-	}
-	return rec
+	f.head(e, &l.common, in)
+	e.str(l.AccountID, acct)
+	e.str(l.Email, strings.ToLower(f.pick(firstNames))+"."+acct+"@example.org")
+	e.str(l.CampaignID, []string{"2026-11-holiday", "2026-10-live-tv", "2026-09-premium"}[r.IntN(3)])
+	e.enum(l.Channel, []string{"email", "in_app", "push"}[r.IntN(3)])
+	e.enum(l.Action, []string{"delivered", "opened", "clicked", "dismissed", "unsubscribed"}[r.IntN(5)])
+	e.str(l.AppVersion, f.pick(appVersions))
 }
 
-func (f *Fleet) crash(in *installation) map[string]any {
-	r := f.rng
+func (f *Fleet) crash(in *installation, e *event) {
+	r, l := f.rng, &f.layouts.crash
 	it := in.items[r.IntN(len(in.items))]
 	comp := []string{"player", "transcoder", "scanner", "ui", "network"}[r.IntN(5)]
-	rec := map[string]any{
-		"event_id": uuid.NewString(), "event_time": f.eventTime(), "installation_id": in.id, "client_ip": in.ip,
-		"device_type": in.device.deviceType, "platform": in.device.platform, "app_version": f.pick(appVersions),
-		"component": comp, "exception_type": []string{"SIGSEGV", "SIGABRT", "NullPointerException", "OutOfMemoryError"}[r.IntN(4)],
-		"stack_hash": fmt.Sprintf("%08x", r.Uint32()%64), "file_path": it.path,
-		"stack_trace": "at " + comp + ".open(" + it.path + ")\nat main.run()", "log_excerpt": "opening " + it.fileName + " from " + it.library,
-	}
-	return rec
+	f.head(e, &l.common, in)
+	e.enum(l.DeviceType, in.device.deviceType)
+	e.str(l.Platform, in.device.platform)
+	e.str(l.AppVersion, f.pick(appVersions))
+	e.str(l.Component, comp)
+	e.str(l.ExceptionType, []string{"SIGSEGV", "SIGABRT", "NullPointerException", "OutOfMemoryError"}[r.IntN(4)])
+	e.str(l.StackHash, fmt.Sprintf("%08x", r.Uint32()%64))
+	e.str(l.FilePath, it.path)
+	e.str(l.StackTrace, "at "+comp+".open("+it.path+")\nat main.run()")
+	e.str(l.LogExcerpt, "opening "+it.fileName+" from "+it.library)
 }
 
-func (f *Fleet) integration(in *installation) map[string]any {
-	r := f.rng
+func (f *Fleet) integration(in *installation, e *event) {
+	r, l := f.rng, &f.layouts.integration
 	name := []string{"sonos", "alexa", "google_assistant", "webhook", "lastfm", "trakt"}[r.IntN(6)]
 	hook := ""
 	if name == "webhook" {
 		hook = fmt.Sprintf("https://hooks.example.org/%s/%d", in.id, r.IntN(100))
 	}
-	rec := map[string]any{
-		"event_id": uuid.NewString(), "event_time": f.eventTime(), "installation_id": in.id, "client_ip": in.ip,
-		"integration": name, "action": []string{"enabled", "used", "used", "used", "disabled"}[r.IntN(5)],
-		"user_enabled": true, "remote_account": strings.ToLower(f.pick(firstNames)) + "_" + in.id[4:10],
-		"webhook_url": hook, "app_version": f.pick(appVersions),
-	}
-	return rec
+	f.head(e, &l.common, in)
+	e.enum(l.Integration, name)
+	e.enum(l.Action, []string{"enabled", "used", "used", "used", "disabled"}[r.IntN(5)])
+	e.flag(l.UserEnabled, true)
+	e.str(l.RemoteAccount, strings.ToLower(f.pick(firstNames))+"_"+in.id[4:10])
+	e.str(l.WebhookURL, hook)
+	e.str(l.AppVersion, f.pick(appVersions))
 }
 
-func (f *Fleet) serverinfo(in *installation) map[string]any {
-	r := f.rng
-	rec := map[string]any{
-		"event_id": uuid.NewString(), "event_time": f.eventTime(), "installation_id": in.id, "client_ip": in.ip,
-		"platform": []string{"linux", "windows", "macos", "freebsd"}[r.IntN(4)], "app_version": f.pick(appVersions),
-		"os_version":     []string{"debian-12", "ubuntu-24.04", "windows-11", "macos-15", "synology-dsm-7"}[r.IntN(5)],
-		"update_channel": []string{"stable", "stable", "stable", "beta"}[r.IntN(4)],
-		"cpu_arch":       []string{"x86_64", "arm64"}[r.IntN(2)], "transcoder_hw": []string{"none", "qsv", "nvenc", "vaapi", "videotoolbox"}[r.IntN(5)],
-		"server_name": in.deviceName + " server",
-	}
-	return rec
+func (f *Fleet) serverinfo(in *installation, e *event) {
+	r, l := f.rng, &f.layouts.serverinfo
+	f.head(e, &l.common, in)
+	e.str(l.Platform, []string{"linux", "windows", "macos", "freebsd"}[r.IntN(4)])
+	e.str(l.AppVersion, f.pick(appVersions))
+	e.str(l.OSVersion, []string{"debian-12", "ubuntu-24.04", "windows-11", "macos-15", "synology-dsm-7"}[r.IntN(5)])
+	e.enum(l.UpdateChannel, []string{"stable", "stable", "stable", "beta"}[r.IntN(4)])
+	e.str(l.CPUArch, []string{"x86_64", "arm64"}[r.IntN(2)])
+	e.str(l.TranscoderHW, []string{"none", "qsv", "nvenc", "vaapi", "videotoolbox"}[r.IntN(5)])
+	e.str(l.ServerName, in.deviceName+" server")
 }
 
 // CanaryFields returns, per event kind, the raw string fields that carry canaries
@@ -378,12 +464,14 @@ func CanaryFields() map[string][]string {
 	return out
 }
 
-var canaryFields = CanaryFields()
-
-func (f *Fleet) applyCanaries(kind string, rec map[string]any) {
+func (f *Fleet) applyCanaries(kind string, e *event) {
 	f.canary++
 	n := strconv.FormatUint(f.canary, 36)
-	for _, k := range canaryFields[kind] {
-		rec[k] = CanaryPrefix + "-" + k + "-" + strconv.FormatUint(f.cfg.Seed, 36) + "-" + n
+	for _, name := range canaryFields[kind] {
+		if i := e.s.Index(name); i >= 0 {
+			e.str(i, CanaryPrefix+"-"+name+"-"+strconv.FormatUint(f.cfg.Seed, 36)+"-"+n)
+		}
 	}
 }
+
+var canaryFields = CanaryFields()
