@@ -8,28 +8,16 @@ import (
 	"time"
 
 	"github.com/veiltelemetry/veil/internal/chstore"
-	"github.com/veiltelemetry/veil/internal/testenv"
 	"github.com/veiltelemetry/veil/schemas"
 )
 
 // Every compression the sink offers must carry a block to the server intact.
 func TestInsertWithEachCompressionStoresTheSameRows(t *testing.T) {
-	addr := testenv.ClickHouse(t)
 	ctx := context.Background()
 	at := time.Now().UTC().Truncate(time.Hour)
 	for _, comp := range []string{"lz4", "zstd", "none"} {
 		t.Run(comp, func(t *testing.T) {
-			st, err := chstore.Open(ctx, chstore.Options{Addr: addr, Database: testenv.Unique("veil_comp_" + comp), Compression: comp}, schemas.MustLoad())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				_ = st.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+st.Database())
-				st.Close()
-			})
-			if _, err := st.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			st := freshStoreWith(t, "veil_comp_"+comp, chstore.Options{Compression: comp})
 			tb, _ := st.Table("playback")
 			rows := chstore.NewRows(tb)
 			const n = 5000

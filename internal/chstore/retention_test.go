@@ -43,9 +43,15 @@ func TestRetentionCutoffKeepsAMonthUntilEveryRowInItIsOlderThanTheRetention(t *t
 // and drops the database when the test ends.
 func freshStore(t *testing.T, prefix string) *chstore.Store {
 	t.Helper()
-	addr := testenv.ClickHouse(t)
+	return freshStoreWith(t, prefix, chstore.Options{})
+}
+
+// freshStoreWith is freshStore with other options; Addr and Database are set.
+func freshStoreWith(t *testing.T, prefix string, o chstore.Options) *chstore.Store {
+	t.Helper()
+	o.Addr, o.Database = testenv.ClickHouse(t), testenv.Unique(prefix)
 	ctx := context.Background()
-	st, err := chstore.Open(ctx, chstore.Options{Addr: addr, Database: testenv.Unique(prefix)}, schemas.MustLoad())
+	st, err := chstore.Open(ctx, o, schemas.MustLoad())
 	if err != nil {
 		t.Fatal(err)
 	}
