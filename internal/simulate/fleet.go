@@ -240,36 +240,24 @@ func (f *Fleet) Next() (kind string, rec map[string]any, err error) {
 func (f *Fleet) NextFlat() (kind string, s *schemas.Schema, rec []schemas.Value, err error) {
 	p := f.rng.IntN(100)
 	in := f.installation()
+	var fill func(*installation, *event)
 	switch {
 	case p < 85:
-		kind = "playback"
+		kind, fill = "playback", f.playback
 	case p < 90:
-		kind = "hosted"
+		kind, fill = "hosted", f.hosted
 	case p < 94:
-		kind = "marketing"
+		kind, fill = "marketing", f.marketing
 	case p < 96:
-		kind = "crash"
+		kind, fill = "crash", f.crash
 	case p < 98:
-		kind = "integration"
+		kind, fill = "integration", f.integration
 	default:
-		kind = "serverinfo"
+		kind, fill = "serverinfo", f.serverinfo
 	}
 	e := f.events[kind]
 	clear(e.v)
-	switch kind {
-	case "playback":
-		f.playback(in, e)
-	case "hosted":
-		f.hosted(in, e)
-	case "marketing":
-		f.marketing(in, e)
-	case "crash":
-		f.crash(in, e)
-	case "integration":
-		f.integration(in, e)
-	default:
-		f.serverinfo(in, e)
-	}
+	fill(in, e)
 	if e.err != nil {
 		return kind, e.s, nil, e.err
 	}
