@@ -15,7 +15,7 @@ type WriterConfig struct {
 	Topic        string        // empty: each message names its topic
 	Compression  string        // none, gzip, snappy, lz4 (default), zstd
 	BatchTimeout time.Duration // default 5ms: how long a partial batch waits
-	BatchSize    int           // default 1000 messages per partition batch
+	BatchSize    int           // default DefaultBatchSize messages per partition batch
 	Async        bool          // fire and forget: only for tests of the baseline
 }
 
@@ -35,6 +35,10 @@ func ParseCompression(s string) (compress.Compression, error) {
 	}
 	return 0, fmt.Errorf("unknown compression %q (none, gzip, snappy, lz4, zstd)", s)
 }
+
+// DefaultBatchSize is the most messages a writer puts in one partition's batch
+// unless WriterConfig.BatchSize says otherwise.
+const DefaultBatchSize = 1000
 
 // NewWriter returns a kafka-go writer that is safe by default, unlike kafka-go's own
 // defaults (no acknowledgement, one-second batch timeout): every write waits for all
@@ -58,7 +62,7 @@ func NewWriter(cfg WriterConfig) (*kafka.Writer, error) {
 		// batch, however few it ends up holding. BatchBytes caps a batch near
 		// 2,500 records of our size anyway; 1000 keeps batches large (about
 		// 400 KB) without zeroing 750 KB for each of them.
-		cfg.BatchSize = 1000
+		cfg.BatchSize = DefaultBatchSize
 	}
 	return &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Brokers...),
