@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -58,7 +57,7 @@ func TestKafkaOutageAnswers503AndLosesNothingAcknowledged(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			// Bodies are made once; each request writes fresh ids into one.
-			tmpl := idTemplate(t, jsonBatch(t, nativeEvents(t, batch, uint64(1000+c))))
+			tmpl := idTemplate(jsonBatch(t, nativeEvents(t, batch, uint64(1000+c))))
 			body := make([]byte, len(tmpl.json))
 			ids := make([]string, batch)
 			for n := 0; ; n++ {
@@ -192,20 +191,8 @@ type idBody struct {
 	offs []int // offsets of the 36-byte event ids
 }
 
-func idTemplate(t testing.TB, body []byte) idBody {
-	t.Helper()
-	b := idBody{json: body}
-	key := []byte(`"event_id":"`)
-	for off := 0; ; {
-		i := bytes.Index(body[off:], key)
-		if i < 0 {
-			break
-		}
-		at := off + i + len(key)
-		b.offs = append(b.offs, at)
-		off = at + 36
-	}
-	return b
+func idTemplate(body []byte) idBody {
+	return idBody{json: body, offs: EventIDOffsets(body)}
 }
 
 // fill copies the template into dst with fresh UUIDs, which it also stores in ids.

@@ -266,17 +266,7 @@ func makeBody(f *simulate.Fleet, n int) (body, error) {
 	if err != nil {
 		return body{}, err
 	}
-	b := body{json: js}
-	key := []byte(`"event_id":"`)
-	for off := 0; ; {
-		i := bytes.Index(js[off:], key)
-		if i < 0 {
-			break
-		}
-		at := off + i + len(key)
-		b.ids = append(b.ids, at)
-		off = at + 36
-	}
+	b := body{json: js, ids: collector.EventIDOffsets(js)}
 	if len(b.ids) != n {
 		return body{}, fmt.Errorf("loadgen: found %d event ids in a batch of %d", len(b.ids), n)
 	}
