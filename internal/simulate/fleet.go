@@ -98,11 +98,8 @@ func NewFleet(cfg Config) *Fleet {
 	}
 	f := &Fleet{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		ids: bufio.NewReaderSize(crand.Reader, 4096), layouts: rawLayouts, events: map[string]*event{}}
-	reg := schemas.MustLoad()
-	for _, kind := range reg.Kinds() {
-		if s := reg.Latest(schemas.Raw, kind); s != nil {
-			f.events[kind] = &event{s: s, v: make([]schemas.Value, len(s.Fields))}
-		}
+	for kind, s := range f.layouts.raw {
+		f.events[kind] = &event{s: s, v: make([]schemas.Value, len(s.Fields))}
 	}
 	for _, d := range devices {
 		f.wsum += d.weight

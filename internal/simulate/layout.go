@@ -106,6 +106,7 @@ type serverinfoLayout struct {
 
 // layouts of the newest raw schema of every kind the fleet makes.
 type layouts struct {
+	raw         map[string]*schemas.Schema // by kind: the schemas resolved
 	playback    playbackLayout
 	hosted      hostedLayout
 	marketing   marketingLayout
@@ -118,7 +119,7 @@ type layouts struct {
 // must name every field of its schema and only those: a field added to a raw
 // schema must be given a value here before the fleet runs.
 func newLayouts(reg *schemas.Registry) (*layouts, error) {
-	l := &layouts{}
+	l := &layouts{raw: map[string]*schemas.Schema{}}
 	for kind, dst := range map[string]any{
 		"playback": &l.playback, "hosted": &l.hosted, "marketing": &l.marketing,
 		"crash": &l.crash, "integration": &l.integration, "serverinfo": &l.serverinfo,
@@ -130,6 +131,7 @@ func newLayouts(reg *schemas.Registry) (*layouts, error) {
 		if err := resolve(s, reflect.ValueOf(dst).Elem()); err != nil {
 			return nil, err
 		}
+		l.raw[kind] = s
 	}
 	return l, nil
 }
