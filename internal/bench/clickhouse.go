@@ -91,4 +91,47 @@ func (c *chClient) merges(ctx context.Context) (uint64, error) {
 	return n, nil
 }
 
+// serverEvents reads the server-wide counters of system.events that describe
+// the server's write work; events it has not counted yet read as 0.
+func (c *chClient) serverEvents(ctx context.Context) (serverEvents, error) {
+	rows, err := c.conn.Query(ctx, "SELECT event, value FROM system.events WHERE event IN ('InsertedRows', 'MergeTreeDataWriterRows', 'MergedRows', 'MergesTimeMilliseconds')")
+	if err != nil {
+		return serverEvents{}, fmt.Errorf("bench: system.events: %w", err)
+	}
+	defer rows.Close()
+	var ev serverEvents
+	for rows.Next() {
+		var name string
+		var v uint64
+		if err := rows.Scan(&name, &v); err != nil {
+			return serverEvents{}, fmt.Errorf("bench: system.events: %w", err)
+		}
+		switch name {
+		case "InsertedRows":
+			ev.inserted = v
+		case "MergeTreeDataWriterRows":
+			ev.written = v
+		case "MergedRows":
+			ev.merged = v
+		case "MergesTimeMilliseconds":
+			ev.mergeMs = v
+		}
+	}
+	return ev, rows.Err()
+}
+
+// serverEvents is a reading of ClickHouse's cumulative write counters.
+type serverEvents struct{ inserted, written, merged, mergeMs uint64 }
+
+// work is what the server did between two readings.
+func (after serverEvents) work(before serverEvents) *ClickHouseWork {
+	d := func(a, b uint64) uint64 { return a - min(a, b) } // a restarted server starts again from 0
+	return &ClickHouseWork{
+		InsertedRows: d(after.inserted, before.inserted),
+		WrittenRows:  d(after.written, before.written),
+		MergedRows:   d(after.merged, before.merged),
+		MergeSeconds: float64(d(after.mergeMs, before.mergeMs)) / 1000,
+	}
+}
+
 func (c *chClient) Close() error { return c.conn.Close() }

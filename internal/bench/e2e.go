@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -68,6 +69,7 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	r.log.Info(phase+": producer simulate at full speed", "duration", r.cfg.Duration)
 	start := time.Now()
 	svc0 := serviceCPU()
+	ev0, evErr := r.ch.serverEvents(ctx)
 	var profiles *[]Profile
 	if r.cfg.Profile {
 		profiles = &res.Profiles
@@ -75,6 +77,11 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	prod, sum, landed, err := r.sendAndLand(ctx, phase+"-producer", pl, 0, profiles, "--duration", r.cfg.Duration.String(), "--count", "0", "--rate", "0")
 	last := time.Now()
 	res.ServiceCPU = serviceCPU()
+	if ev1, err := r.ch.serverEvents(ctx); err == nil && evErr == nil {
+		res.ClickHouseWork = ev1.work(ev0)
+	} else {
+		r.log.Warn(phase+": no ClickHouse write counters", "err", errors.Join(evErr, err))
+	}
 	for name, after := range res.ServiceCPU {
 		if before, ok := svc0[name]; ok {
 			res.ServiceCPU[name] = after - before

@@ -119,6 +119,26 @@ type EndToEnd struct {
 	// ServiceCPU is the CPU seconds local Kafka and ClickHouse processes used
 	// from the start of sending until the last event was queryable.
 	ServiceCPU map[string]float64 `json:"service_cpu_seconds,omitempty"`
+	// ClickHouseWork is what the server wrote over the same span.
+	ClickHouseWork *ClickHouseWork `json:"clickhouse_work,omitempty"`
+}
+
+// ClickHouseWork is the write work of the ClickHouse server over a run, from
+// its system.events counters (server-wide: the bench settles the server first,
+// so the run's own inserts and merges are what they count).
+type ClickHouseWork struct {
+	InsertedRows uint64  `json:"inserted_rows"` // rows INSERTed
+	WrittenRows  uint64  `json:"written_rows"`  // rows written to new parts, the rollups' too
+	MergedRows   uint64  `json:"merged_rows"`   // rows read by background merges
+	MergeSeconds float64 `json:"merge_seconds"` // time the merges took, summed over merge threads
+}
+
+// MergesPerRow is how many times merges rewrote each row written to a new part.
+func (w *ClickHouseWork) MergesPerRow() float64 {
+	if w.WrittenRows == 0 {
+		return 0
+	}
+	return float64(w.MergedRows) / float64(w.WrittenRows)
 }
 
 // CPUPerEvent returns the CPU microseconds each binary and service spent per

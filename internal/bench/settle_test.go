@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -40,5 +41,65 @@ func TestSettleDropsTheFinishedPhasesDatabasesUnlessKept(t *testing.T) {
 		if want := map[bool]int{false: 1, true: 0}[keep]; r.dropped != want {
 			t.Errorf("keep=%v: %d databases marked dropped, want %d", keep, r.dropped, want)
 		}
+	}
+}
+
+// The write counters move with what the server does: inserting two parts of n
+// rows counts at least 2n inserted and written rows, and merging them counts
+// at least 2n merged rows. (Other packages' tests may write at the same time,
+// so the figures are lower bounds.)
+func TestServerEventsCountInsertsAndMerges(t *testing.T) {
+	ctx := context.Background()
+	ch, err := openClickHouse(ctx, testenv.ClickHouse(t), "lz4", schemas.MustLoad())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	db := testenv.Unique("veil_events")
+	t.Cleanup(func() { _ = ch.dropDatabase(context.Background(), db) })
+	for _, q := range []string{
+		"CREATE DATABASE " + db,
+		"CREATE TABLE " + db + ".t (n UInt64) ENGINE = MergeTree ORDER BY n",
+	} {
+		if err := ch.conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 10000
+	before, err := ch.serverEvents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := ch.conn.Exec(ctx, fmt.Sprintf("INSERT INTO %s.t SELECT number FROM system.numbers LIMIT %d", db, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ch.conn.Exec(ctx, "OPTIMIZE TABLE "+db+".t FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	after, err := ch.serverEvents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := after.work(before)
+	if w.InsertedRows < 2*n || w.WrittenRows < 2*n || w.MergedRows < 2*n {
+		t.Errorf("after inserting 2×%d rows and merging them: %+v", n, *w)
+	}
+	if w.MergesPerRow() <= 0 {
+		t.Errorf("merges per row %.2f, want > 0", w.MergesPerRow())
+	}
+}
+
+// A server restarted between two readings starts its counters again from 0:
+// the difference is then 0, not a wrapped-around huge number.
+func TestServerEventsWorkAfterRestart(t *testing.T) {
+	w := serverEvents{inserted: 5, written: 5, merged: 2, mergeMs: 1500}.work(serverEvents{inserted: 100, written: 3, merged: 50, mergeMs: 500})
+	want := ClickHouseWork{InsertedRows: 0, WrittenRows: 2, MergedRows: 0, MergeSeconds: 1}
+	if *w != want {
+		t.Errorf("work = %+v, want %+v", *w, want)
+	}
+	if (&ClickHouseWork{}).MergesPerRow() != 0 {
+		t.Error("merges per row of nothing written is not 0")
 	}
 }

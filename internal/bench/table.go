@@ -159,6 +159,11 @@ func e2eSection(title string, e *EndToEnd, nproc int, judge func(Row, string) Ro
 		s.Rows = append(s.Rows, Row{Name: "CPU per event", Value: fmt.Sprintf("%.1f µs", total),
 			Note: fmt.Sprintf("%s µs; at this cost %d cores carry %s ev/s", strings.Join(shares, ", "), nproc, count(int64(float64(nproc)*1e6/total)))})
 	}
+	if w := e.ClickHouseWork; w != nil && w.WrittenRows > 0 {
+		s.Rows = append(s.Rows, Row{Name: "ClickHouse merges", Value: fmt.Sprintf("%.1f× per row", w.MergesPerRow()),
+			Note: fmt.Sprintf("%s rows inserted, %s written to new parts (rollups included), %s merged in %.0f s of merge threads",
+				count(int64(w.InsertedRows)), count(int64(w.WrittenRows)), count(int64(w.MergedRows)), w.MergeSeconds)})
+	}
 	s.Rows = append(s.Rows,
 		Row{Name: "consumer lag at end", Value: fmt.Sprintf("%d + %d", e.LagEnricher, e.LagSink),
 			Note: fmt.Sprintf("committed offsets behind the end: enricher + sink; lag gauges %.0f", e.LagGauges)},
