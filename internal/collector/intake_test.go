@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/veiltelemetry/veil/internal/stream"
+	"github.com/veiltelemetry/veil/internal/testenv"
 	"github.com/veiltelemetry/veil/schemas"
 )
 
@@ -205,17 +206,7 @@ func TestMountedEndpointsShareTheAuthentication(t *testing.T) {
 	}), true)
 	ts.Handle("GET /privacy", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "public") }), false)
 	get := func(path, token string) (int, string) {
-		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return testenv.Request(t, http.MethodGet, ts.URL+path, token, "")
 	}
 	if code, _ := get("/v1/consent/srv-1", ""); code != http.StatusUnauthorized {
 		t.Errorf("mounted with auth, no token: %d, want 401", code)

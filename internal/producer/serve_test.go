@@ -3,7 +3,6 @@ package producer
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -49,27 +48,6 @@ func serve(t *testing.T, args []string) (string, func() error) {
 	return url, stop
 }
 
-func request(t *testing.T, method, url, auth, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", "Bearer "+auth)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // The consent API on real Kafka: authenticated, written to the compacted topic
 // with acks=all, and read back by a second producer that starts afterwards (it
 // learns the state by following the topic, not from the first one's memory).
@@ -79,22 +57,22 @@ func TestServeConsentAPIWritesTheTopicAndAnotherProducerReadsIt(t *testing.T) {
 	args := testenv.KafkaArgs(brokers, tp)
 	url, stop := serve(t, args)
 
-	if code, body := request(t, "PUT", url+"/v1/consent/inst-7", "", `{"opt_out":["crash"]}`); code != http.StatusUnauthorized {
+	if code, body := testenv.Request(t, "PUT", url+"/v1/consent/inst-7", "", `{"opt_out":["crash"]}`); code != http.StatusUnauthorized {
 		t.Errorf("PUT without a token = %d %s, want 401", code, body)
 	}
-	if code, body := request(t, "GET", url+"/v1/consent/inst-7", "wrong-token", ""); code != http.StatusUnauthorized {
+	if code, body := testenv.Request(t, "GET", url+"/v1/consent/inst-7", "wrong-token", ""); code != http.StatusUnauthorized {
 		t.Errorf("GET with a wrong token = %d %s, want 401", code, body)
 	}
-	if code, body := request(t, "PUT", url+"/v1/consent/inst-7", token, `{"opt_out":["crash","marketing"]}`); code != http.StatusOK {
+	if code, body := testenv.Request(t, "PUT", url+"/v1/consent/inst-7", token, `{"opt_out":["crash","marketing"]}`); code != http.StatusOK {
 		t.Fatalf("PUT = %d %s", code, body)
 	}
-	if code, body := request(t, "PUT", url+"/v1/consent/inst-8", token, `{"opt_out":["playback"]}`); code != http.StatusOK {
+	if code, body := testenv.Request(t, "PUT", url+"/v1/consent/inst-8", token, `{"opt_out":["playback"]}`); code != http.StatusOK {
 		t.Fatalf("PUT = %d %s", code, body)
 	}
-	if code, body := request(t, "PUT", url+"/v1/consent/inst-8", token, `{"opt_out":[]}`); code != http.StatusOK {
+	if code, body := testenv.Request(t, "PUT", url+"/v1/consent/inst-8", token, `{"opt_out":[]}`); code != http.StatusOK {
 		t.Fatalf("PUT opt back in = %d %s", code, body)
 	}
-	if code, body := request(t, "PUT", url+"/v1/consent/inst-9", token, `{"opt_out":["everything"]}`); code != http.StatusBadRequest || !strings.Contains(body, "unknown category") {
+	if code, body := testenv.Request(t, "PUT", url+"/v1/consent/inst-9", token, `{"opt_out":["everything"]}`); code != http.StatusBadRequest || !strings.Contains(body, "unknown category") {
 		t.Errorf("PUT unknown category = %d %s, want 400 naming it", code, body)
 	}
 
@@ -114,7 +92,7 @@ func TestServeConsentAPIWritesTheTopicAndAnotherProducerReadsIt(t *testing.T) {
 
 	url2, _ := serve(t, args)
 	for inst, want := range map[string]string{"inst-7": `["crash","marketing"]`, "inst-8": `[]`, "never-seen": `[]`} {
-		code, body := request(t, "GET", url2+"/v1/consent/"+inst, token, "")
+		code, body := testenv.Request(t, "GET", url2+"/v1/consent/"+inst, token, "")
 		var got struct {
 			OptOut json.RawMessage `json:"opt_out"`
 		}
@@ -131,11 +109,11 @@ func TestServePrivacyTabListsEveryField(t *testing.T) {
 	tp := testenv.Topics(t, brokers, 1)
 	url, _ := serve(t, testenv.KafkaArgs(brokers, tp))
 
-	code, page := request(t, "GET", url+"/privacy", "", "")
+	code, page := testenv.Request(t, "GET", url+"/privacy", "", "")
 	if code != http.StatusOK || !strings.Contains(page, "<html") {
 		t.Fatalf("GET /privacy = %d %.200s", code, page)
 	}
-	code, body := request(t, "GET", url+"/privacy.json", "", "")
+	code, body := testenv.Request(t, "GET", url+"/privacy.json", "", "")
 	if code != http.StatusOK {
 		t.Fatalf("GET /privacy.json = %d %.200s", code, body)
 	}
