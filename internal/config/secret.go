@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 )
@@ -33,13 +34,17 @@ func SecretVar(fs *flag.FlagSet, s *Secret, name, env, usage string) {
 	fs.Var(s, name, usage+" (or the secret itself in "+env+"; never on the command line)")
 }
 
-// String is the file's path: a secret is never printed.
-func (s *Secret) String() string {
-	if s == nil {
-		return ""
-	}
-	return s.file
+// String is the file's path: a secret is never printed, not even as part of a
+// config printed with %v or %+v.
+func (s Secret) String() string { return s.file }
+
+// GoString keeps %#v from printing the secret.
+func (s Secret) GoString() string {
+	return fmt.Sprintf("config.Secret{Env: %q, file: %q}", s.Env, s.file)
 }
+
+// LogValue keeps slog from logging the secret.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Set takes the path of the file holding the secret.
 func (s *Secret) Set(path string) error {

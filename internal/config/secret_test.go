@@ -3,7 +3,9 @@ package config_test
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,6 +85,17 @@ func TestSecretIsNeverPrinted(t *testing.T) {
 	}
 	if err := config.Parse(fs, []string{"--db-password", "x"}, config.MapLookup(nil)); err == nil {
 		t.Error("--db-password was accepted: a password must not be settable on the command line")
+	}
+	type cfg struct{ Password config.Secret }
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		if got := fmt.Sprintf(format, cfg{s}); strings.Contains(got, "hunter2") {
+			t.Errorf("Sprintf(%q) of a config shows the password: %s", format, got)
+		}
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "password", s)
+	if strings.Contains(logged.String(), "hunter2") {
+		t.Errorf("slog shows the password: %s", logged.String())
 	}
 	_ = config.Parse(fs, []string{"-h"}, config.MapLookup(nil))
 	if strings.Contains(help.String(), "hunter2") {
