@@ -42,7 +42,7 @@ func main() {
 				if *months < 1 {
 					return fmt.Errorf("--months: must be at least 1, got %d", *months)
 				}
-				return chstore.Retain(ctx, cfg.ClickHouse, *months, *dryRun, time.Now(), out)
+				return chstore.Retain(ctx, cfg.ClickHouseOptions(), *months, *dryRun, time.Now(), out)
 			}
 		}},
 	}))

@@ -40,7 +40,7 @@ func (r *run) baselines(ctx context.Context) (*Baselines, error) {
 
 	topic := r.cfg.TopicPrefix + ".baseline"
 	r.topics = append(r.topics, topic)
-	if err := stream.EnsureTopics(ctx, r.cfg.Brokers, []stream.Topic{{Name: topic, Partitions: r.cfg.Partitions, Retention: time.Hour}}); err != nil {
+	if err := stream.EnsureTopics(ctx, r.cluster, []stream.Topic{{Name: topic, Partitions: r.cfg.Partitions, Retention: time.Hour}}); err != nil {
 		return nil, err
 	}
 	r.log.Info("baselines: kafka-go produce", "topic", topic, "writers", produceWorkers, "chunk", produceChunk)
@@ -111,7 +111,7 @@ func sampleRecords(reg *schemas.Registry, n int) ([]kafka.Message, int64, error)
 // baselineProduce writes msgs with the pipeline's writer settings from several
 // goroutines sharing one writer, as producer simulate does.
 func (r *run) baselineProduce(ctx context.Context, topic string, msgs []kafka.Message) (Throughput, error) {
-	w, err := stream.NewWriter(stream.WriterConfig{Brokers: r.cfg.Brokers, Topic: topic, Compression: r.cfg.Compression})
+	w, err := stream.NewWriter(stream.WriterConfig{Cluster: r.cluster, Topic: topic, Compression: r.cfg.Compression})
 	if err != nil {
 		return Throughput{}, err
 	}
@@ -152,7 +152,7 @@ func (r *run) baselineConsume(ctx context.Context, topic string, n int) (Through
 			assigned <- t
 		}
 	}()
-	rd := kafka.NewReader(stream.ReaderConfig(r.cfg.Brokers, group, topic))
+	rd := kafka.NewReader(stream.ReaderConfig(r.cluster, group, topic))
 	defer rd.Close()
 	batch := make([]kafka.Message, 0, consumeCommit)
 	var first time.Time
@@ -287,7 +287,7 @@ func timeLoop(ctx context.Context, d time.Duration, n int, fn func(i int) error)
 // The two alternate batch by batch, so background merges weigh on both alike.
 func (r *run) baselineClickHouse(ctx context.Context, clean map[string][][]byte, batch int) (raw, store Throughput, err error) {
 	open := func(phase string) (*chstore.Store, error) {
-		st, err := chstore.Open(ctx, chstore.Options{Addr: r.cfg.ClickHouseAddr, Database: r.database(phase), Compression: r.cfg.CHCompression}, r.reg)
+		st, err := chstore.Open(ctx, r.cfg.chOptions(r.database(phase)), r.reg)
 		if err != nil {
 			return nil, err
 		}

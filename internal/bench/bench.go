@@ -22,14 +22,15 @@ import (
 
 // run is the state of one bench run: what it created, to delete at the end.
 type run struct {
-	cfg    Config
-	log    *slog.Logger
-	res    *Results
-	reg    *schemas.Registry
-	procs  *procs
-	admin  *admin
-	ch     *chClient
-	keyDir string
+	cfg     Config
+	log     *slog.Logger
+	res     *Results
+	reg     *schemas.Registry
+	procs   *procs
+	admin   *admin
+	cluster stream.Cluster // as --kafka-user
+	ch      *chClient
+	keyDir  string
 
 	topics  []string
 	groups  []string
@@ -65,19 +66,23 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 		return fmt.Errorf("bench: key directory: %w", err)
 	}
 	defer os.RemoveAll(keyDir)
-	ch, err := openClickHouse(ctx, cfg.ClickHouseAddr, cfg.CHCompression, reg)
+	ch, err := openClickHouse(ctx, cfg.chOptions(""), reg)
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	if err := stream.Ping(cfg.Brokers)(ctx); err != nil {
+	cluster, err := stream.NewCluster(cfg.Brokers, cfg.KafkaUser, cfg.KafkaPassword.Value())
+	if err != nil {
+		return err
+	}
+	if err := stream.Ping(cluster)(ctx); err != nil {
 		return fmt.Errorf("bench: %w (start it with scripts/kafka start)", err)
 	}
 
 	commit, modified := buildCommit()
 	r := &run{
-		cfg: cfg, log: log, reg: reg, ch: ch, keyDir: keyDir, admin: newAdmin(cfg.Brokers),
-		procs: &procs{dir: logDir, bin: cfg.BinDir, env: childEnv(os.Environ(), cfg.GOMAXPROCS), log: log, profile: cfg.Profile},
+		cfg: cfg, log: log, reg: reg, ch: ch, keyDir: keyDir, admin: newAdmin(cluster), cluster: cluster,
+		procs: &procs{dir: logDir, bin: cfg.BinDir, env: childEnv(os.Environ(), cfg.GOMAXPROCS, cfg.secretEnv()...), log: log, profile: cfg.Profile},
 		res: &Results{Commit: commit, Modified: modified, Time: start, RunID: cfg.TopicPrefix,
 			GOMAXPROCS: runtime.GOMAXPROCS(0), NProc: runtime.NumCPU(), Flags: cfg.Flags, LogDir: logDir},
 	}
@@ -178,7 +183,7 @@ func (r *run) topicSet(ctx context.Context, phase string) (stream.Topics, error)
 	p := r.cfg.TopicPrefix + "." + phase + "."
 	t := stream.Topics{Raw: p + "raw", Clean: p + "clean", Consent: p + "consent", DeadLetter: p + "deadletter"}
 	r.topics = append(r.topics, t.Raw, t.Clean, t.Consent, t.DeadLetter)
-	if err := stream.EnsureTopics(ctx, r.cfg.Brokers, t.Specs(r.cfg.Partitions)); err != nil {
+	if err := stream.EnsureTopics(ctx, r.cluster, t.Specs(r.cfg.Partitions)); err != nil {
 		return t, err
 	}
 	return t, nil
@@ -196,11 +201,16 @@ func (r *run) database(phase string) string {
 	return db
 }
 
-// kafkaArgs are the flags every binary shares.
+// kafkaArgs are the flags every binary shares. The password is in the
+// children's environment (secretEnv), never in argv.
 func (r *run) kafkaArgs(t stream.Topics) []string {
-	return []string{"--brokers", r.cfg.Brokers.String(), "--topic-raw", t.Raw, "--topic-clean", t.Clean,
+	args := []string{"--brokers", r.cfg.Brokers.String(), "--topic-raw", t.Raw, "--topic-clean", t.Clean,
 		"--topic-consent", t.Consent, "--topic-deadletter", t.DeadLetter,
 		"--partitions", strconv.Itoa(r.cfg.Partitions), "--compression", r.cfg.Compression}
+	if r.cfg.KafkaUser != "" {
+		args = append(args, "--kafka-user", r.cfg.KafkaUser)
+	}
+	return args
 }
 
 // startEnricher starts `enricher run` and waits until it is ready.
@@ -232,7 +242,8 @@ func (r *run) startSink(ctx context.Context, name string, t stream.Topics, group
 		return nil, err
 	}
 	args := append([]string{"run"}, r.kafkaArgs(t)...)
-	args = append(args, "--group", group, "--clickhouse-addr", r.cfg.ClickHouseAddr, "--clickhouse-db", db, "--clickhouse-compression", r.cfg.CHCompression, "--metrics-addr", addr)
+	args = append(args, "--group", group, "--clickhouse-addr", r.cfg.ClickHouseAddr, "--clickhouse-user", r.cfg.CHUser,
+		"--clickhouse-db", db, "--clickhouse-compression", r.cfg.CHCompression, "--metrics-addr", addr)
 	if r.cfg.SinkBatch > 0 {
 		args = append(args, "--batch-records", strconv.Itoa(r.cfg.SinkBatch))
 	}

@@ -21,14 +21,15 @@ type chClient struct {
 
 // openClickHouse connects to the server with the compression the sink uses
 // (native protocol), so that the raw insert baseline pays what the sink pays.
-func openClickHouse(ctx context.Context, addr, compression string, reg *schemas.Registry) (*chClient, error) {
-	comp, err := chstore.ParseCompression(compression)
+func openClickHouse(ctx context.Context, o chstore.Options, reg *schemas.Registry) (*chClient, error) {
+	comp, err := chstore.ParseCompression(o.Compression)
 	if err != nil {
 		return nil, fmt.Errorf("bench: --clickhouse-compression: %w", err)
 	}
+	addr := o.Addr
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        []string{addr},
-		Auth:        clickhouse.Auth{Database: "default", Username: "default"},
+		Auth:        clickhouse.Auth{Database: "default", Username: o.User, Password: o.Password},
 		DialTimeout: 5 * time.Second,
 		ReadTimeout: 5 * time.Minute,
 		Compression: comp,

@@ -19,7 +19,11 @@ type Config struct {
 	StateDir          string        // --state-dir: logs go to <state-dir>/bench/<run id>/, default .state
 	GeoIP             string        // --geoip: MMDB file for the enricher, default .state/geoip.mmdb
 	Brokers           config.List   // --brokers, default 127.0.0.1:9092
+	KafkaUser         string        // --kafka-user: the bench and every binary it starts act as this user (it creates and deletes topics: an administrator); empty: no authentication
+	KafkaPassword     config.Secret // --kafka-password-file or VEIL_KAFKA_PASSWORD
 	ClickHouseAddr    string        // --clickhouse-addr (native protocol), default 127.0.0.1:9000
+	CHUser            string        // --clickhouse-user of the bench and the sinks (it creates and drops databases), default "default"
+	CHPassword        config.Secret // --clickhouse-password-file or VEIL_CLICKHOUSE_PASSWORD
 	CHCompression     string        // --clickhouse-compression of the sink and the insert baselines: lz4 (default), zstd, none
 	Database          string        // --clickhouse-db: prefix of the run's databases, default bench_<unix time>
 	TopicPrefix       string        // --topic-prefix: prefix of the run's topics and groups, default bench-<unix time>
@@ -57,7 +61,11 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.StateDir, "state-dir", ".state", "logs of the started binaries go to <state-dir>/bench/<run id>/")
 	fs.StringVar(&c.GeoIP, "geoip", ".state/geoip.mmdb", "MMDB file for the enricher's IP geolocation (scripts/bench builds it)")
 	fs.Var(&c.Brokers, "brokers", "Kafka bootstrap brokers, comma-separated")
+	fs.StringVar(&c.KafkaUser, "kafka-user", "", "Kafka user of the bench and of every binary it starts, which create and delete topics: an administrator such as veil-admin (empty: no authentication)")
+	config.SecretVar(fs, &c.KafkaPassword, "kafka-password-file", "VEIL_KAFKA_PASSWORD", "file holding the Kafka user's password; the binaries started get it in their environment")
 	fs.StringVar(&c.ClickHouseAddr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
+	fs.StringVar(&c.CHUser, "clickhouse-user", "default", "ClickHouse user of the bench and of the sinks it starts, which create and drop databases: an administrator")
+	config.SecretVar(fs, &c.CHPassword, "clickhouse-password-file", "VEIL_CLICKHOUSE_PASSWORD", "file holding the ClickHouse user's password; the sinks started get it in their environment")
 	fs.StringVar(&c.CHCompression, "clickhouse-compression", "lz4", "compression of the blocks sent to ClickHouse by the sink and the insert baselines: lz4, zstd, none")
 	fs.StringVar(&c.Database, "clickhouse-db", "", "prefix of the run's ClickHouse databases (default bench_<unix time>)")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", "", "prefix of the run's topics and consumer groups (default bench-<unix time>)")
@@ -105,6 +113,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--bin-dir must not be empty")
 	case len(c.Brokers) == 0:
 		return fmt.Errorf("--brokers: at least one broker is required")
+	case (c.KafkaUser == "") != (c.KafkaPassword.Value() == ""):
+		return fmt.Errorf("--kafka-user and its password (--kafka-password-file or VEIL_KAFKA_PASSWORD) go together")
 	case c.ClickHouseAddr == "":
 		return fmt.Errorf("--clickhouse-addr must not be empty")
 	case c.Duration < time.Second:
@@ -135,6 +145,23 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) skip(phase string) bool { return slices.Contains(c.Skip, phase) }
+
+// chOptions connect the bench to database db as --clickhouse-user.
+func (c *Config) chOptions(db string) chstore.Options {
+	return chstore.Options{Addr: c.ClickHouseAddr, Database: db, User: c.CHUser, Password: c.CHPassword.Value(), Compression: c.CHCompression}
+}
+
+// secretEnv hands the passwords to the started binaries in their environment.
+func (c *Config) secretEnv() []string {
+	var env []string
+	if v := c.KafkaPassword.Value(); v != "" {
+		env = append(env, "VEIL_KAFKA_PASSWORD="+v)
+	}
+	if v := c.CHPassword.Value(); v != "" {
+		env = append(env, "VEIL_CLICKHOUSE_PASSWORD="+v)
+	}
+	return env
+}
 
 // withDefaults fills what depends on the run: names from the start time.
 func (c Config) withDefaults(now time.Time) Config {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/veiltelemetry/veil/internal/stream"
 )
 
 // admin asks the broker about groups and offsets.
@@ -14,8 +16,8 @@ type admin struct {
 	client *kafka.Client
 }
 
-func newAdmin(brokers []string) *admin {
-	return &admin{client: &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}}
+func newAdmin(c stream.Cluster) *admin {
+	return &admin{client: c.Client(10 * time.Second)}
 }
 
 // groupAssigned reports whether group is stable with every partition of topic

@@ -14,7 +14,7 @@ import (
 // settle drops the finished phases' databases, once each, unless --keep.
 func TestSettleDropsTheFinishedPhasesDatabasesUnlessKept(t *testing.T) {
 	ctx := context.Background()
-	ch, err := openClickHouse(ctx, testenv.ClickHouse(t), "lz4", schemas.MustLoad())
+	ch, err := openClickHouse(ctx, testenv.ClickHouse(t), schemas.MustLoad())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestSettleDropsTheFinishedPhasesDatabasesUnlessKept(t *testing.T) {
 // so the figures are lower bounds.)
 func TestServerEventsCountInsertsAndMerges(t *testing.T) {
 	ctx := context.Background()
-	ch, err := openClickHouse(ctx, testenv.ClickHouse(t), "lz4", schemas.MustLoad())
+	ch, err := openClickHouse(ctx, testenv.ClickHouse(t), schemas.MustLoad())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,10 +46,12 @@ func freshStore(t *testing.T, prefix string) *chstore.Store {
 	return freshStoreWith(t, prefix, chstore.Options{})
 }
 
-// freshStoreWith is freshStore with other options; Addr and Database are set.
+// freshStoreWith is freshStore with other options; the server, the
+// administrator's account and the database are set.
 func freshStoreWith(t *testing.T, prefix string, o chstore.Options) *chstore.Store {
 	t.Helper()
-	o.Addr, o.Database = testenv.ClickHouse(t), testenv.Unique(prefix)
+	admin := testenv.ClickHouse(t)
+	o.Addr, o.User, o.Password, o.Database = admin.Addr, admin.User, admin.Password, testenv.Unique(prefix)
 	ctx := context.Background()
 	st, err := chstore.Open(ctx, o, schemas.MustLoad())
 	if err != nil {
@@ -189,7 +191,9 @@ func TestDropExpiredRemovesOldMonthsFromTheTableAndItsRollups(t *testing.T) {
 		t.Errorf("dry run changed the data:\nbefore %v\nafter  %v", before, after)
 	}
 	var out bytes.Buffer
-	if err := chstore.Retain(ctx, chstore.Options{Addr: testenv.ClickHouse(t), Database: st.Database()}, 12, true, now, &out); err != nil {
+	o := testenv.ClickHouse(t)
+	o.Database = st.Database()
+	if err := chstore.Retain(ctx, o, 12, true, now, &out); err != nil {
 		t.Fatal(err)
 	}
 	n = len(wantTables)
@@ -250,7 +254,9 @@ func TestRetentionRejectsBadInput(t *testing.T) {
 		t.Error("DropExpired with 0 months: no error")
 	}
 	var out bytes.Buffer
-	err := chstore.Retain(context.Background(), chstore.Options{Addr: testenv.ClickHouse(t), Database: testenv.Unique("veil_missing")}, 12, true, time.Now(), &out)
+	o := testenv.ClickHouse(t)
+	o.Database = testenv.Unique("veil_missing")
+	err := chstore.Retain(context.Background(), o, 12, true, time.Now(), &out)
 	if !errors.Is(err, chstore.ErrNoMonthlyTables) {
 		t.Errorf("Retain on a database without tables: %v, want ErrNoMonthlyTables", err)
 	}

@@ -64,8 +64,11 @@ func Open(ctx context.Context, o Options, reg *schemas.Registry) (*Store, error)
 		return nil, fmt.Errorf("chstore: %w", err)
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:        []string{o.Addr},
-		Auth:        clickhouse.Auth{Database: "default", Username: o.User, Password: o.Password},
+		Addr: []string{o.Addr},
+		// No current database: every statement names its database, and a user
+		// allowed only its own databases (allow_databases) may not use
+		// "default". The database itself may not exist before Migrate.
+		Auth:        clickhouse.Auth{Username: o.User, Password: o.Password},
 		DialTimeout: 5 * time.Second,
 		ReadTimeout: 5 * time.Minute,
 		Compression: comp,

@@ -27,7 +27,7 @@ func TestRecordKafkaRefusesIsDeadLettered(t *testing.T) {
 	defer cancel()
 	// The raw topic takes at most 4 KiB per batch: a batch of many small events is
 	// refused as a whole, and one big event is refused on its own.
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+	client := brokers.Client(30 * time.Second)
 	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 		Topic: tp.Raw, NumPartitions: 2, ReplicationFactor: -1,
 		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: "4096"}},

@@ -88,14 +88,14 @@ func startServer(t testing.TB, cfg Config, batched, single Producer, tp stream.T
 }
 
 // kafkaServer starts a collector writing to fresh topics on the shared broker.
-func kafkaServer(t testing.TB, args ...string) (*testServer, []string) {
+func kafkaServer(t testing.TB, args ...string) (*testServer, stream.Cluster) {
 	t.Helper()
 	brokers := testenv.Kafka(t)
 	tp := testenv.Topics(t, brokers, 4)
 	return kafkaServerOn(t, brokers, tp, args...), brokers
 }
 
-func kafkaServerOn(t testing.TB, brokers []string, tp stream.Topics, args ...string) *testServer {
+func kafkaServerOn(t testing.TB, brokers stream.Cluster, tp stream.Topics, args ...string) *testServer {
 	t.Helper()
 	cfg := testConfig(t, append(testenv.KafkaArgs(brokers, tp), args...)...)
 	batched, single, err := Writers(cfg)
@@ -304,7 +304,7 @@ func tryPost(c *http.Client, url, token, contentType, encoding string, body []by
 }
 
 // rawIDs decodes every record of the raw topic and returns them by event id.
-func rawRecords(t testing.TB, brokers []string, topic string) map[string]rawRecord {
+func rawRecords(t testing.TB, brokers stream.Cluster, topic string) map[string]rawRecord {
 	t.Helper()
 	reg := schemas.MustLoad()
 	out := map[string]rawRecord{}

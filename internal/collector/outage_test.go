@@ -28,7 +28,7 @@ func TestKafkaOutageAnswers503AndLosesNothingAcknowledged(t *testing.T) {
 		limit          = 8 << 20
 	)
 	k := testenv.PrivateKafka(t)
-	brokers := k.Brokers()
+	brokers := k.Kafka()
 	tp := testenv.Topics(t, brokers, 4)
 	ts := kafkaServerOn(t, brokers, tp, "--produce-timeout", produceTimeout.String(), "--max-inflight", "8MiB",
 		"--max-body", "2MiB", "--max-decompressed", "4MiB", "--retry-after", "1s")

@@ -20,12 +20,16 @@ import (
 // under the broker's message.max.bytes) and the single-record one. The caller
 // closes them, which flushes what they still hold.
 func Writers(cfg Config) (batched, single *kafka.Writer, err error) {
-	batched, err = stream.NewWriter(stream.WriterConfig{Brokers: cfg.Kafka.Brokers, Compression: cfg.Kafka.Compression})
+	cluster, err := cfg.Kafka.Cluster()
+	if err != nil {
+		return nil, nil, err
+	}
+	batched, err = stream.NewWriter(stream.WriterConfig{Cluster: cluster, Compression: cfg.Kafka.Compression})
 	if err != nil {
 		return nil, nil, err
 	}
 	batched.BatchBytes = int64(cfg.MaxRecordBytes)
-	single, err = stream.NewWriter(stream.WriterConfig{Brokers: cfg.Kafka.Brokers, Compression: cfg.Kafka.Compression, BatchSize: 1})
+	single, err = stream.NewWriter(stream.WriterConfig{Cluster: cluster, Compression: cfg.Kafka.Compression, BatchSize: 1})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -48,13 +52,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
 		return err
 	}
+	cluster, err := cfg.Kafka.Cluster()
+	if err != nil {
+		return err
+	}
 	batched, single, err := Writers(cfg)
 	if err != nil {
 		return err
 	}
 	s, err := New(cfg, Deps{
 		Schemas: sch, Batched: batched, Single: single, Topics: cfg.Kafka.Topics,
-		Ready: map[string]obs.Check{"kafka": stream.Ping(cfg.Kafka.Brokers)},
+		Ready: map[string]obs.Check{"kafka": stream.Ping(cluster)},
 		Log:   log, Metrics: reg, Gatherer: reg,
 	})
 	if err == nil {

@@ -108,8 +108,8 @@ func Publish(ctx context.Context, w Writer, topic string, rec Record) error {
 // has read every record present when it started, then keeps following until ctx
 // ends. Bad records are logged and skipped (they cannot be dead-lettered usefully:
 // the topic is the source of truth and the next record for the key replaces them).
-func Follow(ctx context.Context, brokers []string, topic string, s *Store, log *slog.Logger, loaded chan<- struct{}) error {
-	n, err := stream.PartitionCount(ctx, brokers, topic)
+func Follow(ctx context.Context, c stream.Cluster, topic string, s *Store, log *slog.Logger, loaded chan<- struct{}) error {
+	n, err := stream.PartitionCount(ctx, c, topic)
 	if err != nil {
 		return fmt.Errorf("consent: %w", err)
 	}
@@ -124,7 +124,7 @@ func Follow(ctx context.Context, brokers []string, topic string, s *Store, log *
 			// settling right after the topic was created, or a broker restarting.
 			var end int64
 			if err := stream.Retry(ctx, log, func() error {
-				conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, p)
+				conn, err := c.DialLeader(ctx, topic, p)
 				if err != nil {
 					return fmt.Errorf("consent: dial %s/%d: %w", topic, p, err)
 				}
@@ -136,7 +136,7 @@ func Follow(ctx context.Context, brokers []string, topic string, s *Store, log *
 			}); err != nil {
 				return nil // ctx done
 			}
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers, Dialer: c.Dialer(), Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
 			defer r.Close()
 			once := sync.OnceFunc(wg.Done)
 			if end == 0 {

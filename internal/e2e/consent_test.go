@@ -86,7 +86,7 @@ func (h *harness) setConsent(url, installation string, optOut ...string) {
 
 func TestOptOutDropsEventsAlreadyInFlightAndOptInRestoresThem(t *testing.T) {
 	h := newHarness(t, testenv.Kafka(t), testenv.ClickHouse(t))
-	w, err := stream.NewWriter(stream.WriterConfig{Brokers: h.brokers})
+	w, err := stream.NewWriter(stream.WriterConfig{Cluster: h.brokers})
 	if err != nil {
 		t.Fatal(err)
 	}

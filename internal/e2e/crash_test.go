@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/sink"
 	"github.com/veiltelemetry/veil/internal/stream"
@@ -55,7 +53,7 @@ func TestSinkKilledRepeatedlyDuringLoadLosesAndDuplicatesNothing(t *testing.T) {
 func TestClickHouseRestartDuringLoadLosesAndDuplicatesNothing(t *testing.T) {
 	const n = 100000
 	ch := testenv.PrivateClickHouse(t)
-	h := newHarness(t, testenv.Kafka(t), ch.Addr)
+	h := newHarness(t, testenv.Kafka(t), ch.ClickHouse())
 	h.startEnricher()
 	h.startSink()
 	h.waitTables()
@@ -72,7 +70,7 @@ func TestClickHouseRestartDuringLoadLosesAndDuplicatesNothing(t *testing.T) {
 func TestKafkaRestartDuringLoadLosesAndDuplicatesNothing(t *testing.T) {
 	const n = 100000
 	kafka := testenv.PrivateKafka(t)
-	h := newHarness(t, kafka.Brokers(), testenv.ClickHouse(t))
+	h := newHarness(t, kafka.Kafka(), testenv.ClickHouse(t))
 	h.startEnricher()
 	h.startSink()
 	h.waitTables()
@@ -115,7 +113,7 @@ func (h *harness) cleanEnd() int64 {
 	}
 	var sum int64
 	for p := range n {
-		conn, err := kafka.DialLeader(context.Background(), "tcp", h.brokers[0], h.topics.Clean, p)
+		conn, err := h.brokers.DialLeader(context.Background(), h.topics.Clean, p)
 		if err != nil {
 			h.t.Fatal(err)
 		}
@@ -144,7 +142,7 @@ func liveHeap() uint64 {
 func TestSinkMemoryStaysBoundedWhileClickHouseIsDown(t *testing.T) {
 	const before, during = 20000, 400000
 	ch := testenv.PrivateClickHouse(t)
-	h := newHarness(t, testenv.Kafka(t), ch.Addr)
+	h := newHarness(t, testenv.Kafka(t), ch.ClickHouse())
 	h.startEnricher()
 	var cfg sink.Config
 	testenv.Configure(t, cfg.Register, append(h.sinkArgs(), "--batch-records", "2000")...)

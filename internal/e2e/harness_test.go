@@ -27,9 +27,9 @@ import (
 // directory and ClickHouse database, on the shared services or private ones.
 type harness struct {
 	t       *testing.T
-	brokers []string
+	brokers stream.Cluster
 	topics  stream.Topics
-	chAddr  string
+	ch      chstore.Options // the server and the account the sink and the test use; Database is db
 	db      string
 	keys    string
 	groups  map[string]string
@@ -37,10 +37,11 @@ type harness struct {
 	store   *chstore.Store
 }
 
-func newHarness(t *testing.T, brokers []string, chAddr string) *harness {
+func newHarness(t *testing.T, brokers stream.Cluster, ch chstore.Options) *harness {
 	t.Helper()
-	h := &harness{t: t, brokers: brokers, chAddr: chAddr, db: testenv.Unique("veil_e2e"), keys: t.TempDir(),
+	h := &harness{t: t, brokers: brokers, ch: ch, db: testenv.Unique("veil_e2e"), keys: t.TempDir(),
 		groups: map[string]string{"enricher": testenv.Unique("enricher"), "sink": testenv.Unique("sink")}}
+	h.ch.Database = h.db
 	h.topics = testenv.Topics(t, brokers, 4)
 	h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -102,8 +103,8 @@ func (h *harness) enricherConfig() enricher.Config {
 }
 
 func (h *harness) sinkArgs() []string {
-	return append(h.kafkaArgs(), "--group", h.groups["sink"], "--clickhouse-addr", h.chAddr,
-		"--clickhouse-db", h.db, "--batch-wait", "300ms", "--batch-records", "20000")
+	return append(append(h.kafkaArgs(), testenv.ClickHouseArgs(h.ch)...),
+		"--group", h.groups["sink"], "--batch-wait", "300ms", "--batch-records", "20000")
 }
 
 func (h *harness) startEnricher() *stage {
@@ -127,7 +128,7 @@ func (h *harness) waitTables() {
 	reg := schemas.MustLoad()
 	testenv.Eventually(h.t, time.Minute, "ClickHouse tables created by the sink", func() (bool, string) {
 		if h.store == nil {
-			st, err := chstore.Open(context.Background(), chstore.Options{Addr: h.chAddr, Database: h.db}, reg)
+			st, err := chstore.Open(context.Background(), h.ch, reg)
 			if err != nil {
 				return false, err.Error()
 			}

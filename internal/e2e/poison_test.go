@@ -20,7 +20,7 @@ func TestPoisonRecordsInTheCleanTopicAreDeadLetteredAndDoNotStallThePartition(t 
 	h.startEnricher()
 	h.startSink()
 	h.waitTables()
-	w, err := stream.NewWriter(stream.WriterConfig{Brokers: h.brokers, Topic: h.topics.Clean})
+	w, err := stream.NewWriter(stream.WriterConfig{Cluster: h.brokers, Topic: h.topics.Clean})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,9 +36,10 @@ import (
 // hash up to 65,536 distinct values: with this data it is exact, and the data is
 // deterministic, so the comparison is exact.
 func TestAnalystQueriesReturnTheFiguresOfTheLoadedEvents(t *testing.T) {
-	addr := testenv.ClickHouse(t)
+	o := testenv.ClickHouse(t)
+	o.Database = testenv.Unique("veil_queries")
 	ctx := context.Background()
-	st, err := chstore.Open(ctx, chstore.Options{Addr: addr, Database: testenv.Unique("veil_queries")}, schemas.MustLoad())
+	st, err := chstore.Open(ctx, o, schemas.MustLoad())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,12 +66,16 @@ func Replay(ctx context.Context, cfg ReplayConfig, log *slog.Logger) (ReplayStat
 	if cfg.Group == "" || cfg.Idle <= 0 {
 		return st, errors.New("replay: --group must not be empty and --idle must be positive")
 	}
+	cluster, err := cfg.Kafka.Cluster()
+	if err != nil {
+		return st, err
+	}
 	w, err := cfg.Kafka.Writer("")
 	if err != nil {
 		return st, err
 	}
 	defer w.Close()
-	r := kafka.NewReader(stream.ReaderConfig(cfg.Kafka.Brokers, cfg.Group, cfg.Kafka.Topics.DeadLetter))
+	r := kafka.NewReader(stream.ReaderConfig(cluster, cfg.Group, cfg.Kafka.Topics.DeadLetter))
 	defer r.Close()
 	var batch, out []kafka.Message
 	flush := func() error {

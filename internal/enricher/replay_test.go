@@ -19,7 +19,7 @@ import (
 func TestReplayReinjectsMatchingDeadLettersOnce(t *testing.T) {
 	brokers := testenv.Kafka(t)
 	tp := testenv.Topics(t, brokers, 2)
-	w, err := stream.NewWriter(stream.WriterConfig{Brokers: brokers})
+	w, err := stream.NewWriter(stream.WriterConfig{Cluster: brokers})
 	if err != nil {
 		t.Fatal(err)
 	}

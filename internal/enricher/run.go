@@ -88,17 +88,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
 		return err
 	}
+	cluster, err := cfg.Kafka.Cluster()
+	if err != nil {
+		return err
+	}
 	w, err := cfg.Kafka.Writer("")
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	parts, err := stream.PartitionCount(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics.Clean)
+	parts, err := stream.PartitionCount(ctx, cluster, cfg.Kafka.Topics.Clean)
 	if err != nil {
-		return fmt.Errorf("enricher: clean topic (create it with --create-topics): %w", err)
+		return fmt.Errorf("enricher: clean topic (an administrator creates it: veilctl kafka setup --create-topics): %w", err)
 	}
 	w.Balancer = &stream.EventIDBalancer{Topic: cfg.Kafka.Topics.Clean, Partitions: parts}
-	r := kafka.NewReader(stream.ReaderConfig(cfg.Kafka.Brokers, cfg.Group, cfg.Kafka.Topics.Raw))
+	r := kafka.NewReader(stream.ReaderConfig(cluster, cfg.Group, cfg.Kafka.Topics.Raw))
 	defer r.Close()
 	m := newMetrics(reg)
 	stream.RegisterReaderStats(reg, "enricher", r)
@@ -109,11 +113,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return consent.Follow(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics.Consent, optOuts, log, loaded)
+		return consent.Follow(ctx, cluster, cfg.Kafka.Topics.Consent, optOuts, log, loaded)
 	})
 	g.Go(func() error {
 		return obs.Serve(ctx, cfg.MetricsAddr, obs.Handler(reg, map[string]obs.Check{
-			"kafka": stream.Ping(cfg.Kafka.Brokers),
+			"kafka": stream.Ping(cluster),
 		}), log)
 	})
 	g.Go(func() error {
@@ -123,7 +127,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		case <-ctx.Done():
 			return nil
 		}
-		log.Info("enricher consuming", "topic", cfg.Kafka.Topics.Raw, "group", cfg.Group, "brokers", cfg.Kafka.Brokers.String(),
+		log.Info("enricher consuming", "topic", cfg.Kafka.Topics.Raw, "group", cfg.Group, "kafka", cluster.String(),
 			"installations_opted_out", optOuts.Len())
 		out := make([]kafka.Message, 0, cfg.Batch.MaxRecords)
 		clean := m.records.WithLabelValues("clean", "") // looked up once: most records take it

@@ -12,6 +12,7 @@ import (
 
 	"github.com/veiltelemetry/veil/internal/collector"
 	"github.com/veiltelemetry/veil/internal/obs"
+	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/internal/testenv"
 	"github.com/veiltelemetry/veil/schemas"
 )
@@ -19,7 +20,7 @@ import (
 const token = "loadgen-test-token-0123"
 
 // startCollector serves a collector on a loopback port, writing to fresh topics.
-func startCollector(t *testing.T) (url string, brokers []string, raw string) {
+func startCollector(t *testing.T) (url string, brokers stream.Cluster, raw string) {
 	brokers = testenv.Kafka(t)
 	tp := testenv.Topics(t, brokers, 4)
 	var cfg collector.Config

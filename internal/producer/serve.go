@@ -64,7 +64,11 @@ func Serve(ctx context.Context, cfg ServeConfig, log *slog.Logger, reg *promethe
 		return err
 	}
 	kcfg := cfg.Collector.Kafka
-	w, err := stream.NewWriter(stream.WriterConfig{Brokers: kcfg.Brokers, Compression: kcfg.Compression, BatchSize: 1, BatchTimeout: time.Millisecond})
+	cluster, err := kcfg.Cluster()
+	if err != nil {
+		return err
+	}
+	w, err := stream.NewWriter(stream.WriterConfig{Cluster: cluster, Compression: kcfg.Compression, BatchSize: 1, BatchTimeout: time.Millisecond})
 	if err != nil {
 		return err
 	}
@@ -79,7 +83,7 @@ func Serve(ctx context.Context, cfg ServeConfig, log *slog.Logger, reg *promethe
 	mount := func(s *collector.Server) error {
 		// Runs after the collector made sure the topics exist.
 		g.Go(func() error {
-			if err := consent.Follow(gctx, kcfg.Brokers, kcfg.Topics.Consent, store, log, loaded); err != nil {
+			if err := consent.Follow(gctx, cluster, kcfg.Topics.Consent, store, log, loaded); err != nil {
 				return fmt.Errorf("serve: follow consent topic: %w", err)
 			}
 			return nil

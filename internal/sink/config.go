@@ -6,17 +6,21 @@ import (
 	"time"
 
 	"github.com/veiltelemetry/veil/internal/chstore"
+	"github.com/veiltelemetry/veil/internal/config"
 	"github.com/veiltelemetry/veil/internal/stream"
 )
 
 // Config of the sink.
 type Config struct {
-	Kafka       stream.Kafka
-	Group       string          // --group, default veil-sink
-	Batch       stream.Batching // --batch-records (default 25000), --batch-wait (default 1s)
-	ClickHouse  chstore.Options // --clickhouse-addr (127.0.0.1:9000), --clickhouse-db (veil), --clickhouse-user, --clickhouse-password, --clickhouse-compression (lz4)
-	MetricsAddr string          // --metrics-addr, default 127.0.0.1:9103; empty disables
-	DedupWindow int             // --dedup-window: event ids remembered per partition, default 100000
+	Kafka      stream.Kafka
+	Group      string          // --group, default veil-sink
+	Batch      stream.Batching // --batch-records (default 25000), --batch-wait (default 1s)
+	ClickHouse chstore.Options // --clickhouse-addr (127.0.0.1:9000), --clickhouse-db (veil), --clickhouse-user (default), --clickhouse-compression (lz4); its Password is filled by ClickHouseOptions
+	// ClickHousePassword: --clickhouse-password-file, or the password itself in
+	// VEIL_CLICKHOUSE_PASSWORD; none by default.
+	ClickHousePassword config.Secret
+	MetricsAddr        string // --metrics-addr, default 127.0.0.1:9103; empty disables
+	DedupWindow        int    // --dedup-window: event ids remembered per partition, default 100000
 }
 
 // Register adds the flags to fs with their defaults.
@@ -27,11 +31,19 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", time.Second, "how long a batch waits to fill after its first record")
 	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
 	fs.StringVar(&c.ClickHouse.Database, "clickhouse-db", "veil", "ClickHouse database")
-	fs.StringVar(&c.ClickHouse.User, "clickhouse-user", "default", "ClickHouse user")
-	fs.StringVar(&c.ClickHouse.Password, "clickhouse-password", "", "ClickHouse password")
+	fs.StringVar(&c.ClickHouse.User, "clickhouse-user", "default", "ClickHouse user (scripts/clickhouse's veil_sink may write only its database)")
+	config.SecretVar(fs, &c.ClickHousePassword, "clickhouse-password-file", "VEIL_CLICKHOUSE_PASSWORD", "file holding the ClickHouse user's password")
 	fs.StringVar(&c.ClickHouse.Compression, "clickhouse-compression", "lz4", "compression of the blocks sent to ClickHouse: lz4, zstd or none (none saves CPU when ClickHouse runs on the same machine)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9103", "address of /metrics, /healthz and /readyz; empty disables")
 	fs.IntVar(&c.DedupWindow, "dedup-window", 100000, "event ids remembered per partition to drop copies of an event (about 40 bytes each; 0 disables)")
+}
+
+// ClickHouseOptions are the options the sink connects to ClickHouse with, the
+// password included.
+func (c *Config) ClickHouseOptions() chstore.Options {
+	o := c.ClickHouse
+	o.Password = c.ClickHousePassword.Value()
+	return o
 }
 
 // Validate names the first bad field.

@@ -55,7 +55,7 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	st, err := chstore.Open(ctx, cfg.ClickHouse, reg)
+	st, err := chstore.Open(ctx, cfg.ClickHouseOptions(), reg)
 	if err != nil {
 		return err
 	}
@@ -87,21 +87,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err != nil {
 		return err
 	}
-	st, err := chstore.Open(ctx, cfg.ClickHouse, schemaReg)
+	st, err := chstore.Open(ctx, cfg.ClickHouseOptions(), schemaReg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	cluster, err := cfg.Kafka.Cluster()
+	if err != nil {
+		return err
+	}
 	dlq, err := cfg.Kafka.Writer("") // dead letters name their topic; kafka-go refuses a topic in both places
 	if err != nil {
 		return err
 	}
 	defer dlq.Close()
-	s := &sinker{cfg: cfg, log: log, store: st, schemas: schemaReg, dlq: dlq, m: newMetrics(reg)}
+	s := &sinker{cfg: cfg, cluster: cluster, log: log, store: st, schemas: schemaReg, dlq: dlq, m: newMetrics(reg)}
 
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                cfg.Group,
-		Brokers:           cfg.Kafka.Brokers,
+		Brokers:           cluster.Brokers,
+		Dialer:            cluster.Dialer(),
 		Topics:            []string{cfg.Kafka.Topics.Clean},
 		StartOffset:       kafka.FirstOffset,
 		HeartbeatInterval: time.Second,
@@ -116,7 +121,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return obs.Serve(ctx, cfg.MetricsAddr, obs.Handler(reg, map[string]obs.Check{
-			"kafka":      stream.Ping(cfg.Kafka.Brokers),
+			"kafka":      stream.Ping(cluster),
 			"clickhouse": st.Ping,
 		}), log)
 	})
@@ -125,7 +130,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		return group.Close() // ends the generation: partition loops drain and return
 	})
 	g.Go(func() error {
-		log.Info("sink consuming", "topic", cfg.Kafka.Topics.Clean, "group", cfg.Group, "clickhouse", cfg.ClickHouse.Addr, "server", st.Version())
+		log.Info("sink consuming", "topic", cfg.Kafka.Topics.Clean, "group", cfg.Group, "clickhouse", cfg.ClickHouse.Addr, "clickhouse_user", cfg.ClickHouse.User, "server", st.Version())
 		for {
 			gen, err := group.Next(ctx)
 			if err != nil {
@@ -157,6 +162,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 
 type sinker struct {
 	cfg     Config
+	cluster stream.Cluster
 	log     *slog.Logger
 	store   *chstore.Store
 	schemas *schemas.Registry
@@ -217,7 +223,7 @@ func (s *sinker) feed(ctx context.Context, topic string, part int, start int64, 
 		return // generation over before ClickHouse answered
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: s.cfg.Kafka.Brokers, Topic: topic, Partition: part,
+		Brokers: s.cluster.Brokers, Dialer: s.cluster.Dialer(), Topic: topic, Partition: part,
 		MinBytes: 1, MaxBytes: fetchBytes, MaxWait: 100 * time.Millisecond, QueueCapacity: readerQueue,
 		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second,
 	})

@@ -11,11 +11,13 @@ import (
 
 // Kafka is the Kafka configuration every binary shares.
 type Kafka struct {
-	Brokers      config.List // --brokers, default 127.0.0.1:9092
-	Topics       Topics      // --topic-raw, --topic-clean, --topic-consent, --topic-deadletter
-	CreateTopics bool        // --create-topics: create missing topics at start
-	Partitions   int         // --partitions for created raw and clean topics, default 8
-	Compression  string      // --compression of produced batches, default lz4
+	Brokers      config.List   // --brokers, default 127.0.0.1:9092
+	User         string        // --kafka-user: SCRAM-SHA-512 user; empty: PLAINTEXT without authentication
+	Password     config.Secret // --kafka-password-file, or the password itself in VEIL_KAFKA_PASSWORD
+	Topics       Topics        // --topic-raw, --topic-clean, --topic-consent, --topic-deadletter
+	CreateTopics bool          // --create-topics: create missing topics at start
+	Partitions   int           // --partitions for created raw and clean topics, default 8
+	Compression  string        // --compression of produced batches, default lz4
 }
 
 // Register adds the shared flags to fs with their defaults.
@@ -23,6 +25,8 @@ func (k *Kafka) Register(fs *flag.FlagSet) {
 	k.Brokers = config.List{"127.0.0.1:9092"}
 	k.Topics = DefaultTopics()
 	fs.Var(&k.Brokers, "brokers", "Kafka bootstrap brokers, comma-separated")
+	fs.StringVar(&k.User, "kafka-user", "", "Kafka user, authenticated with "+Mechanism+" (empty: no authentication)")
+	config.SecretVar(fs, &k.Password, "kafka-password-file", "VEIL_KAFKA_PASSWORD", "file holding the Kafka user's password")
 	fs.StringVar(&k.Topics.Raw, "topic-raw", k.Topics.Raw, "topic of raw events (may hold identifiers)")
 	fs.StringVar(&k.Topics.Clean, "topic-clean", k.Topics.Clean, "topic of clean events")
 	fs.StringVar(&k.Topics.Consent, "topic-consent", k.Topics.Consent, "compacted topic of per-installation opt-outs")
@@ -41,6 +45,10 @@ func (k *Kafka) Validate() error {
 		return fmt.Errorf("--topic-*: topic names must not be empty")
 	case k.Partitions <= 0:
 		return fmt.Errorf("--partitions: must be positive, got %d", k.Partitions)
+	case k.User != "" && k.Password.Value() == "":
+		return fmt.Errorf("--kafka-user %s: no password (--kafka-password-file or %s)", k.User, k.Password.Env)
+	case k.User == "" && k.Password.Value() != "":
+		return fmt.Errorf("--kafka-password-file or %s: a password without --kafka-user", k.Password.Env)
 	}
 	_, err := ParseCompression(k.Compression)
 	if err != nil {
@@ -49,15 +57,32 @@ func (k *Kafka) Validate() error {
 	return nil
 }
 
-// Ensure creates the missing topics when --create-topics was given.
+// Cluster returns the brokers with the credentials of --kafka-user. Each call
+// returns a cluster with connections of its own.
+func (k *Kafka) Cluster() (Cluster, error) {
+	return NewCluster(k.Brokers, k.User, k.Password.Value())
+}
+
+// Ensure creates the missing topics when --create-topics was given. Creating
+// topics is an administrator's right (the CREATE operation): the pipeline's own
+// accounts do not have it, so with accounts the topics are created by
+// `veilctl kafka setup --create-topics` as the administrator.
 func (k *Kafka) Ensure(ctx context.Context) error {
 	if !k.CreateTopics {
 		return nil
 	}
-	return EnsureTopics(ctx, k.Brokers, k.Topics.Specs(k.Partitions))
+	c, err := k.Cluster()
+	if err != nil {
+		return err
+	}
+	return EnsureTopics(ctx, c, k.Topics.Specs(k.Partitions))
 }
 
 // Writer returns a writer for the shared settings; topic "" lets each message name its own.
 func (k *Kafka) Writer(topic string) (*kafkago.Writer, error) {
-	return NewWriter(WriterConfig{Brokers: k.Brokers, Topic: topic, Compression: k.Compression})
+	c, err := k.Cluster()
+	if err != nil {
+		return nil, err
+	}
+	return NewWriter(WriterConfig{Cluster: c, Topic: topic, Compression: k.Compression})
 }

@@ -52,8 +52,8 @@ func (t Topics) Specs(partitions int) []Topic {
 
 // EnsureTopics creates the topics that do not exist yet; existing ones are left as
 // they are. It returns an error naming the first topic the broker refused.
-func EnsureTopics(ctx context.Context, brokers []string, topics []Topic) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+func EnsureTopics(ctx context.Context, c Cluster, topics []Topic) error {
+	client := c.Client(30 * time.Second)
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
 		parts := t.Partitions
@@ -74,7 +74,7 @@ func EnsureTopics(ctx context.Context, brokers []string, topics []Topic) error {
 	}
 	resp, err := client.CreateTopics(ctx, req)
 	if err != nil {
-		return fmt.Errorf("stream: create topics on %v: %w", brokers, err)
+		return fmt.Errorf("stream: create topics on %s: %w", c, err)
 	}
 	for _, t := range topics {
 		if err := resp.Errors[t.Name]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
@@ -154,8 +154,8 @@ func partitionsServed(ctx context.Context, client *kafka.Client, topics []kafka.
 }
 
 // PartitionCount returns the number of partitions of topic.
-func PartitionCount(ctx context.Context, brokers []string, topic string) (int, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+func PartitionCount(ctx context.Context, c Cluster, topic string) (int, error) {
+	client := c.Client(10 * time.Second)
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return 0, fmt.Errorf("stream: metadata of %s: %w", topic, err)

@@ -18,7 +18,7 @@ func TestEnsureTopicsReturnsOncePartitionsAreServed(t *testing.T) {
 	tp := testenv.Topics(t, brokers, 8) // EnsureTopics, deleted at the end
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client := brokers.Client(10 * time.Second)
 	for _, topic := range []string{tp.Raw, tp.Clean, tp.Consent, tp.DeadLetter} {
 		n, err := stream.PartitionCount(ctx, brokers, topic)
 		if err != nil {

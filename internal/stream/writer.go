@@ -11,7 +11,7 @@ import (
 
 // WriterConfig holds what a pipeline writer needs; zero values take the defaults.
 type WriterConfig struct {
-	Brokers      []string
+	Cluster      Cluster       // the brokers, and the credentials when the cluster has a user
 	Topic        string        // empty: each message names its topic
 	Compression  string        // none, gzip, snappy, lz4 (default), zstd
 	BatchTimeout time.Duration // default 5ms: how long a partial batch waits
@@ -65,7 +65,8 @@ func NewWriter(cfg WriterConfig) (*kafka.Writer, error) {
 		cfg.BatchSize = DefaultBatchSize
 	}
 	return &kafka.Writer{
-		Addr:                   kafka.TCP(cfg.Brokers...),
+		Addr:                   kafka.TCP(cfg.Cluster.Brokers...),
+		Transport:              cfg.Cluster.RoundTripper(),
 		Topic:                  cfg.Topic,
 		Balancer:               &kafka.Murmur2Balancer{},
 		RequiredAcks:           kafka.RequireAll,
@@ -86,9 +87,10 @@ func NewWriter(cfg WriterConfig) (*kafka.Writer, error) {
 // ReaderConfig returns a consumer-group reader configuration with synchronous
 // commits (CommitInterval 0: CommitMessages returns once the broker stored the
 // offsets), starting from the earliest offset for a new group.
-func ReaderConfig(brokers []string, group, topic string) kafka.ReaderConfig {
+func ReaderConfig(c Cluster, group, topic string) kafka.ReaderConfig {
 	return kafka.ReaderConfig{
-		Brokers:           brokers,
+		Brokers:           c.Brokers,
+		Dialer:            c.Dialer(),
 		GroupID:           group,
 		Topic:             topic,
 		MinBytes:          1,

@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/veiltelemetry/veil/internal/chstore"
+	"github.com/veiltelemetry/veil/internal/stream"
 )
 
 // Service is a Kafka broker or ClickHouse server owned by one test, started through
@@ -22,28 +24,57 @@ type Service struct {
 }
 
 // PrivateKafka starts a broker of the test's own and stops it when the test ends.
-// It is only available where the shared services are (scripts/test).
+// It is only available where the shared services are (scripts/test). Its
+// accounts have the passwords of VEIL_SECRETS, as the shared broker's.
 func PrivateKafka(t testing.TB) *Service {
 	t.Helper()
 	Kafka(t) // same gating as the shared broker: skip or fail under CI
 	port, ctl := freePort(t), freePort(t)
 	s := &Service{t: t, script: "kafka", Addr: fmt.Sprintf("127.0.0.1:%d", port),
-		env: []string{"VEIL_STATE=" + t.TempDir(), fmt.Sprintf("VEIL_KAFKA_PORT=%d", port), fmt.Sprintf("VEIL_KAFKA_CONTROLLER_PORT=%d", ctl)}}
+		env: append(secretsEnv(t), "VEIL_STATE="+t.TempDir(), fmt.Sprintf("VEIL_KAFKA_PORT=%d", port), fmt.Sprintf("VEIL_KAFKA_CONTROLLER_PORT=%d", ctl))}
 	s.Start()
 	t.Cleanup(func() { s.run("kill") })
 	return s
 }
 
-// PrivateClickHouse starts a ClickHouse server of the test's own.
+// PrivateClickHouse starts a ClickHouse server of the test's own, with the
+// accounts of VEIL_SECRETS (the sink's and the analysts' in database veil).
 func PrivateClickHouse(t testing.TB) *Service {
 	t.Helper()
 	ClickHouse(t)
 	port, http := freePort(t), freePort(t)
 	s := &Service{t: t, script: "clickhouse", Addr: fmt.Sprintf("127.0.0.1:%d", port),
-		env: []string{"VEIL_STATE=" + t.TempDir(), fmt.Sprintf("VEIL_CLICKHOUSE_PORT=%d", port), fmt.Sprintf("VEIL_CLICKHOUSE_HTTP_PORT=%d", http)}}
+		env: append(secretsEnv(t), "VEIL_STATE="+t.TempDir(), fmt.Sprintf("VEIL_CLICKHOUSE_PORT=%d", port), fmt.Sprintf("VEIL_CLICKHOUSE_HTTP_PORT=%d", http))}
 	s.Start()
 	t.Cleanup(func() { s.run("kill") })
 	return s
+}
+
+// secretsEnv makes a private service's accounts those of the shared services:
+// scripts/kafka and scripts/clickhouse always create accounts, so a test needs
+// VEIL_SECRETS to know their passwords.
+func secretsEnv(t testing.TB) []string {
+	t.Helper()
+	dir := os.Getenv("VEIL_SECRETS")
+	if dir == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("VEIL_SECRETS is not set: a private service's accounts need it; run the tests through scripts/test")
+		}
+		t.Skip("VEIL_SECRETS not set: skipping a test that starts a service of its own (scripts/test sets it)")
+	}
+	return []string{"VEIL_SECRETS=" + dir}
+}
+
+// Kafka is the private broker as its administrator.
+func (s *Service) Kafka() stream.Cluster {
+	s.t.Helper()
+	return KafkaAs(s.t, []string{s.Addr}, AdminKafkaUser)
+}
+
+// ClickHouse is the private server as its administrator.
+func (s *Service) ClickHouse() chstore.Options {
+	s.t.Helper()
+	return ClickHouseAs(s.t, s.Addr, "default")
 }
 
 // Start starts the service and waits until it answers.
@@ -93,6 +124,3 @@ func freePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
-
-// Brokers is the Addr as a broker list.
-func (s *Service) Brokers() []string { return strings.Split(s.Addr, ",") }

@@ -3,6 +3,15 @@
 // variable naming it (VEIL_KAFKA, VEIL_CLICKHOUSE) is unset the test is skipped
 // visibly, except under CI=true, where it fails: CI must never pass by skipping.
 // A service that is named but does not answer always fails the test.
+//
+// Accounts: when VEIL_SECRETS names the directory of the accounts' password
+// files (scripts/secrets; scripts/test sets it), tests connect as the
+// administrators — Kafka's super user veil-admin, ClickHouse's default — and
+// hand binaries the same accounts through --kafka-user and
+// --kafka-password-file (KafkaArgs) or --clickhouse-user and
+// --clickhouse-password-file (ClickHouseArgs): files, never passwords, in
+// argv. Without VEIL_SECRETS the services are taken to have no accounts
+// (PLAINTEXT Kafka, ClickHouse's default user without a password).
 package testenv
 
 import (
@@ -16,12 +25,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/internal/config"
 	"github.com/veiltelemetry/veil/internal/stream"
 )
@@ -43,13 +54,65 @@ func need(t testing.TB, env, what string) string {
 	return v
 }
 
-// Kafka returns the brokers of the test Kafka.
-func Kafka(t testing.TB) []string {
-	return strings.Split(need(t, "VEIL_KAFKA", "Kafka"), ",")
+// Kafka returns the test Kafka as its administrator.
+func Kafka(t testing.TB) stream.Cluster {
+	t.Helper()
+	return KafkaAs(t, strings.Split(need(t, "VEIL_KAFKA", "Kafka"), ","), AdminKafkaUser)
 }
 
-// ClickHouse returns the native address of the test ClickHouse.
-func ClickHouse(t testing.TB) string { return need(t, "VEIL_CLICKHOUSE", "ClickHouse") }
+// AdminKafkaUser is the Kafka super user of scripts/kafka.
+const AdminKafkaUser = "veil-admin"
+
+// KafkaAs returns the brokers with the credentials of user (from VEIL_SECRETS);
+// without VEIL_SECRETS, the brokers without authentication.
+func KafkaAs(t testing.TB, brokers []string, user string) stream.Cluster {
+	t.Helper()
+	if os.Getenv("VEIL_SECRETS") == "" {
+		return stream.Cluster{Brokers: brokers}
+	}
+	c, err := stream.NewCluster(brokers, user, password(t, "kafka-"+user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// ClickHouse returns how to reach the test ClickHouse as its administrator
+// (Database left empty).
+func ClickHouse(t testing.TB) chstore.Options {
+	t.Helper()
+	return ClickHouseAs(t, need(t, "VEIL_CLICKHOUSE", "ClickHouse"), "default")
+}
+
+// ClickHouseAs returns how to reach the ClickHouse at addr as user, with its
+// password from VEIL_SECRETS (none without VEIL_SECRETS).
+func ClickHouseAs(t testing.TB, addr, user string) chstore.Options {
+	t.Helper()
+	o := chstore.Options{Addr: addr, User: user}
+	if os.Getenv("VEIL_SECRETS") != "" {
+		o.Password = password(t, "clickhouse-"+user)
+	}
+	return o
+}
+
+// SecretFile is the file of an account's password (scripts/secrets names
+// them: kafka-veil-sink, clickhouse-default...); "" without VEIL_SECRETS.
+func SecretFile(account string) string {
+	dir := os.Getenv("VEIL_SECRETS")
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, account+".password")
+}
+
+func password(t testing.TB, account string) string {
+	t.Helper()
+	b, err := os.ReadFile(SecretFile(account))
+	if err != nil {
+		t.Fatalf("the password of %s: %v (scripts/kafka and scripts/clickhouse create the accounts of VEIL_SECRETS)", account, err)
+	}
+	return strings.TrimSpace(string(b))
+}
 
 // Unique returns prefix plus a random suffix, safe in topic and database names.
 func Unique(prefix string) string {
@@ -60,23 +123,23 @@ func Unique(prefix string) string {
 
 // Topics returns fresh topic names for one test and creates them. They are
 // deleted when the test ends (DeleteAtEnd).
-func Topics(t testing.TB, brokers []string, partitions int) stream.Topics {
+func Topics(t testing.TB, c stream.Cluster, partitions int) stream.Topics {
 	t.Helper()
 	id := Unique("t")
 	tp := stream.Topics{Raw: id + ".raw", Clean: id + ".clean", Consent: id + ".consent", DeadLetter: id + ".deadletter"}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := stream.EnsureTopics(ctx, brokers, tp.Specs(partitions)); err != nil {
+	if err := stream.EnsureTopics(ctx, c, tp.Specs(partitions)); err != nil {
 		t.Fatalf("create topics: %v", err)
 	}
-	DeleteAtEnd(t, brokers, tp)
+	DeleteAtEnd(t, c, tp)
 	return tp
 }
 
 // DeleteAtEnd deletes a test's topics when it ends, unless it failed and
 // VEIL_KEEP_FAILED is set: a broker that kept every test's topics would take
 // minutes to start.
-func DeleteAtEnd(t testing.TB, brokers []string, tp stream.Topics) {
+func DeleteAtEnd(t testing.TB, c stream.Cluster, tp stream.Topics) {
 	t.Cleanup(func() {
 		if t.Failed() && os.Getenv("VEIL_KEEP_FAILED") != "" {
 			t.Logf("kept topics %s for inspection", tp.Raw)
@@ -84,7 +147,7 @@ func DeleteAtEnd(t testing.TB, brokers []string, tp stream.Topics) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+		client := c.Client(30 * time.Second)
 		res, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{tp.Raw, tp.Clean, tp.Consent, tp.DeadLetter}})
 		if err == nil {
 			for _, e := range res.Errors {
@@ -97,10 +160,31 @@ func DeleteAtEnd(t testing.TB, brokers []string, tp stream.Topics) {
 	})
 }
 
-// KafkaArgs are the command-line flags that point a binary's config at brokers and topics.
-func KafkaArgs(brokers []string, tp stream.Topics) []string {
-	return []string{"--brokers", strings.Join(brokers, ","), "--topic-raw", tp.Raw, "--topic-clean", tp.Clean,
+// KafkaArgs are the command-line flags that point a binary's config at the
+// cluster, as its user, and at topics.
+func KafkaArgs(c stream.Cluster, tp stream.Topics) []string {
+	args := []string{"--brokers", strings.Join(c.Brokers, ","), "--topic-raw", tp.Raw, "--topic-clean", tp.Clean,
 		"--topic-consent", tp.Consent, "--topic-deadletter", tp.DeadLetter}
+	if c.User != "" {
+		args = append(args, "--kafka-user", c.User, "--kafka-password-file", SecretFile("kafka-"+c.User))
+	}
+	return args
+}
+
+// ClickHouseArgs are the command-line flags that point the sink at o's server,
+// as o's user, and database.
+func ClickHouseArgs(o chstore.Options) []string {
+	args := []string{"--clickhouse-addr", o.Addr}
+	if o.Database != "" {
+		args = append(args, "--clickhouse-db", o.Database)
+	}
+	if o.User != "" {
+		args = append(args, "--clickhouse-user", o.User)
+	}
+	if f := SecretFile("clickhouse-" + o.User); o.Password != "" && f != "" {
+		args = append(args, "--clickhouse-password-file", f)
+	}
+	return args
 }
 
 // Configure fills a config through its Register method and the given flags, as the
@@ -116,17 +200,17 @@ func Configure(t testing.TB, register func(*flag.FlagSet), args ...string) {
 
 // ReadAll returns every record of topic present when it is called, read straight
 // from each partition leader.
-func ReadAll(t testing.TB, brokers []string, topic string) []kafka.Message {
+func ReadAll(t testing.TB, c stream.Cluster, topic string) []kafka.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	n, err := stream.PartitionCount(ctx, brokers, topic)
+	n, err := stream.PartitionCount(ctx, c, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []kafka.Message
 	for p := 0; p < n; p++ {
-		conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, p)
+		conn, err := c.DialLeader(ctx, topic, p)
 		if err != nil {
 			t.Fatalf("dial leader of %s/%d: %v", topic, p, err)
 		}
