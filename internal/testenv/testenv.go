@@ -60,6 +60,19 @@ func Kafka(t testing.TB) stream.Cluster {
 	return KafkaAs(t, strings.Split(need(t, "VEIL_KAFKA", "Kafka"), ","), AdminKafkaUser)
 }
 
+// Accounts is for tests of the accounts themselves: without VEIL_SECRETS they
+// are skipped, and under CI=true they fail.
+func Accounts(t testing.TB) {
+	t.Helper()
+	if os.Getenv("VEIL_SECRETS") != "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("VEIL_SECRETS is not set: this test checks the accounts; run it through scripts/test")
+	}
+	t.Skip("VEIL_SECRETS not set: skipping a test of the accounts (scripts/test sets it)")
+}
+
 // AdminKafkaUser is the Kafka super user of scripts/kafka.
 const AdminKafkaUser = "veil-admin"
 

@@ -1,0 +1,145 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/veiltelemetry/veil/internal/stream"
+)
+
+// SetupConfig is the configuration of `veilctl kafka setup`, which an
+// administrator runs as the Kafka super user.
+type SetupConfig struct {
+	Kafka   stream.Kafka // --brokers, --kafka-user (the super user), --kafka-password-file, --topic-*, --create-topics, --partitions
+	Secrets string       // --secrets: the directory of the roles' password files, kafka-<user>.password; default .state/secrets
+	Groups  Groups       // --enricher-group, --sink-group, --replay-group
+}
+
+// Register adds the flags to fs with their defaults.
+func (c *SetupConfig) Register(fs *flag.FlagSet) {
+	c.Kafka.Register(fs)
+	c.registerNames(fs)
+	fs.StringVar(&c.Secrets, "secrets", ".state/secrets", "directory of the roles' password files, kafka-<user>.password (scripts/secrets creates them)")
+}
+
+func (c *SetupConfig) registerNames(fs *flag.FlagSet) {
+	d := DefaultGroups()
+	fs.StringVar(&c.Groups.Enricher, "enricher-group", d.Enricher, "consumer group of enricher run")
+	fs.StringVar(&c.Groups.Sink, "sink-group", d.Sink, "consumer group of sink run")
+	fs.StringVar(&c.Groups.Replay, "replay-group", d.Replay, "consumer group of enricher replay-deadletter")
+}
+
+// Validate names the first bad field.
+func (c *SetupConfig) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Secrets == "":
+		return fmt.Errorf("--secrets must not be empty")
+	case c.Groups.Enricher == "" || c.Groups.Sink == "" || c.Groups.Replay == "":
+		return fmt.Errorf("--enricher-group, --sink-group and --replay-group must not be empty")
+	}
+	return nil
+}
+
+// PasswordFile is where the password of a Kafka user is in the secrets directory.
+func PasswordFile(secrets, user string) string {
+	return filepath.Join(secrets, "kafka-"+user+".password")
+}
+
+// Setup creates the topics (with --create-topics), sets every role's password
+// from its file, makes the roles' ACLs on the topics and groups exactly their
+// rights, and checks that every role can log in. It is idempotent; run it
+// again after changing a password file, a topic name or a group.
+func Setup(ctx context.Context, cfg SetupConfig, out io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	admin, err := cfg.Kafka.Cluster()
+	if err != nil {
+		return err
+	}
+	if !admin.Authenticated() {
+		return errors.New("setup: --kafka-user: the Kafka super user is needed (e.g. veil-admin)")
+	}
+	if err := stream.Ping(admin)(ctx); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	if err := cfg.Kafka.Ensure(ctx); err != nil {
+		return err
+	}
+	if cfg.Kafka.CreateTopics {
+		fmt.Fprintf(out, "topics: %s, %s, %s, %s exist\n", cfg.Kafka.Topics.Raw, cfg.Kafka.Topics.Clean, cfg.Kafka.Topics.Consent, cfg.Kafka.Topics.DeadLetter)
+	}
+	passwords := map[string]string{}
+	for _, user := range KafkaRoles() {
+		b, err := os.ReadFile(PasswordFile(cfg.Secrets, user))
+		if err != nil {
+			return fmt.Errorf("setup: the password of %s: %w (scripts/secrets init creates the files)", user, err)
+		}
+		pw := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if pw == "" {
+			return fmt.Errorf("setup: the password file of %s is empty", user)
+		}
+		passwords[user] = pw
+	}
+	if err := SetPasswords(ctx, admin, passwords); err != nil {
+		return err
+	}
+	rights := KafkaRights(cfg.Kafka.Topics, cfg.Groups)
+	revoked, err := Sync(ctx, admin, rights)
+	for _, r := range revoked {
+		fmt.Fprintf(out, "revoked: %s\n", r)
+	}
+	if err != nil {
+		return err
+	}
+	for _, user := range KafkaRoles() {
+		if err := CheckLogin(ctx, admin.Brokers, user, passwords[user]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s: password set, logs in, %d ACLs\n", user, len(Of(rights, user)))
+	}
+	return nil
+}
+
+// PrintRights writes the rights of every role as a table, for people.
+func PrintRights(w io.Writer, rights []Right) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PRINCIPAL\tOPERATION\tRESOURCE\tNAME")
+	for _, r := range rights {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", Principal(r.Principal), r.Operation, r.kind(), r.Name)
+	}
+	return tw.Flush()
+}
+
+// RightsCommand is `veilctl kafka rights`: the rights the setup grants, for
+// the topic and group names given, without connecting anywhere.
+func RightsCommand(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+	var cfg SetupConfig
+	topics := stream.DefaultTopics()
+	fs.StringVar(&topics.Raw, "topic-raw", topics.Raw, "topic of raw events")
+	fs.StringVar(&topics.Clean, "topic-clean", topics.Clean, "topic of clean events")
+	fs.StringVar(&topics.Consent, "topic-consent", topics.Consent, "compacted topic of per-installation opt-outs")
+	fs.StringVar(&topics.DeadLetter, "topic-deadletter", topics.DeadLetter, "topic of records that could not be processed")
+	cfg.registerNames(fs)
+	return func(_ context.Context, _ *slog.Logger, out io.Writer) error {
+		return PrintRights(out, KafkaRights(topics, cfg.Groups))
+	}
+}
+
+// SetupCommand is `veilctl kafka setup`.
+func SetupCommand(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+	var cfg SetupConfig
+	cfg.Register(fs)
+	return func(ctx context.Context, _ *slog.Logger, out io.Writer) error { return Setup(ctx, cfg, out) }
+}
