@@ -145,8 +145,14 @@ func TestSyncGrantsThePlanAndRevokesTheRest(t *testing.T) {
 
 func describe(t *testing.T, admin stream.Cluster, topic string) []string {
 	t.Helper()
+	return describeResource(t, admin, kafka.ResourceTypeTopic, topic)
+}
+
+// describeResource lists the literal ACLs on a topic or group as "principal operation".
+func describeResource(t *testing.T, admin stream.Cluster, typ kafka.ResourceType, name string) []string {
+	t.Helper()
 	resp, err := admin.Client(10*time.Second).DescribeACLs(context.Background(), &kafka.DescribeACLsRequest{Filter: kafka.ACLFilter{
-		ResourceTypeFilter: kafka.ResourceTypeTopic, ResourceNameFilter: topic, ResourcePatternTypeFilter: kafka.PatternTypeLiteral,
+		ResourceTypeFilter: typ, ResourceNameFilter: name, ResourcePatternTypeFilter: kafka.PatternTypeLiteral,
 		Operation: kafka.ACLOperationTypeAny, PermissionType: kafka.ACLPermissionTypeAny,
 	}})
 	if err == nil {
@@ -162,4 +168,20 @@ func describe(t *testing.T, admin stream.Cluster, topic string) []string {
 		}
 	}
 	return out
+}
+
+// scripts/kafka granted the roles their rights on the default topic and group
+// names (it runs veilctl kafka setup on every start).
+func TestTheRolesHoldTheirRightsOnTheDefaultNames(t *testing.T) {
+	admin := testenv.Kafka(t)
+	testenv.Accounts(t)
+	have := map[string][]string{}
+	for _, r := range accounts.KafkaRights(stream.DefaultTopics(), accounts.DefaultGroups()) {
+		if _, ok := have[r.Name]; !ok {
+			have[r.Name] = describeResource(t, admin, r.Resource, r.Name)
+		}
+		if want := accounts.Principal(r.Principal) + " " + r.Operation.String(); !slices.Contains(have[r.Name], want) {
+			t.Errorf("%s: no ACL (ACLs on %s: %v); scripts/kafka start runs veilctl kafka setup", r, r.Name, have[r.Name])
+		}
+	}
 }

@@ -50,7 +50,7 @@ func (h *harness) startCollector() string {
 	h.t.Helper()
 	addr := testenv.FreeAddr(h.t)
 	var cfg producer.ServeConfig
-	testenv.Configure(h.t, cfg.Register, append(testenv.KafkaArgs(h.brokers, h.topics), "--listen", addr, "--tokens", "e2e:"+collectorToken)...)
+	testenv.Configure(h.t, cfg.Register, append(testenv.KafkaArgs(h.cluster("collector"), h.topics), "--listen", addr, "--tokens", "e2e:"+collectorToken)...)
 	h.run("collector", func(ctx context.Context) error {
 		return producer.Serve(ctx, cfg, h.log.With("bin", "producer"), obs.NewRegistry())
 	})

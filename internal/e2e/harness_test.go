@@ -35,6 +35,20 @@ type harness struct {
 	groups  map[string]string
 	log     *slog.Logger
 	store   *chstore.Store
+
+	// as runs a stage ("enricher", "sink", "simulate", "collector") as another
+	// Kafka user than brokers' (the accounts test); sinkCH is the sink's
+	// ClickHouse account when set, else ch's.
+	as     map[string]stream.Cluster
+	sinkCH *chstore.Options
+}
+
+// cluster is what a stage connects to Kafka as.
+func (h *harness) cluster(stage string) stream.Cluster {
+	if c, ok := h.as[stage]; ok {
+		return c
+	}
+	return h.brokers
 }
 
 func newHarness(t *testing.T, brokers stream.Cluster, ch chstore.Options) *harness {
@@ -92,18 +106,22 @@ func (s *stage) stop(t *testing.T) {
 	}
 }
 
-func (h *harness) kafkaArgs() []string {
-	return append(testenv.KafkaArgs(h.brokers, h.topics), "--metrics-addr", "")
+func (h *harness) kafkaArgs(stage string) []string {
+	return append(testenv.KafkaArgs(h.cluster(stage), h.topics), "--metrics-addr", "")
 }
 
 func (h *harness) enricherConfig() enricher.Config {
 	var cfg enricher.Config
-	testenv.Configure(h.t, cfg.Register, append(h.kafkaArgs(), "--group", h.groups["enricher"], "--key-dir", h.keys)...)
+	testenv.Configure(h.t, cfg.Register, append(h.kafkaArgs("enricher"), "--group", h.groups["enricher"], "--key-dir", h.keys)...)
 	return cfg
 }
 
 func (h *harness) sinkArgs() []string {
-	return append(append(h.kafkaArgs(), testenv.ClickHouseArgs(h.ch)...),
+	ch := h.ch
+	if h.sinkCH != nil {
+		ch = *h.sinkCH
+	}
+	return append(append(h.kafkaArgs("sink"), testenv.ClickHouseArgs(ch)...),
 		"--group", h.groups["sink"], "--batch-wait", "300ms", "--batch-records", "20000")
 }
 
@@ -145,7 +163,7 @@ func (h *harness) waitTables() {
 func (h *harness) simulate(n int64, rate int, seed int) producer.Summary {
 	h.t.Helper()
 	var cfg producer.SimulateConfig
-	testenv.Configure(h.t, cfg.Register, append(testenv.KafkaArgs(h.brokers, h.topics),
+	testenv.Configure(h.t, cfg.Register, append(testenv.KafkaArgs(h.cluster("simulate"), h.topics),
 		"--count", fmt.Sprint(n), "--rate", fmt.Sprint(rate), "--seed", fmt.Sprint(seed), "--canary")...)
 	s, err := producer.Simulate(context.Background(), cfg, h.log.With("bin", "simulate"), io.Discard)
 	if err != nil {
