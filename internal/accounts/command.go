@@ -107,7 +107,7 @@ func Setup(ctx context.Context, cfg SetupConfig, out io.Writer) error {
 		if err := CheckLogin(ctx, admin.Brokers, user, passwords[user]); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%s: password set, logs in, %d ACLs\n", user, len(Of(rights, user)))
+		fmt.Fprintf(out, "%s: password set, logs in; ACLs: %d\n", user, len(Of(rights, user)))
 	}
 	return nil
 }
