@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/veiltelemetry/veil/internal/stream"
 )
@@ -103,6 +106,9 @@ func Setup(ctx context.Context, cfg SetupConfig, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := waitGroupCoordinator(ctx, admin); err != nil {
+		return err
+	}
 	for _, user := range KafkaRoles() {
 		if err := CheckLogin(ctx, admin.Brokers, user, passwords[user]); err != nil {
 			return err
@@ -110,6 +116,29 @@ func Setup(ctx context.Context, cfg SetupConfig, out io.Writer) error {
 		fmt.Fprintf(out, "%s: password set, logs in; ACLs: %d\n", user, len(Of(rights, user)))
 	}
 	return nil
+}
+
+// waitGroupCoordinator returns once the broker coordinates consumer groups. On
+// a new broker the first group request creates the offsets topic, which takes
+// seconds; asking here spares the first consumer that wait.
+func waitGroupCoordinator(ctx context.Context, admin stream.Cluster) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	client := admin.Client(10 * time.Second)
+	for {
+		resp, err := client.FindCoordinator(ctx, &kafka.FindCoordinatorRequest{Key: "veil-setup", KeyType: kafka.CoordinatorKeyTypeConsumer})
+		if err == nil {
+			err = resp.Error
+		}
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("setup: no group coordinator: %w", err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // PrintRights writes the rights of every role as a table, for people.
