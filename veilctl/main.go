@@ -17,7 +17,8 @@ func main() {
 		args = append([]string{args[0] + " " + args[1]}, args[2:]...)
 	}
 	os.Exit(cli.Main("veilctl", args, "", map[string]cli.Command{
-		"kafka setup":  {Summary: "create the topics (--create-topics), set the roles' passwords from --secrets, make their ACLs exactly their rights", Register: accounts.SetupCommand},
-		"kafka rights": {Summary: "print what each role may do on the topics and groups named", Register: accounts.RightsCommand},
+		"kafka setup":     {Summary: "create the topics (--create-topics), set the roles' passwords from --secrets, make their ACLs exactly their rights", Register: accounts.SetupCommand},
+		"kafka rights":    {Summary: "print what each role may do on the topics and groups named", Register: accounts.RightsCommand},
+		"kafka passwords": {Summary: "set the roles' passwords (--admin: the super user's too) from --secrets; for a broker getting accounts", Register: accounts.PasswordsCommand},
 	}))
 }

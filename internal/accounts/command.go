@@ -83,17 +83,9 @@ func Setup(ctx context.Context, cfg SetupConfig, out io.Writer) error {
 	if cfg.Kafka.CreateTopics {
 		fmt.Fprintf(out, "topics: %s, %s, %s, %s exist\n", cfg.Kafka.Topics.Raw, cfg.Kafka.Topics.Clean, cfg.Kafka.Topics.Consent, cfg.Kafka.Topics.DeadLetter)
 	}
-	passwords := map[string]string{}
-	for _, user := range KafkaRoles() {
-		b, err := os.ReadFile(PasswordFile(cfg.Secrets, user))
-		if err != nil {
-			return fmt.Errorf("setup: the password of %s: %w (scripts/secrets init creates the files)", user, err)
-		}
-		pw := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-		if pw == "" {
-			return fmt.Errorf("setup: the password file of %s is empty", user)
-		}
-		passwords[user] = pw
+	passwords, err := readPasswords(cfg.Secrets, KafkaRoles())
+	if err != nil {
+		return err
 	}
 	if err := SetPasswords(ctx, admin, passwords); err != nil {
 		return err
@@ -116,6 +108,57 @@ func Setup(ctx context.Context, cfg SetupConfig, out io.Writer) error {
 		fmt.Fprintf(out, "%s: password set, logs in; ACLs: %d\n", user, len(Of(rights, user)))
 	}
 	return nil
+}
+
+// readPasswords reads the password files of users in the secrets directory.
+func readPasswords(secrets string, users []string) (map[string]string, error) {
+	passwords := map[string]string{}
+	for _, user := range users {
+		b, err := os.ReadFile(PasswordFile(secrets, user))
+		if err != nil {
+			return nil, fmt.Errorf("accounts: the password of %s: %w (scripts/secrets init creates the files)", user, err)
+		}
+		pw := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if pw == "" {
+			return nil, fmt.Errorf("accounts: the password file of %s is empty", user)
+		}
+		passwords[user] = pw
+	}
+	return passwords, nil
+}
+
+// PasswordsCommand is `veilctl kafka passwords`: it sets the passwords of the
+// roles, and with --admin of the super user too, from their files. It is how
+// a broker that ran without accounts gets them (scripts/kafka runs it once,
+// on a start without authentication or authorizer, before the first start
+// with both); with accounts, setup does it.
+func PasswordsCommand(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+	var k stream.Kafka
+	k.Register(fs)
+	secrets := fs.String("secrets", ".state/secrets", "directory of the password files, kafka-<user>.password")
+	admin := fs.Bool("admin", false, "also set the super user's ("+KafkaAdmin+") password")
+	return func(ctx context.Context, _ *slog.Logger, out io.Writer) error {
+		if err := k.Validate(); err != nil {
+			return err
+		}
+		c, err := k.Cluster()
+		if err != nil {
+			return err
+		}
+		users := KafkaRoles()
+		if *admin {
+			users = append(users, KafkaAdmin)
+		}
+		passwords, err := readPasswords(*secrets, users)
+		if err != nil {
+			return err
+		}
+		if err := SetPasswords(ctx, c, passwords); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "passwords set: %s\n", strings.Join(users, ", "))
+		return nil
+	}
 }
 
 // waitGroupCoordinator returns once the broker coordinates consumer groups. On
