@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +42,19 @@ type Field struct {
 	Type    json.RawMessage // the Avro type as written
 	Example any             // example value, raw schemas only
 	Require bool            // "require": true — the event is dropped unless this boolean is true
+	Domain  *Domain         // "domain": the values a kept string may hold (nil when none is named)
+	About   string          // "about": what the field describes (one of Abouts), raw schemas only
+}
+
+// Abouts are the subjects a raw field can describe, named by its "about"
+// attribute. The re-identification audit measures every kept field about the
+// media item together.
+var Abouts = []string{
+	"event",    // what happened and when
+	"sender",   // the installation, account, app or device that sent it
+	"location", // where it was sent from
+	"media",    // the media item played: its source, kind, format, size, identity
+	"session",  // how it was played
 }
 
 // Schema is one version of one event kind at one stage.
@@ -135,6 +149,8 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 			Type    json.RawMessage `json:"type"`
 			Example any             `json:"example"`
 			Require bool            `json:"require"`
+			Domain  string          `json:"domain"`
+			About   string          `json:"about"`
 		} `json:"fields"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
@@ -155,9 +171,19 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 	s.header[0], s.header[1] = 0xC3, 0x01
 	binary.LittleEndian.PutUint64(s.header[2:], s.Fingerprint)
 	for _, f := range doc.Fields {
-		fld := Field{Name: f.Name, Doc: f.Doc, Type: f.Type, Example: f.Example, Require: f.Require}
+		fld := Field{Name: f.Name, Doc: f.Doc, Type: f.Type, Example: f.Example, Require: f.Require, About: f.About}
 		if f.Privacy != nil {
 			fld.Privacy = *f.Privacy
+		}
+		if f.Domain != "" {
+			d, ok := LookupDomain(f.Domain)
+			if !ok {
+				return nil, fmt.Errorf("field %q: unknown domain %q (domains.json defines them)", f.Name, f.Domain)
+			}
+			fld.Domain = d
+		}
+		if f.About != "" && !slices.Contains(Abouts, f.About) {
+			return nil, fmt.Errorf("field %q: attribute \"about\" must be one of %v, got %q", f.Name, Abouts, f.About)
 		}
 		s.Fields = append(s.Fields, fld)
 	}

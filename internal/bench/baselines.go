@@ -192,7 +192,7 @@ func (r *run) baselineAvro(ctx context.Context, b *Baselines, msgs []kafka.Messa
 	var cfg enricher.Config
 	cfg.Kafka.Topics = stream.DefaultTopics()
 	cfg.KeyDir, cfg.KeyPeriod, cfg.KeyRetention, cfg.GeoIP = r.keyDir, 30*24*time.Hour, 3, r.cfg.GeoIP
-	proc, err := enricher.NewProcessor(cfg)
+	proc, _, err := enricher.NewProcessor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("bench: enricher processor: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/veiltelemetry/veil/internal/config"
 	"github.com/veiltelemetry/veil/internal/stream"
+	"github.com/veiltelemetry/veil/schemas"
 )
 
 // Config of `producer serve`.
@@ -31,6 +32,7 @@ type Config struct {
 	RetryAfter      time.Duration // --retry-after: the Retry-After of a 503, default 1s
 	ReadTimeout     time.Duration // --read-timeout: to read a whole request, default 60s
 	DrainTimeout    time.Duration // --drain-timeout: how long shutdown waits for requests in flight, default 30s
+	MaxAge          time.Duration // --max-event-age: oldest event_time accepted, default 168h (7 days; 400 for older events)
 }
 
 // Register adds the flags to fs with their defaults.
@@ -50,6 +52,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetryAfter, "retry-after", time.Second, "Retry-After of 503 answers (rounded up to whole seconds)")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", 60*time.Second, "time to read a whole request, headers and body")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
+	fs.DurationVar(&c.MaxAge, "max-event-age", schemas.DefaultMaxAge, "oldest event_time accepted; older events are refused (400)")
 }
 
 // Validate names the first bad field. It does not read --tokens-file; New does.
@@ -83,6 +86,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--read-timeout: must be positive, got %s", c.ReadTimeout)
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("--drain-timeout: must be positive, got %s", c.DrainTimeout)
+	case c.MaxAge < time.Hour:
+		return fmt.Errorf("--max-event-age: at least 1h, got %s", c.MaxAge)
 	}
 	if _, err := parseTokens(c.Tokens, "--tokens"); err != nil {
 		return err

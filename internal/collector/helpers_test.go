@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
@@ -347,3 +348,9 @@ func scrape(t testing.TB, url string) string {
 	}
 	return string(b)
 }
+
+// testID names a test event: the UUID (version 5) of a readable name, so that
+// fixtures and assertions can say which event they mean while every event id
+// is a UUID, as the collector requires. The JSON fixtures in testdata/bad hold
+// the same UUIDs (Python: uuid.uuid5(uuid.NAMESPACE_OID, name)).
+func testID(name string) string { return uuid.NewSHA1(uuid.NameSpaceOID, []byte(name)).String() }

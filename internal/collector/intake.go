@@ -391,7 +391,7 @@ func (s *Server) prepare(ev *event, ip string, now time.Time) (kafka.Message, er
 			ev.rec["client_ip"] = ip
 		}
 	}
-	if err := schemas.Validate(ev.rec, now); err != nil {
+	if err := schemas.Validate(ev.schema, ev.rec, schemas.WindowAt(now, s.cfg.MaxAge)); err != nil {
 		ev.reject(reasonInvalid, err)
 		return kafka.Message{}, err
 	}

@@ -440,3 +440,28 @@ func TestEveryEventKindIsAccepted(t *testing.T) {
 	}
 	t.Logf("kinds: %v", kinds)
 }
+
+// Events older than --max-event-age or too far in the future are refused with a
+// reason; the window follows the flag.
+func TestEventsOutsideTheTimeWindowAreRefused(t *testing.T) {
+	ts, fp := fakeServer(t, "--max-event-age", "48h")
+	now := time.Now()
+	recs := nativeEvents(t, 4, 3)
+	recs[0]["event_time"] = now.Add(-49 * time.Hour)
+	recs[1]["event_time"] = now.Add(-47 * time.Hour)
+	recs[2]["event_time"] = now.Add(25 * time.Hour)
+	recs[3]["event_time"] = now
+	a := post(t, ts.URL, tokenA, ContentTypeJSON, "", jsonBatch(t, recs))
+	if a.Status != http.StatusAccepted || a.Body.Accepted != 2 || a.Body.Rejected != 2 {
+		t.Fatalf("status %d, accepted %d, rejected %d; want 202 with 2 and 2: %+v", a.Status, a.Body.Accepted, a.Body.Rejected, a.Raw)
+	}
+	want := map[int]string{0: "is older than the 48h0m0s the pipeline accepts", 2: "is more than 24h0m0s in the future"}
+	for _, e := range a.Body.Errors {
+		if w, ok := want[e.Index]; !ok || !strings.Contains(e.Error, w) {
+			t.Errorf("event %d: %q, want %q", e.Index, e.Error, w)
+		}
+	}
+	if fp.count() != 2 {
+		t.Errorf("%d records produced, want 2", fp.count())
+	}
+}

@@ -12,17 +12,14 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/veiltelemetry/veil/internal/privacy"
+	"github.com/veiltelemetry/veil/schemas"
 )
-
-// MaxInstallationID is the longest installation id the API accepts, in bytes.
-const MaxInstallationID = 128
 
 // maxRequest bounds a PUT body: a handful of category names fit many times over.
 const maxRequest = 64 << 10
@@ -171,20 +168,13 @@ func (a *API) unavailable(w http.ResponseWriter, msg string) {
 	writeError(w, http.StatusServiceUnavailable, msg)
 }
 
-// installation returns the path's installation id, or why it is unusable as a
-// Kafka key and a log field: empty, too long, not UTF-8, or holding control or
-// space characters.
+// installation returns the path's installation id, or why it is unusable: the
+// one syntax of installation ids (schemas.CheckInstallationID), the same as
+// POST /v1/events checks, so an id accepted here names events accepted there.
 func installation(r *http.Request) (string, error) {
 	inst := r.PathValue("installation")
-	switch {
-	case inst == "":
-		return "", errors.New("installation id is empty")
-	case len(inst) > MaxInstallationID:
-		return "", fmt.Errorf("installation id is %d bytes, more than %d", len(inst), MaxInstallationID)
-	case !utf8.ValidString(inst):
-		return "", errors.New("installation id is not valid UTF-8")
-	case slices.ContainsFunc([]rune(inst), func(c rune) bool { return unicode.IsControl(c) || unicode.IsSpace(c) }):
-		return "", errors.New("installation id holds spaces or control characters")
+	if err := schemas.CheckInstallationID(inst); err != nil {
+		return "", errors.New(strings.TrimPrefix(err.Error(), schemas.ErrInvalid.Error()+": "))
 	}
 	return inst, nil
 }

@@ -45,7 +45,7 @@ func testProcessor(tb testing.TB) *Processor {
 	if _, err := geo.BuildFile(mmdb, []string{"../geo/testdata/geoip"}, io.Discard); err != nil {
 		tb.Fatal(err)
 	}
-	p, err := NewProcessor(Config{Kafka: stream.Kafka{Topics: stream.DefaultTopics()}, KeyDir: filepath.Join(dir, "keys"),
+	p, _, err := NewProcessor(Config{Kafka: stream.Kafka{Topics: stream.DefaultTopics()}, KeyDir: filepath.Join(dir, "keys"),
 		KeyPeriod: 30 * 24 * time.Hour, KeyRetention: 3, GeoIP: mmdb})
 	if err != nil {
 		tb.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/veiltelemetry/veil/internal/stream"
+	"github.com/veiltelemetry/veil/schemas"
 )
 
 // Config of the enricher.
@@ -17,6 +18,9 @@ type Config struct {
 	KeyPeriod    time.Duration   // --key-period: pseudonym epoch length, default 720h (30 days)
 	KeyRetention int             // --key-retention: epochs whose keys are kept, default 3
 	GeoIP        string          // --geoip: MMDB file (GeoLite2/DB-IP country or city); empty: no IP geolocation
+	Catalog      string          // --service-catalog: the service catalog file (hosted content, campaigns); empty: keep no catalog id
+	CatalogEvery time.Duration   // --service-catalog-reload: how often the catalog file is checked for changes, default 10s
+	MaxAge       time.Duration   // --max-event-age: oldest event time accepted, relative to the raw record's arrival, default 168h
 	MetricsAddr  string          // --metrics-addr: /metrics, /healthz, /readyz; default 127.0.0.1:9102, empty disables
 }
 
@@ -30,6 +34,9 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.KeyPeriod, "key-period", 30*24*time.Hour, "length of a pseudonym key epoch")
 	fs.IntVar(&c.KeyRetention, "key-retention", 3, "epochs whose pseudonym keys are kept; older keys are destroyed by 'enricher keys rotate'")
 	fs.StringVar(&c.GeoIP, "geoip", "", "MMDB file for IP geolocation (GeoLite2/DB-IP country or city); empty: none")
+	fs.StringVar(&c.Catalog, "service-catalog", "", "service catalog file: the hosted content and campaigns whose ids may be kept (scripts/demo uses internal/catalog/demo.json); empty: no catalog id is kept")
+	fs.DurationVar(&c.CatalogEvery, "service-catalog-reload", 10*time.Second, "how often the service catalog file is checked for changes")
+	fs.DurationVar(&c.MaxAge, "max-event-age", schemas.DefaultMaxAge, "events older than this when they reached the raw topic are dead-lettered")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9102", "address of /metrics, /healthz and /readyz; empty disables")
 }
 
@@ -51,6 +58,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--key-period: at least 1h, got %s", c.KeyPeriod)
 	case c.KeyRetention < 1:
 		return fmt.Errorf("--key-retention: at least 1, got %d", c.KeyRetention)
+	case c.CatalogEvery <= 0:
+		return fmt.Errorf("--service-catalog-reload: must be positive, got %s", c.CatalogEvery)
+	case c.MaxAge < time.Hour:
+		return fmt.Errorf("--max-event-age: at least 1h, got %s", c.MaxAge)
 	}
 	return nil
 }

@@ -45,6 +45,7 @@ type Processor struct {
 	Topics  stream.Topics
 	Consent Consent // nil: nobody opted out
 	Now     func() time.Time
+	MaxAge  time.Duration // oldest event time accepted, relative to the raw record's arrival; 0: schemas.DefaultMaxAge
 
 	hdrs sync.Map // *schemas.Schema -> []kafka.Header
 }
@@ -114,19 +115,29 @@ func (p *Processor) clean(m kafka.Message) (kafka.Message, error) {
 	if sc.in, err = raw.DecodeFlat(m.Value[10:], sc.in); err != nil {
 		return kafka.Message{}, err
 	}
-	if err := schemas.ValidateFlat(raw, sc.in, p.Now()); err != nil {
+	// Consent first: the events of an installation that opted out are dropped
+	// even when they are invalid, so they are never dead-lettered with their
+	// identifiers.
+	if p.Consent != nil && kp.Category != "none" && p.Consent.OptedOut(raw.InstallationID(sc.in), kp.Category) {
+		return kafka.Message{}, dropped(ReasonOptedOut + kp.Category)
+	}
+	now := p.Now()
+	arrived := m.Time
+	if arrived.IsZero() || arrived.After(now) {
+		arrived = now
+	}
+	w := schemas.WindowAt(arrived, p.MaxAge)
+	w.Newest = now.Add(schemas.MaxFutureSkew)
+	if err := schemas.ValidateFlat(raw, sc.in, w); err != nil {
 		return kafka.Message{}, reasonError{ReasonInvalid, fmt.Errorf("%s: %w", raw.Name, err)}
 	}
 	if reason := kp.DropReasonFlat(sc.in); reason != "" {
 		return kafka.Message{}, dropped(reason)
 	}
-	if p.Consent != nil && kp.Category != "none" && p.Consent.OptedOut(raw.InstallationID(sc.in), kp.Category) {
-		return kafka.Message{}, dropped(ReasonOptedOut + kp.Category)
-	}
 	if sc.out, err = kp.ApplyFlat(sc.in, sc.out); err != nil {
 		return kafka.Message{}, reasonError{ReasonPolicyFailed, fmt.Errorf("%s: %w", raw.Name, err)}
 	}
-	id := raw.EventID(sc.in)
+	id := kp.Clean.EventID(sc.out)
 	buf, err := kp.Clean.AppendFlat(make([]byte, 0, len(m.Value)+len(id)), sc.out)
 	if err != nil {
 		return kafka.Message{}, reasonError{ReasonPolicyFailed, err}
@@ -137,9 +148,11 @@ func (p *Processor) clean(m kafka.Message) (kafka.Message, error) {
 		Topic: p.Topics.Clean,
 		Key:   buf[n:],
 		Value: buf[:n:n],
-		// The raw record's append time travels on, so the sink can measure how
-		// long an event took to become queryable.
-		Time:    m.Time,
+		// The record's timestamp is the hour the raw record arrived in: enough
+		// for the clean topic's retention, and no finer than the event_hour the
+		// record holds. Without it kafka-go would stamp the time of writing,
+		// which tells when the event arrived to the millisecond.
+		Time:    arrived.UTC().Truncate(time.Hour),
 		Headers: p.headers(kp.Clean),
 	}, nil
 }

@@ -14,7 +14,8 @@ import (
 
 // The enricher's flat path gives, for every kind, exactly the clean record the
 // policy's reference form (goavro maps, the form of the golden files) gives, with
-// the event id as key and the raw record's time.
+// the event id as key and the hour the raw record arrived in as the record's
+// timestamp: no time finer than the hour leaves the enricher.
 func TestProcessMatchesThePolicyOnEveryKind(t *testing.T) {
 	p := testProcessor(t)
 	kinds := map[string]int{}
@@ -46,8 +47,12 @@ func TestProcessMatchesThePolicyOnEveryKind(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: Process made\n%#v\nthe policy makes\n%#v", raw.Kind, got, want)
 		}
-		if string(out.Key) != rec["event_id"] || !out.Time.Equal(m.Time) || out.Topic != p.Topics.Clean {
-			t.Fatalf("message key %q time %v topic %q; want the event id %q, %v, %q", out.Key, out.Time, out.Topic, rec["event_id"], m.Time, p.Topics.Clean)
+		hour := m.Time.UTC().Truncate(time.Hour)
+		if string(out.Key) != rec["event_id"] || !out.Time.Equal(hour) || out.Topic != p.Topics.Clean {
+			t.Fatalf("message key %q time %v topic %q; want the event id %q, %v, %q", out.Key, out.Time, out.Topic, rec["event_id"], hour, p.Topics.Clean)
+		}
+		if out.Time.UnixMilli()%time.Hour.Milliseconds() != 0 {
+			t.Fatalf("clean record timestamp %v is finer than the hour", out.Time)
 		}
 	}
 	if len(kinds) != len(p.Schemas.Kinds()) {
@@ -76,18 +81,21 @@ func TestProcessOutcomes(t *testing.T) {
 	if raw == nil {
 		t.Fatal("no playback event among 100")
 	}
-	withField := func(k string, v any) []byte {
+	withFields := func(change map[string]any) []byte {
 		r := map[string]any{}
 		for k, v := range rec {
 			r[k] = v
 		}
-		r[k] = v
+		for k, v := range change {
+			r[k] = v
+		}
 		b, err := raw.Encode(nil, r)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
+	withField := func(k string, v any) []byte { return withFields(map[string]any{k: v}) }
 	clean := reg.Latest(schemas.Clean, raw.Kind)
 	cleanMsg, err := clean.AppendFlat(nil, make([]schemas.Value, len(clean.Fields)))
 	if err != nil {
@@ -110,6 +118,12 @@ func TestProcessOutcomes(t *testing.T) {
 		{"far future", withField("event_time", time.Now().Add(48*time.Hour)), DeadLetter, ReasonInvalid},
 		{"invalid UTF-8", withField("app_version", "1.\xff"), DeadLetter, ReasonInvalid},
 		{"opted out", withField("installation_id", "opted-out"), Dropped, ReasonOptedOut + raw.Consent},
+		{"event id not a UUID", withField("event_id", "dana@example.org"), DeadLetter, ReasonInvalid},
+		{"installation id with a path", withField("installation_id", "/home/dana"), DeadLetter, ReasonInvalid},
+		{"older than a week when it arrived", withField("event_time", time.Now().Add(-8*24*time.Hour)), DeadLetter, ReasonInvalid},
+		// Consent comes before validation: an opted-out installation's invalid
+		// event is dropped, never dead-lettered with its identifiers.
+		{"opted out and invalid", withFields(map[string]any{"installation_id": "opted-out", "event_id": "not-a-uuid", "file_path": "/home/dana/\xff"}), Dropped, ReasonOptedOut + raw.Consent},
 		{"good", good.Value, Clean, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

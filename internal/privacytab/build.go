@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/veiltelemetry/veil/internal/catalog"
 	"github.com/veiltelemetry/veil/internal/geo"
 	"github.com/veiltelemetry/veil/internal/privacy"
 	"github.com/veiltelemetry/veil/internal/pseudonym"
@@ -59,7 +60,9 @@ func Build(reg *schemas.Registry, opts Options) (*Tab, error) {
 			return nil, fmt.Errorf("privacytab: write demonstration key: %w", err)
 		}
 	}
-	pol, err := privacy.New(reg, privacy.Deps{Pseudonyms: keys, Geo: geo.Locator{IPs: opts.IPs}})
+	// The examples' catalog ids are checked against the demo catalog, which
+	// holds them: the tab shows what is kept for content the service hosts.
+	pol, err := privacy.New(reg, privacy.Deps{Pseudonyms: keys, Geo: geo.Locator{IPs: opts.IPs}, Catalog: catalog.Demo()})
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,7 @@ func TestSimulateWritesDecodableKeyedEvents(t *testing.T) {
 		if got := stream.Header(m, stream.HeaderFingerprint); got != s.FingerprintHex() {
 			t.Fatalf("offset %d: fingerprint header %q, schema %s", m.Offset, got, s.FingerprintHex())
 		}
-		if err := schemas.Validate(rec, time.Now()); err != nil {
+		if err := schemas.Validate(s, rec, schemas.WindowAt(time.Now(), 0)); err != nil {
 			t.Fatalf("offset %d: %v", m.Offset, err)
 		}
 		ids[rec["event_id"].(string)] = true
