@@ -473,7 +473,7 @@ func TestApplyMatchesGoldenFiles(t *testing.T) {
 func TestApplyKeepsACatalogIDOnlyWhenTheServiceCatalogHoldsIt(t *testing.T) {
 	for _, tc := range []struct {
 		name, source, id, want string
-		replaced                uint64
+		replaced               uint64
 	}{
 		{"a hosted id the catalog holds is kept", "hosted", "livetv:channel-7", "livetv:channel-7", 0},
 		{"the catalog decides, not the device's media_source", "local", "trailer:tt0083658-2", "trailer:tt0083658-2", 0},
