@@ -134,28 +134,6 @@ func TestWriteMMDBSubdivisionsAndReservedNetworks(t *testing.T) {
 	})
 }
 
-func TestLocatorWithMMDB(t *testing.T) {
-	db, _ := tinyDB(t, rng("81.2.69.0", "81.2.69.255", "GB", "ENG"), rng("2a01:4f8::", "2a01:4f8:ffff:ffff:ffff:ffff:ffff:ffff", "DE", ""))
-	l := geo.Locator{IPs: db}
-	tests := []struct {
-		name, ip, zip, country, region string
-	}{
-		{"the IP gives the country and region", "81.2.69.160", "", "GB", "GB-ENG"},
-		{"an IPv4-mapped IP gives the same", "::ffff:81.2.69.160", "", "GB", "GB-ENG"},
-		{"an IPv6 IP gives its country", "2a01:4f8::1", "", "DE", ""},
-		{"a valid zip wins over the IP for country and region", "81.2.69.160", "10027", "US", "US-NY"},
-		{"a malformed zip leaves the IP to decide", "2a01:4f8::1", "1002", "DE", ""},
-		{"an IP outside the database is unknown", "81.2.70.1", "", "", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if c, r := l.Locate(tt.ip, tt.zip); c != tt.country || r != tt.region {
-				t.Errorf("Locate(%q, %q) = %q, %q; want %q, %q", tt.ip, tt.zip, c, r, tt.country, tt.region)
-			}
-		})
-	}
-}
-
 func TestParseTorGeoIPNotes(t *testing.T) {
 	rs, notes, err := geo.ParseTorGeoIP(open(t, "testdata/geoip"))
 	if err != nil {

@@ -132,8 +132,8 @@ var rules = map[string]ruleSpec{
 	"generalize:size":       {outputs: []string{"size_bucket"}, doc: "rounded into coarse size buckets (factors of 4 to 10)"},
 	"generalize:resolution": {outputs: []string{"resolution"}, group: "resolution", needs: []string{"media_type"}, doc: "width and height replaced by a resolution class (SD, 720p, 1080p, 4K, 8K)"},
 	"generalize:played":     {outputs: []string{"played_bucket"}, needs: []string{"duration_ms"}, doc: "turned into the share of the item played, in coarse steps"},
-	"geo:ip":                {outputs: []string{"country", "region"}, group: "geo", doc: "looked up as country and coarse region, then removed"},
-	"geo:zip":               {outputs: []string{"country", "region"}, group: "geo", doc: "turned into country and coarse region (a US state), then removed"},
+	"geo:ip":                {outputs: []string{"country", "region"}, group: "geo", doc: "looked up as a country and, only where that is a large state, province or region (about 500,000 people or more), a region, then removed"},
+	"geo:zip":               {outputs: []string{"country", "region"}, group: "geo", doc: "used only when the IP address is in the US or gives no country: turned into a US state (or Puerto Rico, the US Virgin Islands or Guam, which count as countries), then removed"},
 }
 
 // ParseTreatment validates one annotation.
