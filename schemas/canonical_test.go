@@ -83,40 +83,6 @@ func TestCanonicalFormRejectsTheBadFixtures(t *testing.T) {
 	}
 }
 
-// Fingerprints Avro Java 1.12.2 computes with SchemaNormalization.parsingFingerprint64
-// (printed as unsigned hex), and the fingerprint of no input, which the
-// specification names EMPTY.
-func TestRabinMatchesAvroJava(t *testing.T) {
-	tests := []struct {
-		in   string
-		want uint64
-	}{
-		{"", 0xc15d213aa4d7a795},
-		{`"null"`, 0x63dd24e7cc258f8a}, // 7195948357588979594 as Java's signed long
-		{`"string"`, 0x8f014872634503c7},
-		{`"int"`, 0x7275d51a3f395c8f},
-		{`"long"`, 0xd054e14493f41db7},
-		{`["null","long","string"]`, 0xbff7a93c0bd60547},
-		{`{"name":"x.y.Money","type":"fixed","size":8}`, 0xa90b0a9b48399bbe},
-	}
-	for _, tt := range tests {
-		if got := schemas.Rabin([]byte(tt.in)); got != tt.want {
-			t.Errorf("Rabin(%s) = %016x, want %016x", tt.in, got, tt.want)
-		}
-	}
-}
-
-// goavro computes the same CRC-64-AVRO, over its own canonical form: the legacy
-// fingerprint is Rabin of that form.
-func TestRabinAgreesWithGoavroOnItsCanonicalForm(t *testing.T) {
-	for _, s := range schemas.MustLoad().All() {
-		if got := schemas.Rabin([]byte(s.Codec.CanonicalSchema())); got != s.Codec.Rabin || got != s.LegacyFingerprint {
-			t.Errorf("%s: Rabin(goavro's form) = %016x, goavro's Rabin %016x, LegacyFingerprint %016x; want all equal",
-				s.File, got, s.Codec.Rabin, s.LegacyFingerprint)
-		}
-	}
-}
-
 // Every embedded schema carries the canonical form of its file and its Rabin
 // fingerprint. A primitive is never left wrapped in an object, as goavro's form
 // leaves those with a logical type; only where goavro's form is the
