@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"net/http"
 	"strings"
@@ -463,5 +464,37 @@ func TestEventsOutsideTheTimeWindowAreRefused(t *testing.T) {
 	}
 	if fp.count() != 2 {
 		t.Errorf("%d records produced, want 2", fp.count())
+	}
+}
+
+// A client that still writes the fingerprint of goavro's canonical form (Veil's
+// before it followed the Avro specification) is served: its records are accepted
+// and written to Kafka with the specification's fingerprint, in the header bytes
+// and the schema-fingerprint header.
+func TestAvroRecordsWithTheLegacyFingerprintAreAccepted(t *testing.T) {
+	ts, p := fakeServer(t)
+	raw := schemas.MustLoad().Latest(schemas.Raw, "playback")
+	recs := nativeEvents(t, 3, 9)
+	var frames [][]byte
+	for _, r := range recs {
+		b := encodeRaw(t, r)
+		binary.LittleEndian.PutUint64(b[2:10], raw.LegacyFingerprint)
+		frames = append(frames, b)
+	}
+	if a := post(t, ts.URL, tokenA, ContentTypeAvro, "", avroBatch(frames...)); a.Status != http.StatusAccepted || a.Body.Accepted != len(recs) {
+		t.Fatalf("POST of legacy-fingerprint records = %d %s, want 202 with %d accepted", a.Status, a.Raw, len(recs))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.msgs) != len(recs) {
+		t.Fatalf("%d records written, want %d", len(p.msgs), len(recs))
+	}
+	for i, m := range p.msgs {
+		if !bytes.Equal(m.Value[:10], raw.Header()) {
+			t.Errorf("record %d starts with % x, want the specification's header % x", i, m.Value[:10], raw.Header())
+		}
+		if fp := stream.Header(m, stream.HeaderFingerprint); fp != raw.FingerprintHex() {
+			t.Errorf("record %d: header %s = %s, want %s", i, stream.HeaderFingerprint, fp, raw.FingerprintHex())
+		}
 	}
 }

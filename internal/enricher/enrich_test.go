@@ -1,6 +1,8 @@
 package enricher
 
 import (
+	"bytes"
+	"encoding/binary"
 	"reflect"
 	"strings"
 	"testing"
@@ -102,6 +104,8 @@ func TestProcessOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	unknown := append([]byte{0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8}, good.Value[10:]...)
+	// Written before Veil followed the Avro specification's canonical form.
+	legacy := append(binary.LittleEndian.AppendUint64([]byte{0xC3, 0x01}, raw.LegacyFingerprint), good.Value[10:]...)
 	p.Consent = optOut{"opted-out": raw.Consent}
 	for _, tc := range []struct {
 		name    string
@@ -125,6 +129,7 @@ func TestProcessOutcomes(t *testing.T) {
 		// event is dropped, never dead-lettered with its identifiers.
 		{"opted out and invalid", withFields(map[string]any{"installation_id": "opted-out", "event_id": "not-a-uuid", "file_path": "/home/dana/\xff"}), Dropped, ReasonOptedOut + raw.Consent},
 		{"good", good.Value, Clean, ""},
+		{"legacy fingerprint", legacy, Clean, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := kafka.Message{Topic: "raw", Partition: 3, Offset: 42, Value: tc.value}
@@ -140,6 +145,12 @@ func TestProcessOutcomes(t *testing.T) {
 				if out.Topic != p.Topics.DeadLetter || h[stream.HeaderStage] != "enricher" || h[stream.HeaderSourceOffset] != "42" ||
 					h[stream.HeaderSourcePartition] != "3" || h[stream.HeaderReason] != tc.reason || strings.TrimSpace(h[stream.HeaderError]) == "" {
 					t.Errorf("dead letter topic %q headers %v", out.Topic, h)
+				}
+			}
+			if outcome == Clean {
+				if !bytes.Equal(out.Value[:10], clean.Header()) || stream.Header(out, stream.HeaderFingerprint) != clean.FingerprintHex() {
+					t.Errorf("clean record starts with % x, fingerprint header %q; want % x and %s",
+						out.Value[:10], stream.Header(out, stream.HeaderFingerprint), clean.Header(), clean.FingerprintHex())
 				}
 			}
 		})
