@@ -97,7 +97,8 @@ func (h *harness) kafkaArgs() []string {
 
 func (h *harness) enricherConfig() enricher.Config {
 	var cfg enricher.Config
-	testenv.Configure(h.t, cfg.Register, append(h.kafkaArgs(), "--group", h.groups["enricher"], "--key-dir", h.keys)...)
+	testenv.Configure(h.t, cfg.Register, append(h.kafkaArgs(), "--group", h.groups["enricher"], "--key-dir", h.keys,
+		"--service-catalog", demoCatalog(h.t))...)
 	return cfg
 }
 
@@ -255,4 +256,15 @@ func (h *harness) startSinkProcess() *process {
 func (p *process) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
+}
+
+// demoCatalog is the path of the demo service catalog, which the simulator draws
+// its hosted ids and campaigns from.
+func demoCatalog(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "catalog", "demo.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
