@@ -405,11 +405,7 @@ func (s *Server) prepare(ev *event, ip string, now time.Time) (kafka.Message, er
 		Topic: s.deps.Topics.Raw,
 		Key:   []byte(key),
 		Value: value,
-		Headers: []kafka.Header{
-			{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
-			{Key: stream.HeaderFingerprint, Value: []byte(ev.schema.FingerprintHex())},
-			{Key: stream.HeaderProducedBy, Value: []byte("collector")},
-		},
+		Headers: stream.RecordHeaders(ev.schema, "collector"),
 	}
 	if n := recordSize(msg); n > int64(s.cfg.MaxRecordBytes) {
 		err := fmt.Errorf("encoded record of %d bytes exceeds --max-record-bytes (%d)", n, s.cfg.MaxRecordBytes)

@@ -162,11 +162,7 @@ func (p *Processor) headers(s *schemas.Schema) []kafka.Header {
 	if h, ok := p.hdrs.Load(s); ok {
 		return h.([]kafka.Header)
 	}
-	h := []kafka.Header{
-		{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
-		{Key: stream.HeaderFingerprint, Value: []byte(s.FingerprintHex())},
-		{Key: stream.HeaderProducedBy, Value: []byte("enricher")},
-	}
+	h := stream.RecordHeaders(s, "enricher")
 	p.hdrs.Store(s, h[:len(h):len(h)])
 	return h
 }
