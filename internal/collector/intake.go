@@ -402,9 +402,9 @@ func (s *Server) prepare(ev *event, ip string, now time.Time) (kafka.Message, er
 	}
 	key, _ := ev.rec["installation_id"].(string)
 	msg := kafka.Message{
-		Topic: s.deps.Topics.Raw,
-		Key:   []byte(key),
-		Value: value,
+		Topic:   s.deps.Topics.Raw,
+		Key:     []byte(key),
+		Value:   value,
 		Headers: stream.RecordHeaders(ev.schema, "collector"),
 	}
 	if n := recordSize(msg); n > int64(s.cfg.MaxRecordBytes) {

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veiltelemetry/veil/internal/catalog"
 	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/internal/geo"
-	"github.com/veiltelemetry/veil/internal/catalog"
 	"github.com/veiltelemetry/veil/internal/privacy"
 	"github.com/veiltelemetry/veil/internal/simulate"
 	"github.com/veiltelemetry/veil/internal/testenv"
