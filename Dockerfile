@@ -8,4 +8,6 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./producer ./enri
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
+# The demo service catalog: replace it with the service's own (a volume over this path).
+COPY --from=build /src/internal/catalog/demo.json /etc/veil/service-catalog.json
 USER nonroot
