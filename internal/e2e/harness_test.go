@@ -134,8 +134,14 @@ func (h *harness) waitTables() {
 			}
 			h.store = st
 		}
+		// The sink creates the tables before it consumes, migration by migration:
+		// wait for the last migration, so that every table exists.
+		ms, err := chstore.Migrations()
+		if err != nil {
+			return false, err.Error()
+		}
 		var n uint64
-		err := h.store.Conn().QueryRow(context.Background(), "SELECT count() FROM system.tables WHERE database = ? AND name = 'playback_daily'", h.db).Scan(&n)
+		err = h.store.Conn().QueryRow(context.Background(), fmt.Sprintf("SELECT count() FROM %s.schema_migrations WHERE version = %d", h.db, ms[len(ms)-1].Version)).Scan(&n)
 		return err == nil && n == 1, fmt.Sprint(n, err)
 	})
 }
