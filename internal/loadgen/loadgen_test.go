@@ -23,7 +23,7 @@ func startCollector(t *testing.T) (url string, brokers []string, raw string) {
 	brokers = testenv.Kafka(t)
 	tp := testenv.Topics(t, brokers, 4)
 	var cfg collector.Config
-	testenv.Configure(t, cfg.Register, append(testenv.KafkaArgs(brokers, tp), "--tokens", "bench:"+token)...)
+	testenv.Configure(t, cfg.Register, append(testenv.KafkaArgs(brokers, tp), "--tokens-file", testenv.File(t, "tokens", "bench:relay:"+token))...)
 	batched, single, err := collector.Writers(cfg)
 	if err != nil {
 		t.Fatal(err)
