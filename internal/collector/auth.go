@@ -244,7 +244,7 @@ func (s *Server) ownEvents(w http.ResponseWriter, r *http.Request, events []even
 	resp := struct {
 		response
 		Reason string `json:"reason"`
-	}{response: response{Error: fmt.Sprintf("this credential belongs to installation %q and may post only its events; %d events name another installation; nothing of the batch was accepted", inst, foreign)}, Reason: authOther}
+	}{response: response{Error: fmt.Sprintf("this credential belongs to installation %q and may post only its events; %s another installation; nothing of the batch was accepted", inst, plural(foreign, "event names", "events name"))}, Reason: authOther}
 	for i := range events {
 		if ev := &events[i]; ev.err != nil {
 			resp.Rejected++
@@ -255,4 +255,11 @@ func (s *Server) ownEvents(w http.ResponseWriter, r *http.Request, events []even
 	w.Header().Set("WWW-Authenticate", `Bearer realm="veil", error="insufficient_scope", error_description="`+authOther+`"`)
 	writeJSON(w, http.StatusForbidden, resp)
 	return false
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
