@@ -174,7 +174,7 @@ func (s *Server) HandleFor(pattern string, h http.Handler, a Access) {
 		case slices.Contains(a.Roles, role):
 		case a.Owner != "" && role == credential.Installation:
 			if id := r.PathValue(a.Owner); id != name {
-				s.refuse(w, &refusal{http.StatusForbidden, authOther, fmt.Sprintf("this credential belongs to installation %q; it may not use %q", name, id)})
+				s.refuse(w, &refusal{http.StatusForbidden, authOther, fmt.Sprintf("this credential belongs to installation %q; it may not reach installation %q", name, truncate(id, schemas.MaxID))})
 				return
 			}
 		default:
