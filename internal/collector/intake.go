@@ -71,6 +71,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	s.m.received.WithLabelValues(fleet).Add(float64(len(events)))
 	s.m.batch.Observe(float64(len(events)))
+	if !s.ownEvents(w, r, events) {
+		return
+	}
 
 	now := s.now()
 	ip := clientIP(r, s.trusted)
