@@ -93,6 +93,9 @@ func private(dir string) error {
 	return nil
 }
 
+// Dir returns the key directory.
+func (s *Store) Dir() string { return s.cfg.Dir }
+
 // Epoch returns the epoch number of t.
 func (s *Store) Epoch(t time.Time) int64 { return t.Unix() / int64(s.cfg.Period/time.Second) }
 
