@@ -112,7 +112,9 @@ func NewProcessor(cfg Config) (*Processor, *catalog.Live, error) {
 
 // Run consumes the raw topic until ctx is done, then finishes the batch in hand and
 // returns. It returns an error when the policy does not compile, Kafka cannot be
-// reached at start, or the consume loop fails.
+// reached at start, the consume loop fails, or the batch in hand could not be
+// written within stream.DrainTimeout of ctx ending (it stays uncommitted and is
+// enriched again by the next run).
 func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -131,14 +133,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err != nil {
 		return err
 	}
-	defer w.Close()
+	defer stream.Close(w, "writer")
 	parts, err := stream.PartitionCount(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics.Clean)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("enricher: %w before consuming anything: %w", context.Cause(ctx), err)
+		}
 		return fmt.Errorf("enricher: clean topic (create it with --create-topics): %w", err)
 	}
 	w.Balancer = &stream.EventIDBalancer{Topic: cfg.Kafka.Topics.Clean, Partitions: parts}
 	r := kafka.NewReader(stream.ReaderConfig(cfg.Kafka.Brokers, cfg.Group, cfg.Kafka.Topics.Raw))
-	defer r.Close()
+	defer stream.Close(r, "raw reader")
 	m := newMetrics(reg)
 	stream.RegisterReaderStats(reg, "enricher", r)
 	if err := reg.Register(newReplacedCollector(proc.Policy)); err != nil {
