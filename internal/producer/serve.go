@@ -68,7 +68,7 @@ func Serve(ctx context.Context, cfg ServeConfig, log *slog.Logger, reg *promethe
 	if err != nil {
 		return err
 	}
-	defer w.Close()
+	defer stream.Close(w, "consent writer")
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
