@@ -20,7 +20,7 @@ import (
 
 func main() {
 	os.Exit(cli.Main("producer", os.Args[1:], "simulate", map[string]cli.Command{
-		"privacy": {Summary: "write the privacy tab: every event and field, what is done to it, a real before/after example", Register: privacytab.Command},
+		"privacy": {Summary: "write the privacy tab: every event and field, what is done to it, a real before/after example", ExitOnSignal: true, Register: privacytab.Command},
 		"simulate": {Summary: "send simulated fleet traffic to the raw topic", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			var cfg producer.SimulateConfig
 			cfg.Register(fs)
