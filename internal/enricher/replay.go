@@ -59,9 +59,10 @@ func (s ReplayStats) String() string {
 // replayed twice is absorbed by the sink's event-id deduplication. Records that
 // do not match --stage/--reason are skipped and committed too: a later replay
 // with other filters needs another --group. It returns once the topic has been
-// idle for --idle. When ctx ends first, the dead letters read so far are written
-// and committed if Kafka takes them within stream.DrainTimeout, and Replay
-// returns an error saying how many are left for the next run.
+// idle for --idle, and fails at once when Kafka does not answer at start. When
+// ctx ends first, the dead letters read so far are written and committed if
+// Kafka takes them within stream.DrainTimeout, and Replay returns an error
+// saying how many are left for the next run.
 func Replay(ctx context.Context, cfg ReplayConfig, log *slog.Logger) (ReplayStats, error) {
 	var st ReplayStats
 	if err := cfg.Kafka.Validate(); err != nil {
@@ -69,6 +70,11 @@ func Replay(ctx context.Context, cfg ReplayConfig, log *slog.Logger) (ReplayStat
 	}
 	if cfg.Group == "" || cfg.Idle <= 0 {
 		return st, errors.New("replay: --group must not be empty and --idle must be positive")
+	}
+	// The reader waits for a broker it cannot reach without a word, and the
+	// replay would then end as if the topic were idle: ask for the topic first.
+	if _, err := stream.PartitionCount(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics.DeadLetter); err != nil {
+		return st, fmt.Errorf("replay: %w", err)
 	}
 	w, err := cfg.Kafka.Writer("")
 	if err != nil {
