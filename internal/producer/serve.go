@@ -33,6 +33,15 @@ func (c *ServeConfig) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.GeoIP, "geoip", "", "MMDB file the privacy tab's example IP address is located with (the collector itself locates nothing); empty: the example shows no region for the IP")
 }
 
+// routes mounts the consent API (authenticated) and the privacy tab (public) on
+// the collector's router.
+func routes(s *collector.Server, api *consent.API, tab *privacytab.Tab) {
+	api.Register(func(p string, h http.Handler) { s.Handle(p, h, true) })
+	ph := privacytab.Handler(tab)
+	s.Handle("GET /privacy", ph, false)
+	s.Handle("GET /privacy.json", ph, false)
+}
+
 // Serve runs the collector with the endpoints of the other packages mounted on
 // its router:
 //
@@ -84,10 +93,7 @@ func Serve(ctx context.Context, cfg ServeConfig, log *slog.Logger, reg *promethe
 			}
 			return nil
 		})
-		api.Register(func(p string, h http.Handler) { s.Handle(p, h, true) })
-		ph := privacytab.Handler(tab)
-		s.Handle("GET /privacy", ph, false)
-		s.Handle("GET /privacy.json", ph, false)
+		routes(s, api, tab)
 		return nil
 	}
 	g.Go(func() error {
