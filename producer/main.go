@@ -26,7 +26,7 @@ func main() {
 		args = append([]string{args[0] + " " + args[1]}, args[2:]...)
 	}
 	os.Exit(cli.Main("producer", args, "simulate", map[string]cli.Command{
-		"privacy": {Summary: "write the privacy tab: every event and field, what is done to it, a real before/after example", Register: privacytab.Command},
+		"privacy": {Summary: "write the privacy tab: every event and field, what is done to it, a real before/after example", ExitOnSignal: true, Register: privacytab.Command},
 		"simulate": {Summary: "send simulated fleet traffic to the raw topic", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			var cfg producer.SimulateConfig
 			cfg.Register(fs)

@@ -65,6 +65,11 @@ type Server struct {
 	m        *metrics
 	draining atomic.Bool
 	writes   sync.WaitGroup // Kafka writes started by requests
+	// life is the context of requests and of the Kafka writes they start: it
+	// ends stream.DrainTimeout after shutdown began, so that what waits for a
+	// Kafka that does not answer is answered 503 instead of holding shutdown.
+	life    context.Context
+	endLife context.CancelFunc
 }
 
 // New builds the server: it parses the credentials (--tokens-file,
@@ -89,6 +94,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log, now: deps.Now, mux: http.NewServeMux(),
 		auth: auth, trusted: trusted, json: map[string]*jsonSchema{},
 		budget: &budget{limit: int64(cfg.MaxInflight)}}
+	s.life, s.endLife = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -156,10 +162,16 @@ func (s *Server) Handler() http.Handler {
 
 // Serve answers on ln until ctx is done, then shuts down: it stops accepting
 // connections and fails /readyz, waits up to --drain-timeout for the requests in
-// flight, then for the Kafka writes they started. The caller closes the writers
-// afterwards, which flushes them.
+// flight, then for the Kafka writes they started. Writes Kafka has not
+// acknowledged stream.DrainTimeout after ctx ended are given up: their requests
+// are answered 503 (the client retries the batch), and requests' contexts end.
+// The caller closes the writers afterwards, which flushes them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.endLife()
+	stopWrites := context.AfterFunc(ctx, func() { time.AfterFunc(stream.DrainTimeout, s.endLife) })
+	defer stopWrites()
 	srv := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return s.life },
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       s.cfg.ReadTimeout,

@@ -50,12 +50,27 @@ type Writer interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
-// state is the JSON of a GET answer, and of a PUT answer.
+// state is the JSON of a GET answer, and of a PUT answer: the installation's
+// opt-outs after the PUT.
 type state struct {
-	Installation string     `json:"installation_id"`
-	OptOut       []string   `json:"opt_out"`
-	Categories   []string   `json:"categories"` // what can be opted out of
-	UpdatedAt    *time.Time `json:"updated_at,omitempty"`
+	Installation string   `json:"installation_id"`
+	OptOut       []string `json:"opt_out"`
+	Categories   []string `json:"categories"` // what can be opted out of
+	// UpdatedAt is when the opt-outs were set, to consent.UpdatedAtPrecision;
+	// absent when there are none (never set, or opted back in: the record is
+	// deleted).
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+}
+
+func newState(inst string, optOut []string, updatedAt time.Time) state {
+	st := state{Installation: inst, OptOut: optOut, Categories: Categories()}
+	if st.OptOut == nil {
+		st.OptOut = []string{}
+	}
+	if len(optOut) > 0 && !updatedAt.IsZero() {
+		st.UpdatedAt = &updatedAt
+	}
+	return st
 }
 
 // putRequest is the JSON body of a PUT: the complete list of opt-outs. An empty
@@ -81,11 +96,8 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, "consent state is still loading from Kafka")
 		return
 	}
-	out := a.Store.Get(inst)
-	if out == nil {
-		out = []string{}
-	}
-	writeJSON(w, http.StatusOK, state{Installation: inst, OptOut: out, Categories: Categories()})
+	opt, at := a.Store.State(inst)
+	writeJSON(w, http.StatusOK, newState(inst, opt, at))
 }
 
 func (a *API) put(w http.ResponseWriter, r *http.Request) {
@@ -126,7 +138,7 @@ func (a *API) put(w http.ResponseWriter, r *http.Request) {
 	if a.Now != nil {
 		now = a.Now
 	}
-	rec := Record{Installation: inst, OptOut: opt, UpdatedAt: now().UTC()}
+	rec := Record{Installation: inst, OptOut: opt, UpdatedAt: now().UTC().Truncate(UpdatedAtPrecision)}
 	if err := rec.Validate(); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -145,7 +157,7 @@ func (a *API) put(w http.ResponseWriter, r *http.Request) {
 		value = nil
 	}
 	_ = a.Store.Apply([]byte(inst), value)
-	writeJSON(w, http.StatusOK, state{Installation: inst, OptOut: opt, Categories: Categories(), UpdatedAt: &rec.UpdatedAt})
+	writeJSON(w, http.StatusOK, newState(inst, opt, rec.UpdatedAt))
 }
 
 func (a *API) loaded() bool {

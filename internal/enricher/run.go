@@ -121,8 +121,10 @@ func newProcessor(cfg Config, keys *pseudonym.Store) (*Processor, *catalog.Live,
 // Run consumes the raw topic until ctx is done, then finishes the batch in hand and
 // returns. It rotates the pseudonym keys at start and every --key-rotate-every.
 // It returns an error when the policy does not compile, the first key rotation
-// fails, Kafka cannot be reached at start, or the consume loop fails; a later
-// rotation that fails is logged and counted, and the next one tries again.
+// fails, Kafka cannot be reached at start, the consume loop fails, or the batch
+// in hand could not be written within stream.DrainTimeout of ctx ending (it
+// stays uncommitted and is enriched again by the next run); a later rotation
+// that fails is logged and counted, and the next one tries again.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -152,14 +154,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err != nil {
 		return err
 	}
-	defer w.Close()
+	defer stream.Close(w, "writer")
 	parts, err := stream.PartitionCount(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics.Clean)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("enricher: %w before consuming anything: %w", context.Cause(ctx), err)
+		}
 		return fmt.Errorf("enricher: clean topic (create it with --create-topics): %w", err)
 	}
 	w.Balancer = &stream.EventIDBalancer{Topic: cfg.Kafka.Topics.Clean, Partitions: parts}
 	r := kafka.NewReader(stream.ReaderConfig(cfg.Kafka.Brokers, cfg.Group, cfg.Kafka.Topics.Raw))
-	defer r.Close()
+	defer stream.Close(r, "raw reader")
 	m := newMetrics(reg)
 	km := newKeyMetrics(reg, keys)
 	km.observe(rot, nil)

@@ -2,6 +2,8 @@ package geo_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net/netip"
 	"os"
@@ -192,7 +194,7 @@ func TestBuildTorGeoIPDB(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "veil-country.mmdb")
 	var progress bytes.Buffer
-	st, err := geo.BuildFile(out, from, &progress)
+	st, err := geo.BuildFile(context.Background(), out, from, &progress)
 	if err != nil {
 		t.Fatalf("BuildFile: %v", err)
 	}
@@ -226,4 +228,20 @@ func TestBuildTorGeoIPDB(t *testing.T) {
 		{"a private address is nowhere", "192.168.1.1", "", ""},
 		{"a documentation address is nowhere", "203.0.113.5", "", ""},
 	})
+}
+
+// An interrupted build returns its context's cause and leaves nothing behind:
+// no database, no temporary file.
+func TestBuildFileInterruptedLeavesNothingBehind(t *testing.T) {
+	dir := t.TempDir()
+	stop := errors.New("interrupted by test")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(stop)
+	_, err := geo.BuildFile(ctx, filepath.Join(dir, "country.mmdb"), []string{"testdata/geoip"}, io.Discard)
+	if !errors.Is(err, stop) {
+		t.Errorf("BuildFile = %v, want its context's cause", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
 }

@@ -39,6 +39,16 @@ func (c *ServeConfig) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.GeoIP, "geoip", "", "MMDB file the privacy tab's example IP address is located with (the collector itself locates nothing); empty: the example shows no region for the IP")
 }
 
+// routes mounts the consent API (authenticated) and the privacy tab (public) on
+// the collector's router.
+func routes(s *collector.Server, api *consent.API, tab *privacytab.Tab) {
+	// An installation's opt-outs are its own and its operators'.
+	api.Register(func(p string, h http.Handler) { s.HandleFor(p, h, ConsentAccess) })
+	ph := privacytab.Handler(tab)
+	s.Handle("GET /privacy", ph, false)
+	s.Handle("GET /privacy.json", ph, false)
+}
+
 // Serve runs the collector with the endpoints of the other packages mounted on
 // its router:
 //
@@ -75,7 +85,7 @@ func Serve(ctx context.Context, cfg ServeConfig, log *slog.Logger, reg *promethe
 	if err != nil {
 		return err
 	}
-	defer w.Close()
+	defer stream.Close(w, "consent writer")
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -91,11 +101,7 @@ func Serve(ctx context.Context, cfg ServeConfig, log *slog.Logger, reg *promethe
 			}
 			return nil
 		})
-		// An installation's opt-outs are its own and its operators'.
-		api.Register(func(p string, h http.Handler) { s.HandleFor(p, h, ConsentAccess) })
-		ph := privacytab.Handler(tab)
-		s.Handle("GET /privacy", ph, false)
-		s.Handle("GET /privacy.json", ph, false)
+		routes(s, api, tab)
 		return nil
 	}
 	g.Go(func() error {

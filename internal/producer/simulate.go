@@ -92,6 +92,11 @@ func (s Summary) String() string {
 // Simulate sends simulated raw events until the count or duration is reached or ctx
 // is done, printing progress to progress once a second. Sent counts only events
 // Kafka acknowledged; a chunk still failing after --retry-for counts as failed.
+//
+// When ctx is done (a signal), no new chunk is made and the chunks being written
+// get no further retry: each is acknowledged within stream.DrainTimeout or counts
+// as failed. Simulate then returns the summary with an error saying how many of
+// --count were never sent.
 func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progress io.Writer) (Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return Summary{}, err
@@ -112,14 +117,18 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 		headers[kind] = stream.RecordHeaders(raw, "simulator")
 	}
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("simulate: %w before sending anything: %w", context.Cause(ctx), err)
+		}
 		return Summary{}, err
 	}
 	w, err := cfg.Kafka.Writer(cfg.Kafka.Topics.Raw)
 	if err != nil {
 		return Summary{}, err
 	}
-	defer w.Close()
+	defer stream.Close(w, "raw writer")
 
+	interrupt := ctx // the end of --duration is not an interruption: writes in hand still get --retry-for
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
@@ -161,8 +170,11 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 		g.Go(func() error {
 			msgs := make([]kafka.Message, 0, cfg.Chunk)
 			for {
+				if gctx.Err() != nil {
+					return nil
+				}
 				n := claim()
-				if n == 0 || gctx.Err() != nil {
+				if n == 0 {
 					return nil
 				}
 				if limiter != nil && limiter.WaitN(gctx, n) != nil {
@@ -193,10 +205,13 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 				// Kafka acknowledges them, for up to --retry-for; copies that a
 				// partial write leaves behind are removed by the sink. The write is
 				// not cut short by --duration: events already made are acknowledged
-				// or reported as failed, never abandoned mid-flight.
-				wctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), cfg.RetryFor)
+				// or reported as failed, never abandoned mid-flight. A signal ends
+				// the retries: the attempt in progress gets stream.DrainTimeout.
+				work, cancelWork := stream.DrainContext(interrupt)
+				wctx, cancel := context.WithTimeout(work, cfg.RetryFor)
 				err := stream.Retry(wctx, log, func() error { return w.WriteMessages(wctx, msgs...) })
 				cancel()
+				cancelWork()
 				if err != nil {
 					failed.Add(int64(len(msgs)))
 					log.Error("events not acknowledged", "events", len(msgs), "err", err)
@@ -210,6 +225,14 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 	close(done)
 	wg.Wait()
 	s := Summary{Sent: sent.Load(), Failed: failed.Load(), Elapsed: time.Since(start)}
+	if err == nil && interrupt.Err() != nil {
+		if cfg.Count > 0 {
+			err = fmt.Errorf("simulate: %w: %d events acknowledged, %d not acknowledged, %d of --count %d never sent",
+				context.Cause(interrupt), s.Sent, s.Failed, cfg.Count-s.Sent-s.Failed, cfg.Count)
+		} else {
+			err = fmt.Errorf("simulate: %w: %d events acknowledged, %d not acknowledged", context.Cause(interrupt), s.Sent, s.Failed)
+		}
+	}
 	return s, err
 }
 

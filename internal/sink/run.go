@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,8 +76,9 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // Run consumes the clean topic into ClickHouse until ctx is done. It applies the
-// migrations first. On shutdown each partition finishes the batch in hand (insert
-// and commit) before returning.
+// migrations first. On shutdown the batch in hand is inserted and committed if
+// that succeeds within stream.DrainTimeout without a retry; otherwise it stays
+// uncommitted, is loaded by the next run, and Run returns an error saying so.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -99,8 +102,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err != nil {
 		return err
 	}
-	defer dlq.Close()
-	s := &sinker{cfg: cfg, log: log, store: st, schemas: schemaReg, dlq: dlq, m: newMetrics(reg)}
+	defer stream.Close(dlq, "dead-letter writer")
+	s := &sinker{cfg: cfg, log: log, store: st, schemas: schemaReg, dlq: dlq, m: newMetrics(reg), shutdown: ctx}
 
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                cfg.Group,
@@ -125,7 +128,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	})
 	g.Go(func() error {
 		<-ctx.Done()
-		return group.Close() // ends the generation: partition loops drain and return
+		// Closing ends the generation: the loader drains (within
+		// stream.DrainTimeout) and the partition loops return; then the member
+		// leaves the group, which gets stream.CloseTimeout.
+		closed := make(chan struct{})
+		go func() { group.Close(); close(closed) }()
+		select {
+		case <-s.loaderDone():
+		case <-time.After(stream.DrainTimeout):
+		}
+		select {
+		case <-closed:
+		case <-time.After(stream.CloseTimeout):
+			log.Warn("leaving the consumer group takes too long; going without: the coordinator notices after the session timeout")
+		}
+		return nil
 	})
 	g.Go(func() error {
 		log.Info("sink consuming", "topic", cfg.Kafka.Topics.Clean, "group", cfg.Group, "clickhouse", cfg.ClickHouse.Addr, "server", st.Version())
@@ -143,7 +160,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 			// One loader per generation batches the records of every partition
 			// this instance holds: one INSERT per table, however many partitions.
 			feed := make(chan record, feedCapacity)
-			gen.Start(func(gctx context.Context) { s.loader(gctx, gen, feed) })
+			loaded := make(chan struct{})
+			s.mu.Lock()
+			s.loaded = loaded
+			s.mu.Unlock()
+			gen.Start(func(gctx context.Context) { defer close(loaded); s.loader(gctx, gen, feed) })
 			for topic, parts := range gen.Assignments {
 				ids := make([]int, 0, len(parts))
 				for _, p := range parts {
@@ -155,7 +176,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 			}
 		}
 	})
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if n := s.unloaded.Load(); n > 0 {
+		return fmt.Errorf("sink: shutdown left %d records unloaded and uncommitted (the next run loads them)", n)
+	}
+	return nil
 }
 
 type sinker struct {
@@ -165,6 +192,24 @@ type sinker struct {
 	schemas *schemas.Registry
 	dlq     *kafka.Writer
 	m       *metrics
+	// shutdown is Run's context; unloaded counts the records of batches the
+	// loader gave up on once it was done.
+	shutdown context.Context
+	unloaded atomic.Int64
+	mu       sync.Mutex
+	loaded   chan struct{} // closed when the loader of the latest generation returns
+}
+
+// loaderDone returns a channel closed once no loader runs.
+func (s *sinker) loaderDone() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loaded == nil {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return s.loaded
 }
 
 // fetchBytes is the most one fetch of a partition returns.
@@ -248,8 +293,9 @@ func (s *sinker) feed(ctx context.Context, topic string, part int, start int64, 
 // loader collects the records the feeders send into batches of up to
 // --batch-records, inserts each batch and then commits every partition it
 // holds, until the generation ends. The batch in hand when it ends is still
-// inserted and committed (within the drain timeout); if that commit fails, the
-// next owner of a partition skips what was inserted.
+// inserted and committed if that succeeds within stream.DrainTimeout without a
+// retry; if the commit fails, the next owner of a partition skips what was
+// inserted.
 func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan record) {
 	rows := map[string]*chstore.Rows{}
 	batch := make([]record, 0, s.cfg.Batch.MaxRecords)
@@ -274,6 +320,10 @@ func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan re
 			}
 		}
 		cancelWork()
+		if err != nil && s.shutdown.Err() != nil {
+			s.unloaded.Add(int64(len(batch)))
+			s.log.Warn("shutdown: batch not loaded, left uncommitted", "records", len(batch), "err", err)
+		}
 		if err != nil || ctx.Err() != nil {
 			if err != nil && ctx.Err() == nil {
 				s.log.Error("loader stopped", "err", err)
