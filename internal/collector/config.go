@@ -33,6 +33,7 @@ type Config struct {
 	ReadTimeout     time.Duration // --read-timeout: to read a whole request, default 60s
 	DrainTimeout    time.Duration // --drain-timeout: how long shutdown waits for requests in flight, default 30s
 	MaxAge          time.Duration // --max-event-age: oldest event_time accepted, default 168h (7 days; 400 for older events)
+	Limits                        // slow and greedy clients: body rate, connections, rate per credential (limits.go)
 }
 
 // Register adds the flags to fs with their defaults.
@@ -53,6 +54,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", 60*time.Second, "time to read a whole request, headers and body")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
 	fs.DurationVar(&c.MaxAge, "max-event-age", schemas.DefaultMaxAge, "oldest event_time accepted; older events are refused (400)")
+	c.Limits.register(fs)
 }
 
 // Validate names the first bad field. It does not read --tokens-file; New does.
@@ -92,7 +94,7 @@ func (c *Config) Validate() error {
 	if _, err := parseTokens(c.Tokens, "--tokens"); err != nil {
 		return err
 	}
-	return nil
+	return c.Limits.validate()
 }
 
 func (c *Config) trusted() ([]netip.Prefix, error) {

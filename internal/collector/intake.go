@@ -173,6 +173,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, l *lease, gz b
 		return nil, failBatch(http.StatusRequestEntityTooLarge, "body exceeds --max-body (%d bytes)", limit)
 	case errors.Is(err, ErrBusy), errors.Is(err, errNeverFits):
 		return nil, budgetError(err)
+	case errors.Is(err, ErrSlowBody):
+		w.Header().Set("Connection", "close")
+		return nil, failBatch(http.StatusRequestTimeout, "%v", err)
 	case err != nil:
 		return nil, failBatch(http.StatusBadRequest, "reading the body: %v", err)
 	}

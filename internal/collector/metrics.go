@@ -12,6 +12,7 @@ type metrics struct {
 	deadLettered prometheus.Counter
 	produce      prometheus.Histogram
 	batch        prometheus.Histogram
+	slowBodies   prometheus.Counter
 }
 
 // Reasons an event is rejected, the label of veil_collector_events_rejected_total.
@@ -57,8 +58,12 @@ func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
 			Help:    "Events per batch received.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
 		}),
+		slowBodies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "veil_collector_slow_bodies_total",
+			Help: "Request bodies cut off because they arrived slower than --min-body-rate or paused for --body-timeout (the connection is closed).",
+		}),
 	}
-	reg.MustRegister(m.requests, m.received, m.accepted, m.rejected, m.deadLettered, m.produce, m.batch,
+	reg.MustRegister(m.requests, m.received, m.accepted, m.rejected, m.deadLettered, m.produce, m.batch, m.slowBodies,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "veil_collector_inflight_bytes",
 			Help: "Bytes held by requests in flight and by their records until Kafka answers.",

@@ -134,7 +134,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 // Handle mounts h on pattern (net/http patterns: "PUT /v1/consent/{installation}").
 // With auth, h runs only for requests with a valid bearer token, and Fleet(ctx)
 // names the token's fleet. Every request is counted in
-// veil_collector_requests_total.
+// veil_collector_requests_total, and every request body is cut off when it
+// arrives slower than --min-body-rate.
 func (s *Server) Handle(pattern string, h http.Handler, auth bool) {
 	if auth {
 		h = s.authenticate(h)
@@ -142,12 +143,14 @@ func (s *Server) Handle(pattern string, h http.Handler, auth bool) {
 	s.mux.Handle(pattern, h)
 }
 
-// Handler returns the root handler: the router with request metrics.
+// Handler returns the root handler: the router with request metrics and the
+// minimum body rate.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := &reqInfo{}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		s.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+		r = s.paceBody(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+		s.mux.ServeHTTP(sw, r)
 		s.m.requests.WithLabelValues(strconv.Itoa(sw.code), info.fleet).Inc()
 	})
 }
@@ -159,7 +162,8 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
+		MaxHeaderBytes:    int(s.cfg.MaxHeaderBytes),
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.ReadTimeout + s.cfg.ProduceTimeout + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,

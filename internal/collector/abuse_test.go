@@ -1,0 +1,253 @@
+package collector
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/veiltelemetry/veil/internal/testenv"
+)
+
+// trickler is one upload of the attack in issue 15: a POST that declares a 4 MiB
+// body and then sends one byte at a time.
+type trickler struct {
+	started time.Time     // when the headers were sent
+	sent    atomic.Int64  // body bytes written
+	done    chan struct{} // closed once the server closed the connection
+	// Set before done is closed:
+	status string    // the first line the server answered, "" if none
+	answer string    // all of it
+	closed time.Time // when the server closed the connection
+	err    error     // of reading the answer
+}
+
+// startTrickle opens a raw TCP connection to addr, sends the headers of a POST
+// /v1/events with Content-Length 4194304 and token, then writes one byte every
+// interval until the server closes the connection.
+func startTrickle(t testing.TB, addr, token string, every time.Duration) *trickler {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	head := fmt.Sprintf("POST /v1/events HTTP/1.1\r\nHost: collector\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", token, 4<<20)
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	tr := &trickler{started: time.Now(), done: make(chan struct{})}
+	go func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tr.done:
+				return
+			case <-tick.C:
+			}
+			if _, err := conn.Write([]byte(" ")); err != nil {
+				return
+			}
+			tr.sent.Add(1)
+		}
+	}()
+	go func() {
+		answer, err := io.ReadAll(conn) // until the server closes the connection
+		tr.closed, tr.err = time.Now(), err
+		tr.answer = string(answer)
+		tr.status, _, _ = strings.Cut(tr.answer, "\r\n")
+		close(tr.done)
+	}()
+	return tr
+}
+
+// Issue 15: 16 and more authenticated uploads that declare 4 MiB and trickle one
+// byte at a time (every 300 ms here, ten times the issue's pace) hold only what
+// they sent, not the 64 MiB of budget they declared. Valid clients of the same
+// fleet get 202 within a second, every time, while they trickle; the server cuts
+// each trickle off with 408 within --body-timeout, and the budget returns to zero.
+func TestTricklingUploadsDoNotBlockValidClients(t *testing.T) {
+	const (
+		tricklers   = 20
+		bodyTimeout = 4 * time.Second
+		validBound  = time.Second // the issue's acceptance criterion, per request
+		margin      = 5 * time.Second
+	)
+	// The defaults otherwise: a 64 MiB budget, 4 MiB bodies, 16 KiB/s.
+	ts, p := fakeServer(t, "--body-timeout", bodyTimeout.String())
+	addr := strings.TrimPrefix(ts.URL, "http://")
+
+	var trs []*trickler
+	for range tricklers {
+		trs = append(trs, startTrickle(t, addr, tokenA, 300*time.Millisecond))
+	}
+	// The attack is in place once every upload has trickled a few bytes.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, tr := range trs {
+		for tr.sent.Load() < 2 && time.Now().Before(deadline) {
+			select {
+			case <-tr.done:
+				t.Fatalf("a trickling upload was answered %q before its body timeout", tr.status)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	held := ts.InflightBytes()
+	t.Logf("%d uploads trickling, holding %d bytes of the in-flight budget", tricklers, held)
+
+	// Valid clients post while the uploads trickle, until the server has closed
+	// every trickling connection.
+	allClosed := make(chan struct{})
+	go func() {
+		for _, tr := range trs {
+			<-tr.done
+		}
+		close(allClosed)
+	}()
+	var (
+		mu       sync.Mutex
+		ends     []time.Time // when each valid request was answered
+		slowest  time.Duration
+		problems []string
+	)
+	body := jsonBatch(t, nativeEvents(t, 20, 21))
+	client := &http.Client{Timeout: 30 * time.Second}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-allClosed:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				start := time.Now()
+				a, err := tryPost(client, ts.URL, tokenA, ContentTypeJSON, "", body)
+				el := time.Since(start)
+				mu.Lock()
+				ends = append(ends, time.Now())
+				slowest = max(slowest, el)
+				switch {
+				case err != nil:
+					problems = append(problems, err.Error())
+				case a.Status != http.StatusAccepted:
+					problems = append(problems, fmt.Sprintf("%d %s", a.Status, strings.TrimSpace(truncate(a.Raw, 200))))
+				case el > validBound:
+					problems = append(problems, fmt.Sprintf("202 after %s", el.Round(time.Millisecond)))
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	select {
+	case <-allClosed:
+	case <-time.After(bodyTimeout + 30*time.Second):
+		t.Errorf("the trickling uploads were not all closed within %s", bodyTimeout+30*time.Second)
+	}
+	wg.Wait()
+
+	firstClose := time.Now()
+	for _, tr := range trs {
+		select {
+		case <-tr.done:
+			if tr.closed.Before(firstClose) {
+				firstClose = tr.closed
+			}
+		default:
+		}
+	}
+	mu.Lock()
+	total, answered := len(ends), 0
+	for _, e := range ends {
+		if e.Before(firstClose) {
+			answered++
+		}
+	}
+	t.Logf("%d valid requests (%d answered while every upload trickled), slowest %s", total, answered, slowest.Round(time.Millisecond))
+	if len(problems) > 0 {
+		t.Errorf("%d of %d valid requests were not answered 202 within %s, e.g.:\n%s", len(problems), total, validBound,
+			strings.Join(problems[:min(len(problems), 10)], "\n"))
+	}
+	if answered < 8 {
+		t.Errorf("only %d valid requests were sent while every upload trickled; want at least 8", answered)
+	}
+	mu.Unlock()
+	if want := total * 20; p.count() < want-len(problems)*20 {
+		t.Errorf("%d records written for %d valid requests of 20 events", p.count(), total)
+	}
+	for i, tr := range trs {
+		select {
+		case <-tr.done:
+		default:
+			continue // reported above
+		}
+		if !strings.HasPrefix(tr.status, "HTTP/1.1 408") || !strings.Contains(tr.answer, "request body too slow") {
+			t.Errorf("trickling upload %d: answered %q (read error %v), want 408 saying the body was too slow", i, tr.answer, tr.err)
+		}
+		if took := tr.closed.Sub(tr.started); took > bodyTimeout+margin {
+			t.Errorf("trickling upload %d (%d bytes sent) was closed after %s, want about the body timeout %s", i, tr.sent.Load(), took.Round(time.Millisecond), bodyTimeout)
+		}
+	}
+	waitInflightZero(t, ts, 10*time.Second)
+	if n := counterValue(t, ts.m.slowBodies); n != tricklers {
+		t.Errorf("veil_collector_slow_bodies_total = %v, want %d", n, tricklers)
+	}
+}
+
+// waitInflightZero fails unless the in-flight budget is empty within d.
+func waitInflightZero(t testing.TB, ts *testServer, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for ts.InflightBytes() != 0 {
+		if time.Now().After(deadline) {
+			t.Errorf("in-flight bytes %d after %s, want 0", ts.InflightBytes(), d)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// counterValue reads a counter without a scrape (which needs a connection).
+func counterValue(t testing.TB, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// Once a body is complete, --body-timeout no longer applies: a handler may wait
+// (for Kafka) longer than that, and its request stays alive.
+func TestBodyTimeoutEndsWithTheBody(t *testing.T) {
+	ts, _ := fakeServer(t, "--body-timeout", "1s")
+	ts.Handle("PUT /v1/wait", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			http.Error(w, "request cancelled while waiting", http.StatusInternalServerError)
+		case <-time.After(2500 * time.Millisecond):
+			io.WriteString(w, "waited")
+		}
+	}), true)
+	code, body := testenv.Request(t, http.MethodPut, ts.URL+"/v1/wait", tokenA, `{"x": 1}`)
+	if code != http.StatusOK || body != "waited" {
+		t.Errorf("a request waiting 2.5s after its body, with a body timeout of 1s: %d %q, want 200 waited", code, body)
+	}
+	if n := counterValue(t, ts.m.slowBodies); n != 0 {
+		t.Errorf("veil_collector_slow_bodies_total = %v, want 0", n)
+	}
+}

@@ -1,0 +1,98 @@
+package collector
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLimitsDefaults(t *testing.T) {
+	cfg, err := parseConfig(t, map[string]string{"VEIL_TOKENS": "fleetA:" + tokenA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string][2]any{
+		"min-body-rate":    {cfg.MinBodyRate, Bytes(16 << 10)},
+		"body-timeout":     {cfg.BodyTimeout, 10 * time.Second},
+		"header-timeout":   {cfg.HeaderTimeout, 10 * time.Second},
+		"max-header-bytes": {cfg.MaxHeaderBytes, Bytes(64 << 10)},
+	} {
+		if got[0] != got[1] {
+			t.Errorf("--%s defaults to %v, want %v", name, got[0], got[1])
+		}
+	}
+	cfg, err = parseConfig(t, map[string]string{"VEIL_TOKENS": "fleetA:" + tokenA, "VEIL_MIN_BODY_RATE": "0"})
+	if err != nil || cfg.MinBodyRate != 0 {
+		t.Errorf("from the environment: min body rate %d, %v; want 0", cfg.MinBodyRate, err)
+	}
+}
+
+func TestLimitsValidateNamesTheBadFlag(t *testing.T) {
+	tok := "--tokens=fleetA:" + tokenA
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{tok, "--min-body-rate", "-1"}, `invalid value "-1" for flag -min-body-rate`},
+		{[]string{tok, "--body-timeout", "0s"}, "--body-timeout: must be positive"},
+		{[]string{tok, "--header-timeout", "-1s"}, "--header-timeout: must be positive"},
+		{[]string{tok, "--max-header-bytes", "100"}, "--max-header-bytes: between 1KiB and 1GiB"},
+	} {
+		_, err := parseConfig(t, nil, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want %q", tc.args[1:], err, tc.want)
+		}
+	}
+}
+
+// The body deadline, played through clients that send at different paces: a body
+// must keep up the minimum rate on average, may fall behind by the body timeout,
+// and cannot bank time by sending fast first.
+func TestBodyDeadlineFollowsTheMinimumRate(t *testing.T) {
+	const (
+		rate    = 16 << 10 // --min-body-rate
+		window  = 10 * time.Second
+		timeout = 60 * time.Second // --read-timeout
+	)
+	t0 := time.Unix(1_800_000_000, 0)
+	// cutAt plays a client that sends first bytes at once, then every bytes each
+	// step until stop (0: never stops), and returns when its deadline passes.
+	cutAt := func(first, every int, step, stop time.Duration) time.Duration {
+		now, limit := t0, t0.Add(timeout)
+		d := nextDeadline(t0.Add(window), now, first, rate, window, limit)
+		for {
+			next := now.Add(step)
+			if next.After(d) || (stop > 0 && next.Sub(t0) > stop) {
+				return d.Sub(t0)
+			}
+			now = next
+			d = nextDeadline(d, now, every, rate, window, limit)
+		}
+	}
+	for _, tc := range []struct {
+		name        string
+		got         time.Duration
+		least, most time.Duration
+	}{
+		{"the issue's attack, a byte every 3 s, is cut after the body timeout",
+			cutAt(1, 1, 3*time.Second, 0), window, window + time.Millisecond},
+		{"a byte every 300 ms too",
+			cutAt(1, 1, 300*time.Millisecond, 0), window, window + 10*time.Millisecond},
+		{"half the minimum rate falls a body timeout behind after twice the body timeout",
+			cutAt(8<<10, 8<<10, time.Second, 0), 2*window - time.Second, 2*window + time.Second},
+		{"the minimum rate is cut only by the read timeout",
+			cutAt(rate, rate, time.Second, 0), timeout, timeout},
+		{"a fast body that stops is cut a body timeout after its last byte",
+			cutAt(64<<10, 64<<10, time.Second, 5*time.Second), 15 * time.Second, 15 * time.Second},
+		{"4 MiB at once, then a trickle, is cut a body timeout after the burst",
+			cutAt(4<<20, 1, 3*time.Second, 0), window, window + time.Millisecond},
+	} {
+		if tc.got < tc.least || tc.got > tc.most {
+			t.Errorf("%s: cut at %s, want %s to %s", tc.name, tc.got, tc.least, tc.most)
+		}
+	}
+	// Without a minimum rate only pauses count.
+	if d := nextDeadline(t0.Add(window), t0.Add(5*time.Second), 1, 0, window, t0.Add(timeout)); !d.Equal(t0.Add(15 * time.Second)) {
+		t.Errorf("rate 0: deadline %s after a byte at 5s, want 15s", d.Sub(t0))
+	}
+}
