@@ -227,6 +227,80 @@ func counterValue(t testing.TB, c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
+// Above --max-connections a new connection makes room by closing the longest idle
+// keep-alive connection; when every connection is busy, it waits unserved until
+// the server closes one (here: a trickling upload cut off at --body-timeout).
+func TestConnectionCapClosesIdleConnectionsAndQueuesBehindBusyOnes(t *testing.T) {
+	const limit = 3
+	ts, _ := fakeServer(t, "--max-connections", "3", "--body-timeout", "3s")
+	addr := strings.TrimPrefix(ts.URL, "http://")
+	body := jsonBatch(t, nativeEvents(t, 5, 31))
+	newClient := func() *http.Client { return &http.Client{Transport: &http.Transport{}, Timeout: time.Minute} }
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 20s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	idle := func() int {
+		ts.conns.mu.Lock()
+		defer ts.conns.mu.Unlock()
+		return len(ts.conns.idle)
+	}
+
+	// Three clients keep their connections open between requests.
+	var keepAlive []*http.Client
+	for range limit {
+		c := newClient()
+		keepAlive = append(keepAlive, c)
+		if a, err := tryPost(c, ts.URL, tokenA, ContentTypeJSON, "", body); err != nil || a.Status != http.StatusAccepted {
+			t.Fatalf("keep-alive client: %v %d %s", err, a.Status, a.Raw)
+		}
+	}
+	waitFor("three idle connections", func() bool { return idle() == limit })
+	// A fourth is served without waiting for the idle timeout (2 minutes).
+	fourth := newClient()
+	keepAlive = append(keepAlive, fourth)
+	if a, err := tryPost(fourth, ts.URL, tokenA, ContentTypeJSON, "", body); err != nil || a.Status != http.StatusAccepted {
+		t.Fatalf("a client beyond the cap, with idle connections open: %v %d %s", err, a.Status, a.Raw)
+	}
+	if n, w := ts.conns.reclaimed.Load(), ts.conns.waited.Load(); n != 1 || w != 0 {
+		t.Errorf("%d idle connections closed to make room and %d waits, want 1 and 0", n, w)
+	}
+	for _, c := range keepAlive {
+		c.CloseIdleConnections()
+	}
+	waitFor("every connection closed", func() bool { return ts.conns.open() == 0 })
+
+	// Three uploads trickle and hold every connection.
+	var trs []*trickler
+	for range limit {
+		trs = append(trs, startTrickle(t, addr, tokenA, 300*time.Millisecond))
+	}
+	waitFor("three trickling uploads open", func() bool { return ts.conns.open() == limit && idle() == 0 })
+	behind := newClient()
+	a, err := tryPost(behind, ts.URL, tokenA, ContentTypeJSON, "", body)
+	cut := counterValue(t, ts.m.slowBodies) // read as soon as the answer came
+	if err != nil || a.Status != http.StatusAccepted {
+		t.Fatalf("a client behind three trickling uploads: %v %d %s", err, a.Status, a.Raw)
+	}
+	if cut < 1 {
+		t.Error("the client behind the trickling uploads was served before any of them was cut off")
+	}
+	if w := ts.conns.waited.Load(); w != 1 {
+		t.Errorf("veil_collector_connections_waited_total = %d, want 1", w)
+	}
+	for _, tr := range trs {
+		<-tr.done
+	}
+	behind.CloseIdleConnections()
+	waitFor("every connection closed", func() bool { return ts.conns.open() == 0 })
+}
+
 // Once a body is complete, --body-timeout no longer applies: a handler may wait
 // (for Kafka) longer than that, and its request stays alive.
 func TestBodyTimeoutEndsWithTheBody(t *testing.T) {

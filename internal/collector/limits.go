@@ -13,6 +13,7 @@ type Limits struct {
 	BodyTimeout    time.Duration // --body-timeout: how far a body may fall behind --min-body-rate, and its longest pause, default 10s (408 after)
 	HeaderTimeout  time.Duration // --header-timeout: to read a request's headers, default 10s
 	MaxHeaderBytes Bytes         // --max-header-bytes: a request's headers, default 64KiB (431 above)
+	MaxConnections int           // --max-connections: connections open at once, default 1024; then the longest idle one is closed, or new ones wait
 }
 
 func (l *Limits) register(fs *flag.FlagSet) {
@@ -21,6 +22,7 @@ func (l *Limits) register(fs *flag.FlagSet) {
 	fs.DurationVar(&l.BodyTimeout, "body-timeout", 10*time.Second, "how far a request body may fall behind --min-body-rate, and the longest it may pause (408 after)")
 	fs.DurationVar(&l.HeaderTimeout, "header-timeout", 10*time.Second, "time to read a request's headers")
 	fs.Var(&l.MaxHeaderBytes, "max-header-bytes", "largest request headers (431 above)")
+	fs.IntVar(&l.MaxConnections, "max-connections", 1024, "connections open at once; above it the longest idle keep-alive connection is closed, or new connections wait for one to close")
 }
 
 func (l *Limits) validate() error {
@@ -33,6 +35,8 @@ func (l *Limits) validate() error {
 		return fmt.Errorf("--header-timeout: must be positive, got %s", l.HeaderTimeout)
 	case l.MaxHeaderBytes < 1<<10 || l.MaxHeaderBytes > 1<<30:
 		return fmt.Errorf("--max-header-bytes: between 1KiB and 1GiB, got %d", l.MaxHeaderBytes)
+	case l.MaxConnections <= 0:
+		return fmt.Errorf("--max-connections: must be positive, got %d", l.MaxConnections)
 	}
 	return nil
 }

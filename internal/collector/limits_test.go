@@ -16,6 +16,7 @@ func TestLimitsDefaults(t *testing.T) {
 		"body-timeout":     {cfg.BodyTimeout, 10 * time.Second},
 		"header-timeout":   {cfg.HeaderTimeout, 10 * time.Second},
 		"max-header-bytes": {cfg.MaxHeaderBytes, Bytes(64 << 10)},
+		"max-connections":  {cfg.MaxConnections, 1024},
 	} {
 		if got[0] != got[1] {
 			t.Errorf("--%s defaults to %v, want %v", name, got[0], got[1])
@@ -37,6 +38,7 @@ func TestLimitsValidateNamesTheBadFlag(t *testing.T) {
 		{[]string{tok, "--body-timeout", "0s"}, "--body-timeout: must be positive"},
 		{[]string{tok, "--header-timeout", "-1s"}, "--header-timeout: must be positive"},
 		{[]string{tok, "--max-header-bytes", "100"}, "--max-header-bytes: between 1KiB and 1GiB"},
+		{[]string{tok, "--max-connections", "0"}, "--max-connections: must be positive"},
 	} {
 		_, err := parseConfig(t, nil, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

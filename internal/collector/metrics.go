@@ -26,7 +26,7 @@ const (
 	reasonEncode    = "encode"    // goavro could not encode it (a bug if it happens)
 )
 
-func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
+func newMetrics(reg prometheus.Registerer, b *budget, cl *connLimit) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "veil_collector_requests_total",
@@ -72,6 +72,24 @@ func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
 			Name: "veil_collector_inflight_limit_bytes",
 			Help: "The in-flight byte budget (--max-inflight).",
 		}, func() float64 { return float64(b.limit) }),
+	)
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "veil_collector_connections",
+			Help: "Connections open now, at most veil_collector_connections_limit.",
+		}, func() float64 { return float64(cl.open()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "veil_collector_connections_limit",
+			Help: "The connection cap (--max-connections).",
+		}, func() float64 { return float64(cap(cl.slots)) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "veil_collector_connections_waited_total",
+			Help: "New connections that found --max-connections open and none idle, and waited for one to close.",
+		}, func() float64 { return float64(cl.waited.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "veil_collector_connections_reclaimed_total",
+			Help: "Idle keep-alive connections closed to make room for a new one at --max-connections.",
+		}, func() float64 { return float64(cl.reclaimed.Load()) }),
 	)
 	for _, r := range []string{reasonKind, reasonSchema, reasonMalformed, reasonInvalid, reasonTooLarge, reasonRefused, reasonEncode} {
 		m.rejected.WithLabelValues(r)

@@ -61,6 +61,7 @@ type Server struct {
 	json     map[string]*jsonSchema // by kind, newest raw version
 	kinds    string                 // for error messages
 	budget   *budget
+	conns    *connLimit
 	m        *metrics
 	draining atomic.Bool
 	writes   sync.WaitGroup // Kafka writes started by requests
@@ -87,7 +88,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log, now: deps.Now, mux: http.NewServeMux(),
 		tokens: newTokens(byToken), trusted: trusted, json: map[string]*jsonSchema{},
-		budget: &budget{limit: int64(cfg.MaxInflight)}}
+		budget: &budget{limit: int64(cfg.MaxInflight)}, conns: newConnLimit(cfg.MaxConnections)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -105,7 +106,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 		s.kinds += kind
 	}
-	s.m = newMetrics(deps.Metrics, s.budget)
+	s.m = newMetrics(deps.Metrics, s.budget, s.conns)
 
 	checks := map[string]obs.Check{"shutdown": func(context.Context) error {
 		if s.draining.Load() {
@@ -158,7 +159,8 @@ func (s *Server) Handler() http.Handler {
 // Serve answers on ln until ctx is done, then shuts down: it stops accepting
 // connections and fails /readyz, waits up to --drain-timeout for the requests in
 // flight, then for the Kafka writes they started. The caller closes the writers
-// afterwards, which flushes them.
+// afterwards, which flushes them. At most --max-connections of ln's connections
+// are open at once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
@@ -167,8 +169,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.ReadTimeout + s.cfg.ProduceTimeout + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
+		ConnState:         s.conns.track,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	ln = s.conns.listen(ln)
 	s.log.Info("collector listening", "addr", ln.Addr().String(), "topic", s.deps.Topics.Raw)
 	shut := make(chan error, 1)
 	go func() {
