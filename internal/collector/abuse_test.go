@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -299,6 +300,43 @@ func TestConnectionCapClosesIdleConnectionsAndQueuesBehindBusyOnes(t *testing.T)
 	}
 	behind.CloseIdleConnections()
 	waitFor("every connection closed", func() bool { return ts.conns.open() == 0 })
+}
+
+// A credential over --rate-limit gets 429 with Retry-After, the time until its
+// bucket lets a request through, and nothing of its request is produced; another
+// credential is unaffected.
+func TestRateLimitAnswers429PerCredential(t *testing.T) {
+	ts, p := fakeServer(t, "--rate-limit", "0.1", "--rate-burst", "3") // a request every 10 s, 3 at once
+	body := jsonBatch(t, nativeEvents(t, 5, 41))
+	for i := range 3 {
+		if a := post(t, ts.URL, tokenA, ContentTypeJSON, "", body); a.Status != http.StatusAccepted {
+			t.Fatalf("request %d of fleetA within its burst: %d %s", i+1, a.Status, a.Raw)
+		}
+	}
+	a := post(t, ts.URL, tokenA, ContentTypeJSON, "", body)
+	if a.Status != http.StatusTooManyRequests || !strings.Contains(a.Body.Error, "--rate-limit") || a.Body.Accepted != 0 {
+		t.Fatalf("fleetA over its rate: %d %s, want 429 naming --rate-limit", a.Status, a.Raw)
+	}
+	if n, err := strconv.Atoi(a.RetryAfter); err != nil || n < 1 || n > 10 {
+		t.Errorf("Retry-After %q, want 1 to 10 seconds (one request every 10 s)", a.RetryAfter)
+	}
+	for i := range 3 {
+		if a := post(t, ts.URL, tokenB, ContentTypeJSON, "", body); a.Status != http.StatusAccepted {
+			t.Errorf("request %d of fleetB while fleetA is limited: %d %s, want 202", i+1, a.Status, a.Raw)
+		}
+	}
+	if n := p.count(); n != 6*5 {
+		t.Errorf("%d records written, want 30 (the 429 wrote nothing)", n)
+	}
+	m := scrape(t, ts.URL)
+	for _, want := range []string{`veil_collector_rate_limited_total{fleet="fleetA"} 1`, `veil_collector_requests_total{code="429",fleet="fleetA"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(m, `veil_collector_rate_limited_total{fleet="fleetB"}`) {
+		t.Error("fleetB was counted as rate limited")
+	}
 }
 
 // Once a body is complete, --body-timeout no longer applies: a handler may wait

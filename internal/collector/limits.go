@@ -3,17 +3,21 @@ package collector
 import (
 	"flag"
 	"fmt"
+	"math"
 	"time"
 )
 
 // Limits keep slow and greedy clients from blocking the others (API.md,
 // "Slow and greedy clients"). They are part of Config.
 type Limits struct {
-	MinBodyRate    Bytes         // --min-body-rate: bytes per second a body must keep up on average, default 16KiB; 0: only --body-timeout
-	BodyTimeout    time.Duration // --body-timeout: how far a body may fall behind --min-body-rate, and its longest pause, default 10s (408 after)
-	HeaderTimeout  time.Duration // --header-timeout: to read a request's headers, default 10s
-	MaxHeaderBytes Bytes         // --max-header-bytes: a request's headers, default 64KiB (431 above)
-	MaxConnections int           // --max-connections: connections open at once, default 1024; then the longest idle one is closed, or new ones wait
+	MinBodyRate     Bytes         // --min-body-rate: bytes per second a body must keep up on average, default 16KiB; 0: only --body-timeout
+	BodyTimeout     time.Duration // --body-timeout: how far a body may fall behind --min-body-rate, and its longest pause, default 10s (408 after)
+	HeaderTimeout   time.Duration // --header-timeout: to read a request's headers, default 10s
+	MaxHeaderBytes  Bytes         // --max-header-bytes: a request's headers, default 64KiB (431 above)
+	MaxConnections  int           // --max-connections: connections open at once, default 1024; then the longest idle one is closed, or new ones wait
+	RateLimit       float64       // --rate-limit: requests per second per credential, default 1000 (429 above); 0: no limit
+	RateBurst       int           // --rate-burst: requests a credential may send at once before --rate-limit applies, default 2000
+	RateCredentials int           // --rate-credentials: credentials whose rate is remembered at once, default 100000
 }
 
 func (l *Limits) register(fs *flag.FlagSet) {
@@ -23,6 +27,9 @@ func (l *Limits) register(fs *flag.FlagSet) {
 	fs.DurationVar(&l.HeaderTimeout, "header-timeout", 10*time.Second, "time to read a request's headers")
 	fs.Var(&l.MaxHeaderBytes, "max-header-bytes", "largest request headers (431 above)")
 	fs.IntVar(&l.MaxConnections, "max-connections", 1024, "connections open at once; above it the longest idle keep-alive connection is closed, or new connections wait for one to close")
+	fs.Float64Var(&l.RateLimit, "rate-limit", 1000, "requests per second each credential may send (429 with Retry-After above); 0: no limit")
+	fs.IntVar(&l.RateBurst, "rate-burst", 2000, "requests a credential may send at once before --rate-limit applies")
+	fs.IntVar(&l.RateCredentials, "rate-credentials", 100000, "credentials whose request rate is remembered at once; beyond it the least recently seen is forgotten")
 }
 
 func (l *Limits) validate() error {
@@ -37,6 +44,12 @@ func (l *Limits) validate() error {
 		return fmt.Errorf("--max-header-bytes: between 1KiB and 1GiB, got %d", l.MaxHeaderBytes)
 	case l.MaxConnections <= 0:
 		return fmt.Errorf("--max-connections: must be positive, got %d", l.MaxConnections)
+	case l.RateLimit < 0 || math.IsNaN(l.RateLimit) || math.IsInf(l.RateLimit, 0):
+		return fmt.Errorf("--rate-limit: requests per second, 0 or more, got %g", l.RateLimit)
+	case l.RateLimit > 0 && l.RateBurst < 1:
+		return fmt.Errorf("--rate-burst: at least 1, got %d", l.RateBurst)
+	case l.RateLimit > 0 && l.RateCredentials < 1:
+		return fmt.Errorf("--rate-credentials: at least 1, got %d", l.RateCredentials)
 	}
 	return nil
 }

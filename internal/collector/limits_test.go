@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -17,14 +18,17 @@ func TestLimitsDefaults(t *testing.T) {
 		"header-timeout":   {cfg.HeaderTimeout, 10 * time.Second},
 		"max-header-bytes": {cfg.MaxHeaderBytes, Bytes(64 << 10)},
 		"max-connections":  {cfg.MaxConnections, 1024},
+		"rate-limit":       {cfg.RateLimit, 1000.0},
+		"rate-burst":       {cfg.RateBurst, 2000},
+		"rate-credentials": {cfg.RateCredentials, 100000},
 	} {
 		if got[0] != got[1] {
 			t.Errorf("--%s defaults to %v, want %v", name, got[0], got[1])
 		}
 	}
-	cfg, err = parseConfig(t, map[string]string{"VEIL_TOKENS": "fleetA:" + tokenA, "VEIL_MIN_BODY_RATE": "0"})
-	if err != nil || cfg.MinBodyRate != 0 {
-		t.Errorf("from the environment: min body rate %d, %v; want 0", cfg.MinBodyRate, err)
+	cfg, err = parseConfig(t, map[string]string{"VEIL_TOKENS": "fleetA:" + tokenA, "VEIL_RATE_LIMIT": "0.5", "VEIL_MIN_BODY_RATE": "0"})
+	if err != nil || cfg.RateLimit != 0.5 || cfg.MinBodyRate != 0 {
+		t.Errorf("from the environment: rate limit %g, min body rate %d, %v; want 0.5 and 0", cfg.RateLimit, cfg.MinBodyRate, err)
 	}
 }
 
@@ -39,11 +43,18 @@ func TestLimitsValidateNamesTheBadFlag(t *testing.T) {
 		{[]string{tok, "--header-timeout", "-1s"}, "--header-timeout: must be positive"},
 		{[]string{tok, "--max-header-bytes", "100"}, "--max-header-bytes: between 1KiB and 1GiB"},
 		{[]string{tok, "--max-connections", "0"}, "--max-connections: must be positive"},
+		{[]string{tok, "--rate-limit", "-1"}, "--rate-limit: requests per second, 0 or more"},
+		{[]string{tok, "--rate-limit", "NaN"}, "--rate-limit: requests per second, 0 or more"},
+		{[]string{tok, "--rate-burst", "0"}, "--rate-burst: at least 1"},
+		{[]string{tok, "--rate-credentials", "0"}, "--rate-credentials: at least 1"},
 	} {
 		_, err := parseConfig(t, nil, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want %q", tc.args[1:], err, tc.want)
 		}
+	}
+	if _, err := parseConfig(t, nil, tok, "--rate-limit", "0", "--rate-burst", "0"); err != nil {
+		t.Errorf("no rate limit, so no burst: %v", err)
 	}
 }
 
@@ -96,5 +107,45 @@ func TestBodyDeadlineFollowsTheMinimumRate(t *testing.T) {
 	// Without a minimum rate only pauses count.
 	if d := nextDeadline(t0.Add(window), t0.Add(5*time.Second), 1, 0, window, t0.Add(timeout)); !d.Equal(t0.Add(15 * time.Second)) {
 		t.Errorf("rate 0: deadline %s after a byte at 5s, want 15s", d.Sub(t0))
+	}
+}
+
+// Each credential has its own bucket; a bucket full again is forgotten, and the
+// least recently used one goes when too many are remembered.
+func TestLimitersPerCredential(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	ls := newLimiters(2, 2, 3) // 2 per second, bursts of 2, 3 credentials
+	for i, want := range []time.Duration{0, 0, 500 * time.Millisecond} {
+		if got := ls.take("a", t0); got != want {
+			t.Errorf("request %d of a at once: wait %s, want %s", i+1, got, want)
+		}
+	}
+	if got := ls.take("b", t0); got != 0 {
+		t.Errorf("b after a's burst: wait %s, want 0 (its own bucket)", got)
+	}
+	if got := ls.take("a", t0.Add(500*time.Millisecond)); got != 0 {
+		t.Errorf("a half a second later: wait %s, want 0", got)
+	}
+	ls.take("c", t0.Add(10*time.Second))
+	if n := ls.remembered(); n != 1 {
+		t.Errorf("%d credentials remembered once a and b are full again, want 1", n)
+	}
+	t1 := t0.Add(time.Minute)
+	for _, k := range []string{"x", "x", "y", "z", "w"} {
+		ls.take(k, t1)
+	}
+	if n := ls.remembered(); n != 3 {
+		t.Errorf("%d credentials remembered, want at most 3", n)
+	}
+	if got := ls.take("x", t1); got != 0 {
+		t.Errorf("x, forgotten as the least recently used, starts full: wait %s", got)
+	}
+
+	fleet := context.WithValue(context.Background(), fleetKey{}, "fleetA")
+	if k := credentialOf(fleet); k != "fleetA" {
+		t.Errorf("credential without a key: %q, want the fleet", k)
+	}
+	if k := credentialOf(withCredential(fleet, "installation-7")); k != "installation-7" {
+		t.Errorf("credential with a key: %q, want installation-7", k)
 	}
 }

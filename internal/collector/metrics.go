@@ -13,6 +13,7 @@ type metrics struct {
 	produce      prometheus.Histogram
 	batch        prometheus.Histogram
 	slowBodies   prometheus.Counter
+	rateLimited  *prometheus.CounterVec
 }
 
 // Reasons an event is rejected, the label of veil_collector_events_rejected_total.
@@ -26,7 +27,7 @@ const (
 	reasonEncode    = "encode"    // goavro could not encode it (a bug if it happens)
 )
 
-func newMetrics(reg prometheus.Registerer, b *budget, cl *connLimit) *metrics {
+func newMetrics(reg prometheus.Registerer, b *budget, cl *connLimit, ls *limiters) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "veil_collector_requests_total",
@@ -62,8 +63,12 @@ func newMetrics(reg prometheus.Registerer, b *budget, cl *connLimit) *metrics {
 			Name: "veil_collector_slow_bodies_total",
 			Help: "Request bodies cut off because they arrived slower than --min-body-rate or paused for --body-timeout (the connection is closed).",
 		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veil_collector_rate_limited_total",
+			Help: "Requests answered 429 because their credential exceeded --rate-limit, by fleet.",
+		}, []string{"fleet"}),
 	}
-	reg.MustRegister(m.requests, m.received, m.accepted, m.rejected, m.deadLettered, m.produce, m.batch, m.slowBodies,
+	reg.MustRegister(m.requests, m.received, m.accepted, m.rejected, m.deadLettered, m.produce, m.batch, m.slowBodies, m.rateLimited,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "veil_collector_inflight_bytes",
 			Help: "Bytes held by requests in flight and by their records until Kafka answers.",
@@ -91,6 +96,12 @@ func newMetrics(reg prometheus.Registerer, b *budget, cl *connLimit) *metrics {
 			Help: "Idle keep-alive connections closed to make room for a new one at --max-connections.",
 		}, func() float64 { return float64(cl.reclaimed.Load()) }),
 	)
+	if ls != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "veil_collector_rate_limit_credentials",
+			Help: "Credentials whose request rate is remembered now, at most --rate-credentials.",
+		}, func() float64 { return float64(ls.remembered()) }))
+	}
 	for _, r := range []string{reasonKind, reasonSchema, reasonMalformed, reasonInvalid, reasonTooLarge, reasonRefused, reasonEncode} {
 		m.rejected.WithLabelValues(r)
 	}

@@ -62,6 +62,7 @@ type Server struct {
 	kinds    string                 // for error messages
 	budget   *budget
 	conns    *connLimit
+	limits   *limiters // nil: no rate limit
 	m        *metrics
 	draining atomic.Bool
 	writes   sync.WaitGroup // Kafka writes started by requests
@@ -89,6 +90,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log, now: deps.Now, mux: http.NewServeMux(),
 		tokens: newTokens(byToken), trusted: trusted, json: map[string]*jsonSchema{},
 		budget: &budget{limit: int64(cfg.MaxInflight)}, conns: newConnLimit(cfg.MaxConnections)}
+	if cfg.RateLimit > 0 {
+		s.limits = newLimiters(cfg.RateLimit, cfg.RateBurst, cfg.RateCredentials)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -106,7 +110,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 		s.kinds += kind
 	}
-	s.m = newMetrics(deps.Metrics, s.budget, s.conns)
+	s.m = newMetrics(deps.Metrics, s.budget, s.conns, s.limits)
 
 	checks := map[string]obs.Check{"shutdown": func(context.Context) error {
 		if s.draining.Load() {
@@ -134,12 +138,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 
 // Handle mounts h on pattern (net/http patterns: "PUT /v1/consent/{installation}").
 // With auth, h runs only for requests with a valid bearer token, and Fleet(ctx)
-// names the token's fleet. Every request is counted in
-// veil_collector_requests_total, and every request body is cut off when it
-// arrives slower than --min-body-rate.
+// names the token's fleet; a credential over --rate-limit gets 429 before h runs.
+// Every request is counted in veil_collector_requests_total, and every request
+// body is cut off when it arrives slower than --min-body-rate.
 func (s *Server) Handle(pattern string, h http.Handler, auth bool) {
 	if auth {
-		h = s.authenticate(h)
+		h = s.authenticate(s.limitRate(h))
 	}
 	s.mux.Handle(pattern, h)
 }
