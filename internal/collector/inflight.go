@@ -76,9 +76,9 @@ func (l *lease) release() {
 // before it is allocated. A body that trickles in therefore holds what it sent
 // (at most twice that, and at least firstChunk), never what it declared. size is
 // the length r will have when known (a Content-Length), -1 otherwise; the buffer
-// never grows beyond size nor beyond most. It fails with ErrBusy or errNeverFits
-// when the budget cannot grow, with r's error otherwise; a result of most bytes
-// means r held at least that many.
+// never grows beyond size nor beyond most. It fails with errTooLong when r holds
+// more than most bytes, with ErrBusy or errNeverFits when the budget cannot grow,
+// and with r's error otherwise.
 func readLeased(r io.Reader, l *lease, size, most int64) ([]byte, error) {
 	if size >= 0 {
 		most = min(most, size)
@@ -87,7 +87,10 @@ func readLeased(r io.Reader, l *lease, size, most int64) ([]byte, error) {
 	for {
 		if len(buf) == cap(buf) {
 			if int64(cap(buf)) >= most {
-				return buf, nil
+				if size >= 0 {
+					return buf, nil
+				}
+				return buf, atEOF(r)
 			}
 			c := min(max(2*int64(cap(buf)), firstChunk), most)
 			if err := l.grow(c - int64(cap(buf))); err != nil {
@@ -104,6 +107,25 @@ func readLeased(r io.Reader, l *lease, size, most int64) ([]byte, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+	}
+}
+
+// errTooLong means a body holds more bytes than allowed.
+var errTooLong = errors.New("longer than allowed")
+
+// atEOF returns nil when r has nothing more, errTooLong when it has.
+func atEOF(r io.Reader) error {
+	var probe [1]byte
+	for {
+		n, err := r.Read(probe[:])
+		switch {
+		case n > 0:
+			return errTooLong
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
 		}
 	}
 }

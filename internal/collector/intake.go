@@ -166,10 +166,10 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, l *lease, gz b
 	if r.ContentLength > limit {
 		return nil, failBatch(http.StatusRequestEntityTooLarge, "body of %d bytes exceeds --max-body (%d bytes)", r.ContentLength, limit)
 	}
-	body, err := readLeased(http.MaxBytesReader(w, r.Body, limit), l, r.ContentLength, limit+1)
+	body, err := readLeased(http.MaxBytesReader(w, r.Body, limit), l, r.ContentLength, limit)
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &mbe) || int64(len(body)) > limit:
+	case errors.As(err, &mbe), errors.Is(err, errTooLong):
 		return nil, failBatch(http.StatusRequestEntityTooLarge, "body exceeds --max-body (%d bytes)", limit)
 	case errors.Is(err, ErrBusy), errors.Is(err, errNeverFits):
 		return nil, budgetError(err)
@@ -187,14 +187,14 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, l *lease, gz b
 		return nil, failBatch(http.StatusBadRequest, "body is not gzip: %v", err)
 	}
 	dlimit := int64(s.cfg.MaxDecompressed)
-	inflated, err := readLeased(zr, l, -1, dlimit+1)
+	inflated, err := readLeased(zr, l, -1, dlimit)
 	switch {
 	case errors.Is(err, ErrBusy), errors.Is(err, errNeverFits):
 		return nil, budgetError(err)
+	case errors.Is(err, errTooLong):
+		return nil, failBatch(http.StatusRequestEntityTooLarge, "gzip body inflates beyond --max-decompressed (%d bytes)", dlimit)
 	case err != nil:
 		return nil, failBatch(http.StatusBadRequest, "body is not valid gzip: %v", err)
-	case int64(len(inflated)) > dlimit:
-		return nil, failBatch(http.StatusRequestEntityTooLarge, "gzip body inflates beyond --max-decompressed (%d bytes)", dlimit)
 	}
 	return inflated, nil
 }
