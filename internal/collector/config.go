@@ -34,6 +34,7 @@ type Config struct {
 	ReadTimeout     time.Duration // --read-timeout: to read a whole request, default 60s
 	DrainTimeout    time.Duration // --drain-timeout: how long shutdown waits for requests in flight, default 30s
 	MaxAge          time.Duration // --max-event-age: oldest event_time accepted, default 168h (7 days; 400 for older events)
+	Limits                        // slow and greedy clients: body rate, connections, rate per credential (limits.go)
 }
 
 // Register adds the flags to fs with their defaults.
@@ -57,6 +58,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", 60*time.Second, "time to read a whole request, headers and body")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
 	fs.DurationVar(&c.MaxAge, "max-event-age", schemas.DefaultMaxAge, "oldest event_time accepted; older events are refused (400)")
+	c.Limits.register(fs)
 }
 
 // Validate names the first bad field. It parses the tokens and the secrets,
@@ -100,8 +102,10 @@ func (c *Config) Validate() error {
 	case c.MaxAge < time.Hour:
 		return fmt.Errorf("--max-event-age: at least 1h, got %s", c.MaxAge)
 	}
-	_, _, err := c.credentials()
-	return err
+	if _, _, err := c.credentials(); err != nil {
+		return err
+	}
+	return c.Limits.validate()
 }
 
 func (c *Config) trusted() ([]netip.Prefix, error) {
