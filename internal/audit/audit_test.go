@@ -140,7 +140,7 @@ func TestTuples(t *testing.T) {
 	// The generalized tuple is the privacy policy's own buckets, each fed the right
 	// field (the labels themselves belong to package privacy and may be retuned).
 	gen := privacy.DurationBucket("video", e.DurationMs) + ", " + privacy.BitrateBucket("video", e.BitrateKbps) + ", " +
-		privacy.SizeBucket(e.SizeBytes) + ", " + privacy.Resolution("video", e.Width, e.Height)
+		privacy.SizeBucket("video", e.SizeBytes) + ", " + privacy.Resolution("video", e.Width, e.Height)
 	if got := audit.GeneralizedTuple(e); got != gen {
 		t.Errorf("GeneralizedTuple = %q, want %q", got, gen)
 	}

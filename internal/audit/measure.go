@@ -19,7 +19,7 @@ func RawTuple(e Encode) string {
 // own generalization functions for a video.
 func GeneralizedTuple(e Encode) string {
 	return privacy.DurationBucket("video", e.DurationMs) + ", " + privacy.BitrateBucket("video", e.BitrateKbps) + ", " +
-		privacy.SizeBucket(e.SizeBytes) + ", " + privacy.Resolution("video", e.Width, e.Height)
+		privacy.SizeBucket("video", e.SizeBytes) + ", " + privacy.Resolution("video", e.Width, e.Height)
 }
 
 // GeneralizedCodecTuple adds the video codec, which the clean topic keeps as sent.

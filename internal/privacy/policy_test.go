@@ -520,7 +520,7 @@ func TestApplyReplacesValuesOutsideTheirDomain(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{"container": "other", "player": "other", "platform": "other",
-		"video_codec": "hevc", "audio_codec": "truehd", "app_version": "1.42.1"}
+		"video_codec": "modern", "audio_codec": "lossless", "app_version": "1.42.1"}
 	for f, v := range want {
 		if out[f] != v {
 			t.Errorf("%s = %q, want %q", f, out[f], v)
