@@ -25,7 +25,7 @@ type Stats struct {
 	KP10              int     `json:"k_p10"`
 	KMedian           int     `json:"k_median"`
 	KP90              int     `json:"k_p90"`
-	Rarest            []Cell  `json:"rarest"` // the cells of smallest k, up to 10
+	Rarest            []Cell  `json:"rarest,omitempty"` // the cells of smallest k, up to 10
 }
 
 // Measure computes the k of every file under a tuple: keys[i] is the tuple value
