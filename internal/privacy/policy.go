@@ -374,17 +374,24 @@ func domainNames() string {
 	return strings.Join(names, ", ")
 }
 
-// pseudonymDomain separates the pseudonyms of one field across consent
-// categories: the same installation has unrelated pseudonyms in playback, crash
-// and marketing events, so no one can join what a user allowed in one category to
-// what they allowed in another. Kinds outside every category (update checks,
-// integrations) each have their own domain.
-func pseudonymDomain(raw *schemas.Schema, field string) string {
-	scope := raw.Consent
-	if scope == "none" || scope == "" {
-		scope = raw.Kind
+// PseudonymScope is the scope the kind's pseudonyms are computed in: its consent
+// category (playback, crash, marketing), or the kind itself when it has none
+// (update checks, integrations). The same installation has unrelated pseudonyms
+// in two scopes, so no one can join what a user allowed in one category to what
+// they allowed in another; kinds of one category share their pseudonyms.
+func (k *KindPolicy) PseudonymScope() string { return pseudonymScope(k.Raw) }
+
+func pseudonymScope(raw *schemas.Schema) string {
+	if raw.Consent == "none" || raw.Consent == "" {
+		return raw.Kind
 	}
-	return scope + "/" + field
+	return raw.Consent
+}
+
+// pseudonymDomain separates the pseudonyms of one field across scopes
+// (PseudonymScope), and of the fields of one scope from each other.
+func pseudonymDomain(raw *schemas.Schema, field string) string {
+	return pseudonymScope(raw) + "/" + field
 }
 
 // output returns the position of a clean field the policy writes, which must

@@ -558,6 +558,10 @@ func TestPseudonymsAreSeparatedByConsentCategory(t *testing.T) {
 				scopes[kind] = strings.SplitN(c, "/", 2)[0]
 			}
 		}
+		// PseudonymScope, which the privacy tab states, is the scope the policy uses.
+		if got := kp.PseudonymScope(); got != scopes[kind] {
+			t.Errorf("%s: PseudonymScope() = %q, the pseudonymizer was called in scope %q", kind, got, scopes[kind])
+		}
 	}
 	want := map[string]string{"playback": "playback", "hosted": "playback", "crash": "crash", "marketing": "marketing",
 		"integration": "integration", "serverinfo": "serverinfo"}
