@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
 
 	"github.com/veiltelemetry/veil/schemas"
 )
@@ -138,44 +137,42 @@ func Digest(reg *schemas.Registry) (string, error) {
 		base := Encode{Container: "mkv", VideoCodec: "h264", AudioCodec: "aac", DurationMs: 100 * 60_000, BitrateKbps: 8000,
 			SizeBytes: 6 << 30, Width: 1920, Height: 1080}.Fields()
 		base["media_type"] = mediaType
+		in, err := raw.ToFlat(base)
+		if err != nil {
+			return "", fmt.Errorf("audit: digest: %w", err)
+		}
 		for _, i := range tup.in {
 			f := raw.Fields[i]
-			var probes []any
+			var probes []schemas.Value
 			switch raw.Type(i) {
 			case schemas.TEnum:
-				for _, s := range raw.Symbols(i) {
-					probes = append(probes, s)
+				for n := range raw.Symbols(i) {
+					probes = append(probes, schemas.Value{N: int64(n)})
 				}
 			case schemas.TString:
-				probes = append(probes, "", "not in any domain", "local:heat-1995", "trailer:tt0083658-2")
+				for _, s := range []string{"", "not in any domain", "local:heat-1995", "trailer:tt0083658-2"} {
+					probes = append(probes, schemas.Value{S: s})
+				}
 				if d := f.Domain; d != nil {
 					for _, v := range d.Values {
-						probes = append(probes, v)
+						probes = append(probes, schemas.Value{S: v})
 						for _, s := range d.Spellings(v) {
-							probes = append(probes, s)
+							probes = append(probes, schemas.Value{S: s})
 						}
 					}
 				}
-			case schemas.TInt:
+			case schemas.TInt, schemas.TLong:
 				for _, n := range numbers {
-					if n < 1<<31 {
-						probes = append(probes, int32(n))
+					if raw.Type(i) == schemas.TLong || n < 1<<31 {
+						probes = append(probes, schemas.Value{N: n})
 					}
-				}
-			case schemas.TLong:
-				for _, n := range numbers {
-					probes = append(probes, n)
 				}
 			default:
 				return "", fmt.Errorf("audit: %s: media field %q has a type the digest cannot probe", raw.File, f.Name)
 			}
-			rec := maps.Clone(base)
+			saved := in[i]
 			for _, p := range probes {
-				rec[f.Name] = p
-				in, err := raw.ToFlat(rec)
-				if err != nil {
-					return "", fmt.Errorf("audit: digest probe of %q: %w", f.Name, err)
-				}
+				in[i] = p
 				if k.out, err = tup.kp.ApplyFlat(in, k.out); err != nil {
 					return "", fmt.Errorf("audit: digest probe of %q: %w", f.Name, err)
 				}
@@ -185,6 +182,7 @@ func Digest(reg *schemas.Registry) (string, error) {
 					h.Write(binary.AppendVarint([]byte{0}, v.N))
 				}
 			}
+			in[i] = saved
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
