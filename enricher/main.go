@@ -31,7 +31,7 @@ func main() {
 				return enricher.Run(ctx, cfg, log, obs.NewRegistry())
 			}
 		}},
-		"keys rotate": {Summary: "create the next pseudonym key, destroy keys past the retention (run daily)", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+		"keys rotate": {Summary: "rotate the pseudonym keys once, as enricher run does every --key-rotate-every", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			var cfg enricher.Config
 			cfg.Register(fs)
 			return func(_ context.Context, _ *slog.Logger, out io.Writer) error { return enricher.RotateKeys(cfg, out) }

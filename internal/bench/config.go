@@ -18,6 +18,7 @@ type Config struct {
 	BinDir            string        // --bin-dir: where producer, enricher and sink are, default .state/bin
 	StateDir          string        // --state-dir: logs go to <state-dir>/bench/<run id>/, default .state
 	GeoIP             string        // --geoip: MMDB file for the enricher, default .state/geoip.mmdb
+	Catalog           string        // --service-catalog: the enricher's service catalog, default internal/catalog/demo.json
 	Brokers           config.List   // --brokers, default 127.0.0.1:9092
 	ClickHouseAddr    string        // --clickhouse-addr (native protocol), default 127.0.0.1:9000
 	CHCompression     string        // --clickhouse-compression of the sink and the insert baselines: lz4 (default), zstd, none
@@ -56,6 +57,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.BinDir, "bin-dir", ".state/bin", "directory of the producer, enricher and sink binaries")
 	fs.StringVar(&c.StateDir, "state-dir", ".state", "logs of the started binaries go to <state-dir>/bench/<run id>/")
 	fs.StringVar(&c.GeoIP, "geoip", ".state/geoip.mmdb", "MMDB file for the enricher's IP geolocation (scripts/bench builds it)")
+	fs.StringVar(&c.Catalog, "service-catalog", "internal/catalog/demo.json", "the enricher's service catalog (the simulator draws from the demo catalog built in)")
 	fs.Var(&c.Brokers, "brokers", "Kafka bootstrap brokers, comma-separated")
 	fs.StringVar(&c.ClickHouseAddr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
 	fs.StringVar(&c.CHCompression, "clickhouse-compression", "lz4", "compression of the blocks sent to ClickHouse by the sink and the insert baselines: lz4, zstd, none")

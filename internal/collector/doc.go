@@ -20,6 +20,20 @@
 //   - Shutdown stops accepting connections, lets in-flight requests finish, waits
 //     for their records to be acknowledged or failed, then closes the writers.
 //
-// Other endpoints (consent, privacy tab) mount on the same router with Server.Handle
-// and share its bearer-token authentication. API.md documents the HTTP API.
+// Authentication (auth.go, internal/credential): every /v1 request carries a
+// bearer credential with a role. A relay's token (configured in --tokens-file or
+// VEIL_TOKENS, never on the command line) posts events naming any installation;
+// an installation credential, signed with a secret of --credential-secrets-file
+// and bound to one installation id, posts only events naming that installation
+// (a batch naming another is refused whole with 403) and reaches only its own
+// consent; an operator's token sets any installation's consent and issues
+// installation credentials (POST /v1/installations/{installation}/credential).
+// Missing, unknown, expired or revoked credentials get 401, credentials not
+// allowed for the resource 403, both with the reason. Credential(ctx) names who
+// a request authenticated as: the stable key of rate limits and logs, never a
+// secret.
+//
+// Other endpoints (consent, privacy tab) mount on the same router with
+// Server.Handle and Server.HandleFor and share its authentication. API.md
+// documents the HTTP API.
 package collector

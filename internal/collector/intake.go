@@ -71,6 +71,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	s.m.received.WithLabelValues(fleet).Add(float64(len(events)))
 	s.m.batch.Observe(float64(len(events)))
+	if !s.ownEvents(w, r, events) {
+		return
+	}
 
 	now := s.now()
 	ip := clientIP(r, s.trusted)
@@ -402,14 +405,10 @@ func (s *Server) prepare(ev *event, ip string, now time.Time) (kafka.Message, er
 	}
 	key, _ := ev.rec["installation_id"].(string)
 	msg := kafka.Message{
-		Topic: s.deps.Topics.Raw,
-		Key:   []byte(key),
-		Value: value,
-		Headers: []kafka.Header{
-			{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
-			{Key: stream.HeaderFingerprint, Value: []byte(ev.schema.FingerprintHex())},
-			{Key: stream.HeaderProducedBy, Value: []byte("collector")},
-		},
+		Topic:   s.deps.Topics.Raw,
+		Key:     []byte(key),
+		Value:   value,
+		Headers: stream.RecordHeaders(ev.schema, "collector"),
 	}
 	if n := recordSize(msg); n > int64(s.cfg.MaxRecordBytes) {
 		err := fmt.Errorf("encoded record of %d bytes exceeds --max-record-bytes (%d)", n, s.cfg.MaxRecordBytes)

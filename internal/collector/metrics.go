@@ -12,6 +12,7 @@ type metrics struct {
 	deadLettered prometheus.Counter
 	produce      prometheus.Histogram
 	batch        prometheus.Histogram
+	authRefused  *prometheus.CounterVec
 }
 
 // Reasons an event is rejected, the label of veil_collector_events_rejected_total.
@@ -23,6 +24,7 @@ const (
 	reasonTooLarge  = "too_large" // encoded record over --max-record-bytes
 	reasonRefused   = "refused"   // Kafka refused the record: dead-lettered
 	reasonEncode    = "encode"    // goavro could not encode it (a bug if it happens)
+	reasonForbidden = "forbidden" // an installation credential's event naming another installation (the batch gets 403)
 )
 
 func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
@@ -41,7 +43,7 @@ func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
 		}, []string{"fleet"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "veil_collector_events_rejected_total",
-			Help: "Events refused with an error in the response, by reason (kind, schema, malformed, invalid, too_large, refused, encode).",
+			Help: "Events refused with an error in the response, by reason (kind, schema, malformed, invalid, too_large, refused, encode, forbidden).",
 		}, []string{"reason"}),
 		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "veil_collector_events_deadlettered_total",
@@ -57,8 +59,12 @@ func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
 			Help:    "Events per batch received.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
 		}),
+		authRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veil_collector_auth_refused_total",
+			Help: "Requests answered 401 or 403, by reason (missing, invalid, unknown_key, expired, revoked, wrong_role, other_installation).",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.requests, m.received, m.accepted, m.rejected, m.deadLettered, m.produce, m.batch,
+	reg.MustRegister(m.requests, m.received, m.accepted, m.rejected, m.deadLettered, m.produce, m.batch, m.authRefused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "veil_collector_inflight_bytes",
 			Help: "Bytes held by requests in flight and by their records until Kafka answers.",
@@ -68,8 +74,11 @@ func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
 			Help: "The in-flight byte budget (--max-inflight).",
 		}, func() float64 { return float64(b.limit) }),
 	)
-	for _, r := range []string{reasonKind, reasonSchema, reasonMalformed, reasonInvalid, reasonTooLarge, reasonRefused, reasonEncode} {
+	for _, r := range []string{reasonKind, reasonSchema, reasonMalformed, reasonInvalid, reasonTooLarge, reasonRefused, reasonEncode, reasonForbidden} {
 		m.rejected.WithLabelValues(r)
+	}
+	for _, r := range authReasons {
+		m.authRefused.WithLabelValues(r)
 	}
 	return m
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/veiltelemetry/veil/internal/credential"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/schemas"
@@ -56,7 +57,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	mux      *http.ServeMux
-	tokens   *tokens
+	auth     *authenticator
 	trusted  []netip.Prefix
 	json     map[string]*jsonSchema // by kind, newest raw version
 	kinds    string                 // for error messages
@@ -66,10 +67,10 @@ type Server struct {
 	writes   sync.WaitGroup // Kafka writes started by requests
 }
 
-// New builds the server: it reads the tokens (--tokens, --tokens-file), compiles
-// the JSON form of every raw schema and registers the metrics. It fails when the
-// configuration is invalid or a raw schema uses a type the JSON intake does not
-// support.
+// New builds the server: it parses the credentials (--tokens-file,
+// --credential-secrets-file, --revoked-file), compiles the JSON form of every raw
+// schema and registers the metrics. It fails when the configuration is invalid
+// or a raw schema uses a type the JSON intake does not support.
 func New(cfg Config, deps Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -77,7 +78,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Schemas == nil || deps.Batched == nil || deps.Single == nil || deps.Metrics == nil {
 		return nil, errors.New("collector: Deps needs Schemas, Batched, Single and Metrics")
 	}
-	byToken, err := cfg.loadTokens()
+	auth, err := newAuthenticator(cfg, deps.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +87,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log, now: deps.Now, mux: http.NewServeMux(),
-		tokens: newTokens(byToken), trusted: trusted, json: map[string]*jsonSchema{},
+		auth: auth, trusted: trusted, json: map[string]*jsonSchema{},
 		budget: &budget{limit: int64(cfg.MaxInflight)}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -127,14 +128,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Gatherer != nil {
 		s.Handle("GET /metrics", ops, false)
 	}
-	s.Handle("POST /v1/events", http.HandlerFunc(s.handleEvents), true)
+	s.HandleFor("POST /v1/events", http.HandlerFunc(s.handleEvents), Access{Roles: []credential.Role{credential.Relay, credential.Installation}})
+	s.HandleFor("POST /v1/installations/{installation}/credential", http.HandlerFunc(s.issueCredential), Access{Roles: []credential.Role{credential.Operator}})
 	return s, nil
 }
 
 // Handle mounts h on pattern (net/http patterns: "PUT /v1/consent/{installation}").
-// With auth, h runs only for requests with a valid bearer token, and Fleet(ctx)
-// names the token's fleet. Every request is counted in
-// veil_collector_requests_total.
+// With auth, h runs only for requests with a valid credential of any role, and
+// Credential(ctx) names it; HandleFor also restricts the roles. Every request is
+// counted in veil_collector_requests_total.
 func (s *Server) Handle(pattern string, h http.Handler, auth bool) {
 	if auth {
 		h = s.authenticate(h)

@@ -1,6 +1,7 @@
 // Package config parses a binary's command line and environment into its config
 // struct. Every flag --some-name can also be set as VEIL_SOME_NAME; the command line
 // wins. The environment is read through a lookup function so tests pass a map.
+// Passwords are Secrets: read from a file or the environment, never from argv.
 package config
 
 import (
@@ -25,7 +26,8 @@ func EnvName(flagName string) string {
 }
 
 // Parse parses args, then sets every flag not given on the command line from its
-// environment variable. A bad value names the variable.
+// environment variable, then fills the secrets (see Secret) from their files or
+// variables. A bad value names the flag or the variable.
 func Parse(fs *flag.FlagSet, args []string, env Lookup) error {
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
@@ -44,7 +46,10 @@ func Parse(fs *flag.FlagSet, args []string, env Lookup) error {
 			}
 		}
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return resolveSecrets(fs, env)
 }
 
 func usage(fs *flag.FlagSet) {

@@ -25,7 +25,8 @@ import (
 const maxRequest = 64 << 10
 
 // API serves GET and PUT /v1/consent/{installation}. Mount it behind
-// authentication; it does none of its own.
+// authentication and authorization; it does neither itself. `producer serve`
+// lets operators and the installation's own credential use it.
 //
 // PUT writes the new opt-outs to the consent topic and answers 200 only once
 // Kafka acknowledged the record (acks=all): from then on every enricher that has

@@ -79,7 +79,7 @@ func TestAvroJavaWritesToTheCollectorAndReadsTheCleanTopic(t *testing.T) {
 	addr := testenv.FreeAddr(t)
 	const token = "java-fleet-token-0123456789"
 	var ccfg collector.Config
-	testenv.Configure(t, ccfg.Register, append(testenv.KafkaArgs(h.brokers, h.topics), "--listen", addr, "--tokens", "java:"+token)...)
+	testenv.Configure(t, ccfg.Register, append(testenv.KafkaArgs(h.brokers, h.topics), "--listen", addr, "--tokens-file", testenv.File(t, "tokens", "java:relay:"+token))...)
 	h.run("collector", func(ctx context.Context) error {
 		return collector.Run(ctx, ccfg, h.log.With("bin", "collector"), obs.NewRegistry())
 	})

@@ -51,8 +51,11 @@ func (s ReplayStats) String() string {
 // Replay re-injects dead letters into the topic they came from, once whatever
 // made them fail has been fixed (a new schema deployed, ClickHouse repaired): it
 // reads the dead-letter topic with its own consumer group, and writes each
-// matching record's original key, value and headers back to its source topic,
-// marked with HeaderReplayedFrom. Offsets are committed only after the writes
+// matching record's original key, value, headers and timestamp back to its
+// source topic, marked with HeaderReplayedFrom. The original timestamp
+// (stream.SourceTime) is when the record first arrived: the enricher measures an
+// event's age from it, the clean record carries its hour, and the raw topic's
+// retention counts from it, as if the record had never failed. Offsets are committed only after the writes
 // were acknowledged, so an interrupted replay is resumed, never skipped; a record
 // replayed twice is absorbed by the sink's event-id deduplication. Records that
 // do not match --stage/--reason are skipped and committed too: a later replay
@@ -106,7 +109,7 @@ func Replay(ctx context.Context, cfg ReplayConfig, log *slog.Logger) (ReplayStat
 			st.Skipped++
 		} else {
 			st.Replayed++
-			out = append(out, kafka.Message{Topic: src, Key: m.Key, Value: m.Value, Headers: original(m)})
+			out = append(out, kafka.Message{Topic: src, Key: m.Key, Value: m.Value, Headers: original(m), Time: stream.SourceTime(m)})
 		}
 		if len(batch) >= 1000 {
 			if err := flush(); err != nil {
@@ -124,7 +127,7 @@ func original(m kafka.Message) []kafka.Header {
 	for _, x := range m.Headers {
 		switch x.Key {
 		case stream.HeaderStage, stream.HeaderReason, stream.HeaderError, stream.HeaderSourceTopic,
-			stream.HeaderSourcePartition, stream.HeaderSourceOffset, stream.HeaderTime, HeaderReplayedFrom:
+			stream.HeaderSourcePartition, stream.HeaderSourceOffset, stream.HeaderTime, stream.HeaderSourceTime, HeaderReplayedFrom:
 			continue
 		}
 		h = append(h, x)

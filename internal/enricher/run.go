@@ -83,11 +83,19 @@ func (c *replacedCollector) Collect(ch chan<- prometheus.Metric) {
 // error here, before any record is read. The returned catalog follows its file
 // once Follow runs.
 func NewProcessor(cfg Config) (*Processor, *catalog.Live, error) {
-	reg, err := schemas.Load()
+	keys, err := openKeys(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	keys, err := pseudonym.Open(pseudonym.Config{Dir: cfg.KeyDir, Period: cfg.KeyPeriod, Retention: cfg.KeyRetention})
+	return newProcessor(cfg, keys)
+}
+
+func openKeys(cfg Config) (*pseudonym.Store, error) {
+	return pseudonym.Open(pseudonym.Config{Dir: cfg.KeyDir, Period: cfg.KeyPeriod, Retention: cfg.KeyRetention})
+}
+
+func newProcessor(cfg Config, keys *pseudonym.Store) (*Processor, *catalog.Live, error) {
+	reg, err := schemas.Load()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -111,13 +119,26 @@ func NewProcessor(cfg Config) (*Processor, *catalog.Live, error) {
 }
 
 // Run consumes the raw topic until ctx is done, then finishes the batch in hand and
-// returns. It returns an error when the policy does not compile, Kafka cannot be
-// reached at start, or the consume loop fails.
+// returns. It rotates the pseudonym keys at start and every --key-rotate-every.
+// It returns an error when the policy does not compile, the first key rotation
+// fails, Kafka cannot be reached at start, or the consume loop fails; a later
+// rotation that fails is logged and counted, and the next one tries again.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	proc, cat, err := NewProcessor(cfg)
+	keys, err := openKeys(cfg)
+	if err != nil {
+		return err
+	}
+	// Keys that must not be used (of an earlier --key-period, past the
+	// retention) are destroyed before the first record is enriched.
+	rot, err := keys.Rotate()
+	if err != nil {
+		return fmt.Errorf("enricher: rotate pseudonym keys in %s: %w", cfg.KeyDir, err)
+	}
+	logRotation(log, keys, rot)
+	proc, cat, err := newProcessor(cfg, keys)
 	if err != nil {
 		return err
 	}
@@ -140,6 +161,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	r := kafka.NewReader(stream.ReaderConfig(cfg.Kafka.Brokers, cfg.Group, cfg.Kafka.Topics.Raw))
 	defer r.Close()
 	m := newMetrics(reg)
+	km := newKeyMetrics(reg, keys)
+	km.observe(rot, nil)
 	stream.RegisterReaderStats(reg, "enricher", r)
 	if err := reg.Register(newReplacedCollector(proc.Policy)); err != nil {
 		return fmt.Errorf("enricher: register metrics: %w", err)
@@ -161,6 +184,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 			log.Info("service catalog reloaded", "file", cfg.Catalog, "hosted", c.Len(catalog.Hosted), "campaigns", c.Len(catalog.Campaign))
 		})
 	})
+	g.Go(func() error { return km.rotateEvery(ctx, cfg.KeyRotate, log) })
 	g.Go(func() error {
 		return consent.Follow(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics.Consent, optOuts, log, loaded)
 	})
@@ -207,18 +231,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	return g.Wait()
 }
 
-// RotateKeys makes sure the current and next pseudonym epochs have keys and
-// destroys the keys of epochs past the retention, reporting what it did. After a
-// key is destroyed, pseudonyms made with it can no longer be recomputed by anyone.
+// RotateKeys is `enricher keys rotate`: one rotation of the pseudonym keys, as
+// `enricher run` does every --key-rotate-every (pseudonym.Store.Rotate), reporting
+// what it did. After a key is destroyed, pseudonyms made with it can no longer be
+// recomputed by anyone.
 func RotateKeys(cfg Config, out io.Writer) error {
-	keys, err := pseudonym.Open(pseudonym.Config{Dir: cfg.KeyDir, Period: cfg.KeyPeriod, Retention: cfg.KeyRetention})
+	keys, err := openKeys(cfg)
 	if err != nil {
 		return err
 	}
 	r, err := keys.Rotate()
-	if err != nil {
-		return err
-	}
 	fmt.Fprintf(out, "keys in %s: current epoch %d, created %v, destroyed %v\n", cfg.KeyDir, r.Current, r.Created, r.Destroyed)
-	return nil
+	return err
 }

@@ -31,13 +31,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/veiltelemetry/veil/internal/collector"
+	"github.com/veiltelemetry/veil/internal/config"
 	"github.com/veiltelemetry/veil/internal/simulate"
 )
 
 // Config of a load run.
 type Config struct {
 	URL           string        // --url of the collector, default http://127.0.0.1:8080
-	Token         string        // --token: a bearer token the collector accepts (VEIL_TOKEN)
+	Token         string        // the bearer token, a relay's (batches name many installations); default from --token-file or VEIL_TOKEN
 	Clients       int           // --clients posting concurrently, default 8
 	Batch         int           // --batch: events per request, default 500
 	Duration      time.Duration // --duration of the run, default 10s (0: until --requests)
@@ -48,12 +49,14 @@ type Config struct {
 	Pool          int           // --pool: distinct bodies made per client before the run, default 8
 	Timeout       time.Duration // --timeout of one request, default 30s
 	PID           int           // --pid of the collector, to read its RSS from /proc (0: from its /metrics)
+
+	tokenSecret config.Secret // --token-file, or VEIL_TOKEN
 }
 
 // Register adds the flags to fs.
 func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "base URL of the collector")
-	fs.StringVar(&c.Token, "token", "", "bearer token the collector accepts")
+	config.SecretVar(fs, &c.tokenSecret, "token-file", "VEIL_TOKEN", "file holding a relay's bearer token the collector accepts")
 	fs.IntVar(&c.Clients, "clients", 8, "clients posting concurrently")
 	fs.IntVar(&c.Batch, "batch", 500, "events per request")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of the run (0: until --requests)")
@@ -66,13 +69,21 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.PID, "pid", 0, "pid of the collector, to read its RSS from /proc (0: read it from its /metrics)")
 }
 
+// token is Token, or the one of --token-file or VEIL_TOKEN.
+func (c *Config) token() string {
+	if c.Token != "" {
+		return c.Token
+	}
+	return c.tokenSecret.Value()
+}
+
 // Validate names the first bad field.
 func (c *Config) Validate() error {
 	switch {
 	case !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://"):
 		return fmt.Errorf("--url: want http:// or https://, got %q", c.URL)
-	case c.Token == "":
-		return fmt.Errorf("--token is required")
+	case c.token() == "":
+		return fmt.Errorf("a relay's token is required: --token-file or VEIL_TOKEN")
 	case c.Clients <= 0 || c.Batch <= 0 || c.Pool <= 0 || c.Installations <= 0:
 		return fmt.Errorf("--clients, --batch, --pool and --installations must be positive")
 	case c.Duration < 0 || c.Requests < 0:
@@ -206,7 +217,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 					payload = gzipped(buf)
 				}
 				t0 := time.Now()
-				status, res, retryAfter, err := post(client, url, cfg.Token, payload, cfg.Gzip)
+				status, res, retryAfter, err := post(client, url, cfg.token(), payload, cfg.Gzip)
 				lat := time.Since(t0)
 				mu.Lock()
 				rep.Requests++

@@ -56,6 +56,8 @@ type KindPolicy struct {
 	requiredAt []int    // their positions in Raw
 	steps      []step
 	replaced   []atomic.Uint64 // per raw field: values replaced because they were outside the domain
+	dropAt     []int           // positions in Raw of the fields whose treatment is drop
+	dropped    []string        // their names
 }
 
 // Replaced calls f for every raw field of the kind whose values the policy has
@@ -93,6 +95,21 @@ func (k *KindPolicy) DropReasonFlat(in []schemas.Value) string {
 		}
 	}
 	return ""
+}
+
+// Redact blanks, in rec, a flat record of Raw, every field whose treatment is
+// drop: a string becomes "", a number 0, a boolean false, an enum its first
+// symbol. The record stays a record of Raw that encodes, so that a dead letter
+// can hold it and be replayed, without the values the policy would never let out
+// of the enricher. A required flag (an integration's user_enabled) is left as it
+// is: it decides whether a replayed event is kept, and describes nobody. Redact
+// returns the names of the blanked fields in field order, the same slice for
+// every record of the kind, which the caller must not modify.
+func (k *KindPolicy) Redact(rec []schemas.Value) []string {
+	for _, i := range k.dropAt {
+		rec[i] = schemas.Value{}
+	}
+	return k.dropped
 }
 
 // A step writes some fields of the clean record from the raw one. Both are flat
@@ -252,6 +269,9 @@ func compile(raw, clean *schemas.Schema, deps Deps) (*KindPolicy, error) {
 		}
 		if f.About == "" {
 			return nil, fmt.Errorf("field %q: no \"about\" attribute (one of %v): the audit must know what each field describes", f.Name, schemas.Abouts)
+		}
+		if t.Name == "drop" && !f.Require {
+			kp.dropAt, kp.dropped = append(kp.dropAt, i), append(kp.dropped, f.Name)
 		}
 		if f.Require {
 			if raw.Type(i) != schemas.TBoolean {

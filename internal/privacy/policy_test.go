@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -608,6 +609,60 @@ func TestApplyLeavesNoDroppedValueInTheCleanRecord(t *testing.T) {
 				t.Errorf("%s: value of dropped field %s (%q) appears in the clean record %s", c.name, f, v, js)
 			}
 		}
+	}
+}
+
+// Redact blanks exactly the fields annotated drop, except a required flag, and
+// what it leaves is a record of the raw schema that still encodes and decodes: a
+// dead letter that can be replayed.
+func TestRedactBlanksTheDroppedFieldsAndNothingElse(t *testing.T) {
+	reg := schemas.MustLoad()
+	for _, kind := range reg.Kinds() {
+		kp, _, _, _ := newPolicyOf(t, kind)
+		in := rawRecord(t, kp.Raw, nil)
+		rec, err := kp.Raw.ToFlat(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := slices.Clone(rec)
+		names := kp.Redact(rec)
+		var want []string
+		for i, f := range kp.Raw.Fields {
+			switch {
+			case f.Privacy != "drop" || f.Require:
+				if rec[i] != before[i] {
+					t.Errorf("%s: Redact changed field %s (%s) from %v to %v", kind, f.Name, f.Privacy, before[i], rec[i])
+				}
+			case rec[i] != (schemas.Value{}):
+				t.Errorf("%s: dropped field %s = %v after Redact, want its zero value", kind, f.Name, rec[i])
+			default:
+				want = append(want, f.Name)
+			}
+		}
+		if !slices.Equal(names, want) {
+			t.Errorf("%s: Redact named %v, want the dropped fields %v", kind, names, want)
+		}
+		msg, err := kp.Raw.AppendFlat(nil, rec)
+		if err != nil {
+			t.Fatalf("%s: the redacted record does not encode: %v", kind, err)
+		}
+		got, decoded, err := reg.Decode(msg)
+		if err != nil || got.Fingerprint != kp.Raw.Fingerprint {
+			t.Fatalf("%s: the redacted record decodes as %v, %v", kind, got, err)
+		}
+		for _, f := range want {
+			if v := in[f]; v != "" && bytes.Contains(msg, []byte(fmt.Sprint(v))) {
+				t.Errorf("%s: the redacted record holds the value of %s, %q", kind, f, v)
+			}
+			if decoded[f] != "" {
+				t.Errorf("%s: redacted field %s decodes as %v", kind, f, decoded[f])
+			}
+		}
+	}
+	kp, _, _, _ := newPolicyOf(t, "playback")
+	want := []string{"player_name", "file_path", "file_name", "library_name", "title"}
+	if names := kp.Redact(make([]schemas.Value, len(kp.Raw.Fields))); !slices.Equal(names, want) {
+		t.Errorf("Redact of playback named %v, want %v", names, want)
 	}
 }
 

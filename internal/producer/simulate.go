@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
+	"github.com/veiltelemetry/veil/internal/catalog"
 	"github.com/veiltelemetry/veil/internal/simulate"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/schemas"
@@ -31,6 +32,7 @@ type SimulateConfig struct {
 	Workers       int           // --workers writing concurrently, default 4
 	Chunk         int           // --chunk: events per write call, default 1000
 	RetryFor      time.Duration // --retry-for: how long a failed write is retried, default 2m
+	Catalog       string        // --service-catalog: the catalog hosted ids and campaigns are drawn from; default the demo catalog
 }
 
 // chunkBytesPerEvent sizes the buffer of a chunk: a raw event's key and value
@@ -49,6 +51,7 @@ func (c *SimulateConfig) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "workers", 4, "concurrent writers")
 	fs.IntVar(&c.Chunk, "chunk", 1000, "events per write call")
 	fs.DurationVar(&c.RetryFor, "retry-for", 2*time.Minute, "how long a failed write is retried with the same events before they count as failed")
+	fs.StringVar(&c.Catalog, "service-catalog", "", "service catalog file the hosted content ids and campaigns are drawn from (point the enricher at the same file); empty: the demo catalog built in")
 }
 
 // Validate names the first bad field.
@@ -97,14 +100,16 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 	if err != nil {
 		return Summary{}, err
 	}
+	cat := catalog.Demo()
+	if cfg.Catalog != "" {
+		if cat, err = catalog.Load(cfg.Catalog); err != nil {
+			return Summary{}, fmt.Errorf("--service-catalog: %w", err)
+		}
+	}
 	headers := map[string][]kafka.Header{} // per kind, shared by its records: kafka-go only reads them
 	for _, kind := range reg.Kinds() {
 		raw := reg.Latest(schemas.Raw, kind)
-		headers[kind] = []kafka.Header{
-			{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
-			{Key: stream.HeaderFingerprint, Value: []byte(raw.FingerprintHex())},
-			{Key: stream.HeaderProducedBy, Value: []byte("simulator")},
-		}
+		headers[kind] = stream.RecordHeaders(raw, "simulator")
 	}
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
 		return Summary{}, err
@@ -152,7 +157,7 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 	// not grow with --workers.
 	share := max(1, (cfg.Installations+cfg.Workers-1)/cfg.Workers)
 	for i := 0; i < cfg.Workers; i++ {
-		fleet := simulate.NewFleet(simulate.Config{Installations: share, Seed: cfg.Seed + uint64(i)*7919, Canary: cfg.Canary})
+		fleet := simulate.NewFleet(simulate.Config{Installations: share, Seed: cfg.Seed + uint64(i)*7919, Canary: cfg.Canary, Catalog: cat})
 		g.Go(func() error {
 			msgs := make([]kafka.Message, 0, cfg.Chunk)
 			for {
