@@ -156,8 +156,8 @@ func linking(kinds []*privacy.KindPolicy, period time.Duration, retention int) L
 	l.Statements = append(l.Statements,
 		"Pseudonyms are computed separately in each scope, so events of different scopes cannot be joined through them. The scopes, with the events in each, are "+and(scopes)+".")
 	l.Statements = append(l.Statements,
-		fmt.Sprintf("Keys are kept for %d epochs, the current one included, and destroyed by the daily key rotation after that: "+
-			"once a key is destroyed, about %s after its epoch began, nobody, the service's operators included, can recompute its pseudonyms from an identifier.",
+		fmt.Sprintf("Keys are kept for %d epochs, the current one included; the key rotation, which the enricher runs when it starts and at a fixed interval, destroys older ones. "+
+			"Once a key is destroyed, about %s after its epoch began, nobody, the service's operators included, can recompute its pseudonyms from an identifier.",
 			retention, days(time.Duration(retention)*period)))
 	var sets []string // the field lists of kinds with several pseudonyms, and their kinds
 	bySet := map[string][]string{}
