@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -41,6 +42,7 @@ type Domain struct {
 	Catalog string   // KindCatalog: which part of the service catalog (campaign)
 	Values  []string // vocabulary and versioned kinds: the canonical values (names), sorted
 	lookup  map[string]string
+	from    map[string][]string // canonical value -> the other spellings that become it, sorted
 }
 
 //go:embed domains.json
@@ -105,15 +107,19 @@ func ParseDomains(data []byte) (map[string]*Domain, error) {
 			if len(d.Values) == 0 {
 				return nil, fmt.Errorf("schemas: domain %q: a %s needs values", name, d.Kind)
 			}
-			dom.lookup = map[string]string{}
+			dom.lookup, dom.from = map[string]string{}, map[string][]string{}
 			for canon, spellings := range d.Values {
 				for _, s := range append([]string{canon}, spellings...) {
 					key := strings.ToLower(strings.TrimSpace(s))
 					if prev, dup := dom.lookup[key]; dup && prev != canon {
 						return nil, fmt.Errorf("schemas: domain %q: %q spells both %q and %q", name, s, prev, canon)
 					}
+					if _, dup := dom.lookup[key]; !dup && key != strings.ToLower(canon) {
+						dom.from[canon] = append(dom.from[canon], key)
+					}
 					dom.lookup[key] = canon
 				}
+				sort.Strings(dom.from[canon])
 				if canon == "" || canon == Other {
 					return nil, fmt.Errorf("schemas: domain %q: %q cannot be a value", name, canon)
 				}
@@ -291,13 +297,25 @@ func canonHex(v string) (string, bool) {
 	return strings.ToLower(v), true
 }
 
-// Describe says in a sentence which values the domain holds, for the privacy tab.
+// Spellings returns the other spellings (trimmed, lower case) that Canon turns
+// into value, sorted; none for a value without any, or outside a vocabulary.
+func (d *Domain) Spellings(value string) []string { return slices.Clone(d.from[value]) }
+
+// Describe says which values the domain holds, for the privacy tab: its doc, then
+// for a vocabulary every value with the spellings that become it.
 func (d *Domain) Describe() string {
+	var list []string
+	for _, v := range d.Values {
+		if from := d.from[v]; len(from) > 0 {
+			v += " (from " + strings.Join(from, ", ") + ")"
+		}
+		list = append(list, v)
+	}
 	switch d.Kind {
 	case KindVocabulary:
-		return d.Doc + " One of: " + strings.Join(d.Values, ", ") + "."
+		return d.Doc + " One of: " + strings.Join(list, "; ") + "."
 	case KindVersioned:
-		return d.Doc + " Names: " + strings.Join(d.Values, ", ") + "."
+		return d.Doc + " Names: " + strings.Join(list, "; ") + "."
 	}
 	return d.Doc
 }

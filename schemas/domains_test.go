@@ -24,7 +24,18 @@ func TestCanonKeepsOnlyDeclaredValues(t *testing.T) {
 	}{
 		{"a vocabulary value is kept", "container", "mkv", "mkv", true},
 		{"a spelling becomes its canonical value", "container", " Matroska ", "mkv", true},
-		{"case does not matter", "video_codec", "H.265", "hevc", true},
+		{"case does not matter", "video_codec", "H.265", "modern", true},
+		{"a video codec is kept as its family", "video_codec", "vc1", "legacy", true},
+		{"AV1 is of the modern family", "video_codec", "av01", "modern", true},
+		{"H.264 is a family of its own", "video_codec", "x264", "h264", true},
+		{"WebM is Matroska", "container", "webm", "mkv", true},
+		{"QuickTime is of the MP4 family", "container", "mov", "mp4", true},
+		{"M2TS is a legacy video container", "container", "m2ts", "legacy", true},
+		{"an audio container is kept as it is", "container", "flac", "flac", true},
+		{"TrueHD is lossless", "audio_codec", "Dolby TrueHD", "lossless", true},
+		{"DTS-HD Master Audio is lossless", "audio_codec", "dts-hd ma", "lossless", true},
+		{"DTS-HD High Resolution is lossy", "audio_codec", "dts-hd hra", "lossy", true},
+		{"E-AC-3 is lossy", "audio_codec", "e-ac-3", "lossy", true},
 		{"a player name keeps its shipped spelling", "player", "veil for android tv", "Veil for Android TV", true},
 		{"an exception type keeps its spelling", "exception_type", "sigsegv", "SIGSEGV", true},
 		{"a path is not a container", "container", "/home/dana/Movies/Heat (1995).mkv", "", false},
@@ -116,6 +127,39 @@ func TestEveryKeptStringOfTheRawSchemasNamesAKnownDomain(t *testing.T) {
 				t.Errorf("%s: kept string %q has no domain", s.File, f.Name)
 			}
 		}
+	}
+}
+
+func TestDescribeListsEveryValueAndItsSpellings(t *testing.T) {
+	for _, d := range schemas.Domains() {
+		desc := d.Describe()
+		if !strings.HasPrefix(desc, d.Doc) {
+			t.Errorf("%s: %q does not start with the doc", d.Name, desc)
+		}
+		for _, v := range d.Values {
+			if !strings.Contains(desc, v) {
+				t.Errorf("%s: %q does not name value %q", d.Name, desc, v)
+			}
+			for _, s := range d.Spellings(v) {
+				in, want := s, v
+				if d.Kind == schemas.KindVersioned { // a versioned name needs its version
+					in, want = s+" 12", v+"-12"
+				}
+				if c, ok := d.Canon(in); !ok || c != want {
+					t.Errorf("%s: spelling %q of %q canonicalizes to %q, %v", d.Name, s, v, c, ok)
+				}
+				if !strings.Contains(desc, s) {
+					t.Errorf("%s: %q does not name spelling %q of %q", d.Name, desc, s, v)
+				}
+			}
+		}
+	}
+	d := domain(t, "video_codec")
+	if got, want := d.Spellings("h264"), []string{"avc", "avc1", "h.264", "x264"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("Spellings(h264) = %q, want %q (without the value itself, sorted)", got, want)
+	}
+	if want := "h264 (from avc, avc1, h.264, x264); legacy (from "; !strings.Contains(d.Describe(), want) {
+		t.Errorf("Describe() = %q, want it to contain %q", d.Describe(), want)
 	}
 }
 

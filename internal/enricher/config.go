@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/veiltelemetry/veil/internal/pseudonym"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/schemas"
 )
@@ -32,8 +33,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Batch.MaxRecords, "batch-records", 5000, "records per batch")
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", 100*time.Millisecond, "how long a batch waits to fill after its first record")
 	fs.StringVar(&c.KeyDir, "key-dir", ".state/keys", "directory of pseudonym keys, shared by every enricher instance")
-	fs.DurationVar(&c.KeyPeriod, "key-period", 30*24*time.Hour, "length of a pseudonym key epoch")
-	fs.IntVar(&c.KeyRetention, "key-retention", 3, "epochs whose pseudonym keys are kept, the current one included; older keys are destroyed")
+	fs.DurationVar(&c.KeyPeriod, "key-period", pseudonym.DefaultPeriod, "length of a pseudonym key epoch")
+	fs.IntVar(&c.KeyRetention, "key-retention", pseudonym.DefaultRetention, "epochs whose pseudonym keys are kept, the current one included; older keys are destroyed")
 	fs.DurationVar(&c.KeyRotate, "key-rotate-every", time.Hour, "how often 'enricher run' makes the next pseudonym key and destroys the keys past the retention")
 	fs.StringVar(&c.GeoIP, "geoip", "", "MMDB file for IP geolocation (GeoLite2/DB-IP country or city); empty: none")
 	fs.StringVar(&c.Catalog, "service-catalog", "", "service catalog file: the hosted content and campaigns whose ids may be kept (scripts/demo uses internal/catalog/demo.json); empty: no catalog id is kept")

@@ -15,6 +15,13 @@
 // "other", and the replacement is counted per field (KindPolicy.Replaced). Event ids
 // that are not UUIDs are refused earlier, by validation.
 //
+// Codecs and containers are kept as families (schemas/domains.json): a video's
+// codec as h264, modern (HEVC, AV1, VP9) or legacy, its container as mkv, mp4 or
+// legacy, any audio codec as lossy or lossless. With a video's running time kept
+// only up to "an hour or more", its size withheld and a three-step bitrate ladder,
+// this is what the re-identification audit (package audit) requires of the media
+// fields together.
+//
 // Pseudonyms are scoped by consent category (playback, crash, marketing; each kind
 // outside every category has its own scope): the same installation has unrelated
 // pseudonyms in its playback and its crash events, so what a user allowed in one

@@ -139,15 +139,15 @@ type ruleSpec struct {
 
 // rules is the vocabulary. Anything else in a schema is an error.
 var rules = map[string]ruleSpec{
-	"keep":                  {doc: "kept when it is a value of its domain; any other value is replaced by \"other\""},
+	"keep":                  {doc: "kept: an enum, number or boolean as sent; a string only as a value of its domain, anything else becoming \"other\""},
 	"drop":                  {outputs: []string{}, doc: "removed before the event leaves the enricher"},
-	"pseudonymize":          {doc: "replaced by a keyed HMAC-SHA256 pseudonym whose key rotates and is destroyed after the retention period"},
-	"hosted-only":           {doc: "kept only when the service's own catalog of hosted content (trailers, Live TV channels, DVR recordings, ads) holds the id, whatever the device says; removed otherwise"},
+	"pseudonymize":          {doc: "replaced by a keyed HMAC-SHA256 pseudonym under the key of the current epoch; the key rotates and is destroyed after the retention period"},
+	"hosted-only":           {doc: "kept only when the service's own catalog of hosted content (trailers, Live TV channels, DVR recordings, ads) holds the id, whatever the device says; emptied otherwise"},
 	"generalize:hour":       {outputs: []string{"event_hour"}, doc: "truncated to the hour"},
-	"generalize:duration":   {outputs: []string{"duration_bucket"}, needs: []string{"media_type"}, doc: "rounded into coarse running-time buckets (15 or 30 minutes for video, one bucket past 150 minutes; 1-minute steps up to 5 minutes for music, wider after)"},
-	"generalize:bitrate":    {outputs: []string{"bitrate_bucket"}, needs: []string{"media_type"}, doc: "rounded onto a coarse bitrate ladder (growing fourfold at each step for video; the usual lossy tiers, then lossless, for music)"},
-	"generalize:size":       {outputs: []string{"size_bucket"}, doc: "rounded into coarse size buckets (factors of 4 to 10)"},
-	"generalize:resolution": {outputs: []string{"resolution"}, group: "resolution", needs: []string{"media_type"}, doc: "width and height replaced by a resolution class (SD, 720p, 1080p, 4K, 8K)"},
+	"generalize:duration":   {outputs: []string{"duration_bucket"}, needs: []string{"media_type"}, doc: "replaced by a coarse running-time bucket that depends on the media type"},
+	"generalize:bitrate":    {outputs: []string{"bitrate_bucket"}, needs: []string{"media_type"}, doc: "replaced by a step of a coarse bitrate ladder that depends on the media type"},
+	"generalize:size":       {outputs: []string{"size_bucket"}, needs: []string{"media_type"}, doc: "replaced by a coarse size bucket; withheld for video, whose size would give its running time back"},
+	"generalize:resolution": {outputs: []string{"resolution"}, group: "resolution", needs: []string{"media_type"}, doc: "width and height replaced by a resolution class"},
 	"generalize:played":     {outputs: []string{"played_bucket"}, needs: []string{"duration_ms"}, doc: "turned into the share of the item played, in coarse steps"},
 	"geo:ip":                {outputs: []string{"country", "region"}, group: "geo", doc: "looked up as a country and, only where that is a large state, province or region (about 500,000 people or more), a region, then removed"},
 	"geo:zip":               {outputs: []string{"country", "region"}, group: "geo", doc: "used only when the IP address is in the US or gives no country: turned into a US state (or Puerto Rico, the US Virgin Islands or Guam, which count as countries), then removed"},
@@ -394,17 +394,24 @@ func domainNames() string {
 	return strings.Join(names, ", ")
 }
 
-// pseudonymDomain separates the pseudonyms of one field across consent
-// categories: the same installation has unrelated pseudonyms in playback, crash
-// and marketing events, so no one can join what a user allowed in one category to
-// what they allowed in another. Kinds outside every category (update checks,
-// integrations) each have their own domain.
-func pseudonymDomain(raw *schemas.Schema, field string) string {
-	scope := raw.Consent
-	if scope == "none" || scope == "" {
-		scope = raw.Kind
+// PseudonymScope is the scope the kind's pseudonyms are computed in: its consent
+// category (playback, crash, marketing), or the kind itself when it has none
+// (update checks, integrations). The same installation has unrelated pseudonyms
+// in two scopes, so no one can join what a user allowed in one category to what
+// they allowed in another; kinds of one category share their pseudonyms.
+func (k *KindPolicy) PseudonymScope() string { return pseudonymScope(k.Raw) }
+
+func pseudonymScope(raw *schemas.Schema) string {
+	if raw.Consent == "none" || raw.Consent == "" {
+		return raw.Kind
 	}
-	return scope + "/" + field
+	return raw.Consent
+}
+
+// pseudonymDomain separates the pseudonyms of one field across scopes
+// (PseudonymScope), and of the fields of one scope from each other.
+func pseudonymDomain(raw *schemas.Schema, field string) string {
+	return pseudonymScope(raw) + "/" + field
 }
 
 // output returns the position of a clean field the policy writes, which must
@@ -570,7 +577,11 @@ func (k *KindPolicy) simpleStep(t Treatment, i int, outs []string, deps Deps) (s
 			return nil
 		}, nil
 	case "generalize:size":
-		return func(in, out []schemas.Value) error { out[o] = schemas.Value{S: SizeBucket(in[i].N)}; return nil }, nil
+		mt := reader(raw, "media_type")
+		return func(in, out []schemas.Value) error {
+			out[o] = schemas.Value{S: SizeBucket(mt(in), in[i].N)}
+			return nil
+		}, nil
 	case "generalize:played":
 		d := raw.Index("duration_ms")
 		return func(in, out []schemas.Value) error {

@@ -521,7 +521,7 @@ func TestApplyReplacesValuesOutsideTheirDomain(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{"container": "other", "player": "other", "platform": "other",
-		"video_codec": "hevc", "audio_codec": "truehd", "app_version": "1.42.1"}
+		"video_codec": "modern", "audio_codec": "lossless", "app_version": "1.42.1"}
 	for f, v := range want {
 		if out[f] != v {
 			t.Errorf("%s = %q, want %q", f, out[f], v)
@@ -558,6 +558,10 @@ func TestPseudonymsAreSeparatedByConsentCategory(t *testing.T) {
 			if strings.HasSuffix(strings.SplitN(c, "=", 2)[0], "/installation_id") {
 				scopes[kind] = strings.SplitN(c, "/", 2)[0]
 			}
+		}
+		// PseudonymScope, which the privacy tab states, is the scope the policy uses.
+		if got := kp.PseudonymScope(); got != scopes[kind] {
+			t.Errorf("%s: PseudonymScope() = %q, the pseudonymizer was called in scope %q", kind, got, scopes[kind])
 		}
 	}
 	want := map[string]string{"playback": "playback", "hosted": "playback", "crash": "crash", "marketing": "marketing",

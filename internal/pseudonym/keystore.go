@@ -21,8 +21,8 @@ import (
 // Config of a key store.
 type Config struct {
 	Dir       string        // directory of key files; created if missing
-	Period    time.Duration // length of an epoch; default 30 days
-	Retention int           // epochs whose keys are kept, the current one included; default 3
+	Period    time.Duration // length of an epoch; default DefaultPeriod
+	Retention int           // epochs whose keys are kept, the current one included; default DefaultRetention
 	// CacheSize bounds how many pseudonyms of the current epoch are remembered,
 	// so that the HMAC of a frequent identifier is computed once; default 65536,
 	// negative disables. The cache is emptied when the epoch changes, and when
@@ -30,6 +30,13 @@ type Config struct {
 	CacheSize int
 	Now       func() time.Time
 }
+
+// Defaults of Config, which the enricher's --key-period and --key-retention
+// share and the privacy tab states.
+const (
+	DefaultPeriod    = 30 * 24 * time.Hour
+	DefaultRetention = 3
+)
 
 // Store hands out pseudonyms under the key of the current epoch.
 type Store struct {
@@ -53,13 +60,13 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("pseudonym: key directory is required")
 	}
 	if cfg.Period == 0 {
-		cfg.Period = 30 * 24 * time.Hour
+		cfg.Period = DefaultPeriod
 	}
 	if cfg.Period < time.Second {
 		return nil, fmt.Errorf("pseudonym: epoch period must be at least 1s, got %s", cfg.Period)
 	}
 	if cfg.Retention <= 0 {
-		cfg.Retention = 3
+		cfg.Retention = DefaultRetention
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
