@@ -31,13 +31,13 @@ func main() {
 				return enricher.Run(ctx, cfg, log, obs.NewRegistry())
 			}
 		}},
-		"keys rotate": {Summary: "create the next pseudonym key, destroy keys past the retention (run daily)", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+		"keys rotate": {Summary: "rotate the pseudonym keys once, as enricher run does every --key-rotate-every", ExitOnSignal: true, Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			var cfg enricher.Config
 			cfg.Register(fs)
 			return func(_ context.Context, _ *slog.Logger, out io.Writer) error { return enricher.RotateKeys(cfg, out) }
 		}},
 		"replay-deadletter": {Summary: "re-inject dead letters into the topic they came from, once what failed them is fixed", Register: enricher.ReplayCommand},
-		"audit": {Summary: "measure how identifying the generalized media fields are on a real film catalog", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+		"audit": {Summary: "measure how identifying the generalized media fields are on a real film catalog", ExitOnSignal: true, Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			var cfg audit.Config
 			cfg.Register(fs)
 			return func(_ context.Context, _ *slog.Logger, w io.Writer) error { return audit.RunCommand(cfg, w) }
@@ -46,8 +46,8 @@ func main() {
 			from := config.List{"/usr/share/tor/geoip", "/usr/share/tor/geoip6"}
 			fs.Var(&from, "from", "comma-separated files in tor's geoip format (LOW,HIGH,CC lines)")
 			out := fs.String("out", "", "database file to write (required)")
-			return func(_ context.Context, _ *slog.Logger, w io.Writer) error {
-				_, err := geo.BuildFile(*out, from, w)
+			return func(ctx context.Context, _ *slog.Logger, w io.Writer) error {
+				_, err := geo.BuildFile(ctx, *out, from, w)
 				return err
 			}
 		}},

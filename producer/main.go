@@ -1,6 +1,7 @@
 // Command producer is the pipeline's entry point: `producer serve` runs the HTTP
 // collector devices post events to, `producer simulate` drives a simulated fleet of
-// media servers into the raw topic, and `producer loadgen` loads a collector.
+// media servers into the raw topic, `producer loadgen` loads a collector, and
+// `producer credential issue` signs an installation's credential.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"os"
 
 	"github.com/veiltelemetry/veil/internal/cli"
+	"github.com/veiltelemetry/veil/internal/credential"
 	"github.com/veiltelemetry/veil/internal/loadgen"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/privacytab"
@@ -19,8 +21,12 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Main("producer", os.Args[1:], "simulate", map[string]cli.Command{
-		"privacy": {Summary: "write the privacy tab: every event and field, what is done to it, a real before/after example", Register: privacytab.Command},
+	args := os.Args[1:]
+	if len(args) > 1 && args[0] == "credential" { // "credential issue": one command to cli.Main
+		args = append([]string{args[0] + " " + args[1]}, args[2:]...)
+	}
+	os.Exit(cli.Main("producer", args, "simulate", map[string]cli.Command{
+		"privacy": {Summary: "write the privacy tab: every event and field, what is done to it, a real before/after example", ExitOnSignal: true, Register: privacytab.Command},
 		"simulate": {Summary: "send simulated fleet traffic to the raw topic", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			var cfg producer.SimulateConfig
 			cfg.Register(fs)
@@ -49,5 +55,6 @@ func main() {
 				return err
 			}
 		}},
+		"credential issue": {Summary: "sign an installation credential with the first secret of --credential-secrets-file", Register: credential.IssueCommand},
 	}))
 }

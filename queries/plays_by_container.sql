@@ -1,5 +1,5 @@
--- Question: which container formats (mkv, mp4, flac, mpegts, ...) are played,
--- and how much, day by day?
+-- Question: which container formats (for video the families mkv, mp4 and legacy;
+-- for music and photos flac, mp3, jpeg, ...) are played, and how much, day by day?
 -- Reading the result: one row per day and container, most played first within
 -- a day; share_pct is the container's share of that day's plays, in percent
 -- (the shares of one day add up to 100, give or take rounding). From the

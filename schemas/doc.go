@@ -4,6 +4,13 @@
 //
 //	0xC3 0x01 | 8-byte little-endian CRC-64-AVRO fingerprint of the writer schema | Avro binary body
 //
+// The fingerprint is CRC-64-AVRO of the schema's Parsing Canonical Form as the Avro
+// specification defines it (CanonicalForm, Rabin), so records interoperate with
+// other Avro implementations; goavro's own canonical form differs for logical
+// types. Records are written with the specification's fingerprint; the one Veil
+// wrote before, of goavro's form (LegacyFingerprint), is still accepted on read.
+// Both are unique across the schemas, or loading fails.
+//
 // A decoder selects the writer schema by fingerprint. An unknown fingerprint, a
 // missing marker or a body that does not match its schema is an error
 // (ErrUnknownFingerprint, ErrNotSingleObject, ErrMalformed), never a panic; the

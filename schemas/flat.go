@@ -226,27 +226,30 @@ func (s *Schema) AppendFlat(buf []byte, rec []Value) ([]byte, error) {
 	return buf, nil
 }
 
-// ValidateFlat is Validate for a flat record of s: the same checks, in the same
-// words.
-func ValidateFlat(s *Schema, rec []Value, now time.Time) error {
-	for j, k := range [...]string{"event_id", "installation_id"} {
-		n := 0
-		if i := s.idAt[j]; i >= 0 && s.flat[i].typ == TString {
-			n = len(rec[i].S)
-		}
-		if err := checkID(k, n); err != nil {
-			return err
-		}
+// ValidateFlat is Validate for a flat record of s.
+func ValidateFlat(s *Schema, rec []Value, w Window) error {
+	if i := s.idAt[0]; i < 0 || s.flat[i].typ != TString {
+		return fmt.Errorf("%w: %s has no event_id", ErrInvalid, s.Name)
+	} else if err := checkID("event_id", len(rec[i].S)); err != nil {
+		return err
+	}
+	if i := s.idAt[1]; i < 0 || s.flat[i].typ != TString {
+		return fmt.Errorf("%w: %s has no installation_id", ErrInvalid, s.Name)
+	} else if err := CheckInstallationID(rec[i].S); err != nil {
+		return err
 	}
 	for i := range s.flat {
 		var err error
 		switch v, name := rec[i], s.Fields[i].Name; s.flat[i].typ {
 		case TString:
 			err = checkString(name, v.S)
+			if d := s.Fields[i].Domain; err == nil && d != nil && d.Refuse {
+				err = checkRefusing(name, d, v.S)
+			}
 		case TInt, TLong:
 			err = checkNumber(name, v.N)
 		case TTimestamp:
-			err = checkTime(name, v.Time(), now)
+			err = checkTime(name, v.Time(), w)
 		}
 		if err != nil {
 			return err

@@ -125,6 +125,9 @@ func TestValidateFlatAgreesWithValidate(t *testing.T) {
 	}{
 		{"valid", "", nil},
 		{"empty event id", "event_id", ""},
+		{"event id not a UUID", "event_id", "not-a-uuid"},
+		{"installation id with a path", "installation_id", "/srv/media"},
+		{"too old", "event_time", now.Add(-schemas.DefaultMaxAge - time.Hour).UTC()},
 		{"long installation id", "installation_id", strings.Repeat("i", schemas.MaxID+1)},
 		{"long string", "title", strings.Repeat("t", schemas.MaxString+1)},
 		{"invalid UTF-8", "title", "bad \xff byte"},
@@ -144,12 +147,12 @@ func TestValidateFlatAgreesWithValidate(t *testing.T) {
 				}
 				rec[tc.field] = tc.value
 			}
-			want := schemas.Validate(rec, now)
+			want := schemas.Validate(raw, rec, schemas.WindowAt(now, 0))
 			flat, err := raw.ToFlat(rec)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := schemas.ValidateFlat(raw, flat, now)
+			got := schemas.ValidateFlat(raw, flat, schemas.WindowAt(now, 0))
 			if (got == nil) != (want == nil) || (got != nil && got.Error() != want.Error()) {
 				t.Errorf("ValidateFlat = %v, Validate = %v", got, want)
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +42,19 @@ type Field struct {
 	Type    json.RawMessage // the Avro type as written
 	Example any             // example value, raw schemas only
 	Require bool            // "require": true — the event is dropped unless this boolean is true
+	Domain  *Domain         // "domain": the values a kept string may hold (nil when none is named)
+	About   string          // "about": what the field describes (one of Abouts), raw schemas only
+}
+
+// Abouts are the subjects a raw field can describe, named by its "about"
+// attribute. The re-identification audit measures every kept field about the
+// media item together.
+var Abouts = []string{
+	"event",    // what happened and when
+	"sender",   // the installation, account, app or device that sent it
+	"location", // where it was sent from
+	"media",    // the media item played: its source, kind, format, size, identity
+	"session",  // how it was played
 }
 
 // Schema is one version of one event kind at one stage.
@@ -54,10 +68,15 @@ type Schema struct {
 	Fields      []Field
 	File        string
 	Codec       *goavro.Codec
-	Fingerprint uint64 // CRC-64-AVRO of the canonical form
+	Fingerprint uint64 // CRC-64-AVRO of Canonical; written in the header of every record
+	Canonical   string // the Avro specification's Parsing Canonical Form (CanonicalForm)
 	header      [10]byte
 	flat        []flatField // the flat codec's view of Fields
 	idAt        [2]int      // positions of event_id and installation_id, -1 if absent
+
+	// LegacyFingerprint is CRC-64-AVRO of goavro's canonical form, which Veil wrote
+	// before it followed the specification; records carrying it are still read.
+	LegacyFingerprint uint64
 }
 
 // Registry holds every schema the binary knows, indexed by fingerprint.
@@ -91,11 +110,9 @@ func LoadFS(fsys fs.FS) (*Registry, error) {
 			if err != nil {
 				return nil, fmt.Errorf("schemas: %s: %w", name, err)
 			}
-			if prev, dup := r.byFP[s.Fingerprint]; dup {
-				return nil, fmt.Errorf("schemas: %s and %s have the same fingerprint", prev.File, name)
+			if err := r.register(s); err != nil {
+				return nil, err
 			}
-			r.byFP[s.Fingerprint] = s
-			r.all = append(r.all, s)
 		}
 	}
 	sort.Slice(r.all, func(i, j int) bool {
@@ -135,6 +152,8 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 			Type    json.RawMessage `json:"type"`
 			Example any             `json:"example"`
 			Require bool            `json:"require"`
+			Domain  string          `json:"domain"`
+			About   string          `json:"about"`
 		} `json:"fields"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
@@ -150,14 +169,25 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 	s := &Schema{
 		Kind: kind, Version: version, Stage: stage,
 		Name: doc.Namespace + "." + doc.Name, Doc: doc.Doc, Consent: doc.Consent,
-		File: name, Codec: codec, Fingerprint: codec.Rabin,
+		File: name, Codec: codec,
 	}
-	s.header[0], s.header[1] = 0xC3, 0x01
-	binary.LittleEndian.PutUint64(s.header[2:], s.Fingerprint)
+	if err := s.setFingerprints(data); err != nil {
+		return nil, err
+	}
 	for _, f := range doc.Fields {
-		fld := Field{Name: f.Name, Doc: f.Doc, Type: f.Type, Example: f.Example, Require: f.Require}
+		fld := Field{Name: f.Name, Doc: f.Doc, Type: f.Type, Example: f.Example, Require: f.Require, About: f.About}
 		if f.Privacy != nil {
 			fld.Privacy = *f.Privacy
+		}
+		if f.Domain != "" {
+			d, ok := LookupDomain(f.Domain)
+			if !ok {
+				return nil, fmt.Errorf("field %q: unknown domain %q (domains.json defines them)", f.Name, f.Domain)
+			}
+			fld.Domain = d
+		}
+		if f.About != "" && !slices.Contains(Abouts, f.About) {
+			return nil, fmt.Errorf("field %q: attribute \"about\" must be one of %v, got %q", f.Name, Abouts, f.About)
 		}
 		s.Fields = append(s.Fields, fld)
 	}
@@ -171,7 +201,7 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 // All returns every schema, raw before clean, by kind and version.
 func (r *Registry) All() []*Schema { return r.all }
 
-// Lookup returns the schema with fingerprint fp.
+// Lookup returns the schema whose Fingerprint or LegacyFingerprint is fp.
 func (r *Registry) Lookup(fp uint64) (*Schema, bool) {
 	s, ok := r.byFP[fp]
 	return s, ok
@@ -221,8 +251,9 @@ func (r *Registry) Decode(msg []byte) (*Schema, map[string]any, error) {
 	return s, rec, err
 }
 
-// Writer returns the schema a single-object message was written with; its body is
-// msg[10:]. Errors wrap ErrNotSingleObject or ErrUnknownFingerprint.
+// Writer returns the schema a single-object message was written with, found by
+// its Fingerprint or LegacyFingerprint; its body is msg[10:]. Errors wrap
+// ErrNotSingleObject or ErrUnknownFingerprint.
 func (r *Registry) Writer(msg []byte) (*Schema, error) {
 	fp, err := Fingerprint(msg)
 	if err != nil {

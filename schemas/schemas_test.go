@@ -2,9 +2,11 @@ package schemas_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,9 +18,7 @@ import (
 	"github.com/veiltelemetry/veil/schemas"
 )
 
-// This package has no golden files; it accepts -update so that the project-wide
-// go test ./... -update runs.
-var _ = flag.Bool("update", false, "no effect in this package")
+var update = flag.Bool("update", false, "rewrite testdata/fingerprints.golden")
 
 func TestLoadParsesTheEmbeddedSchemas(t *testing.T) {
 	reg, err := schemas.Load()
@@ -83,14 +83,17 @@ func TestEveryRawFieldHasAPrivacyAnnotationAndAnExample(t *testing.T) {
 }
 
 func TestFingerprintsAreUniqueAndHeadersCarryThem(t *testing.T) {
+	reg := schemas.MustLoad()
 	seen := map[uint64]string{}
-	for _, s := range schemas.MustLoad().All() {
-		if prev, dup := seen[s.Fingerprint]; dup {
-			t.Errorf("%s and %s share fingerprint %s", prev, s.File, s.FingerprintHex())
-		}
-		seen[s.Fingerprint] = s.File
-		if s.Fingerprint != s.Codec.Rabin {
-			t.Errorf("%s: Fingerprint %x is not the codec's Rabin fingerprint %x", s.File, s.Fingerprint, s.Codec.Rabin)
+	for _, s := range reg.All() {
+		for _, fp := range []uint64{s.Fingerprint, s.LegacyFingerprint} {
+			if prev, dup := seen[fp]; dup && prev != s.File {
+				t.Errorf("%s and %s share fingerprint %016x", prev, s.File, fp)
+			}
+			seen[fp] = s.File
+			if got, ok := reg.Lookup(fp); !ok || got != s {
+				t.Errorf("Lookup(%016x) = %v, %v; want %s", fp, got, ok, s.File)
+			}
 		}
 		h := s.Header()
 		if len(h) != 10 || h[0] != 0xC3 || h[1] != 0x01 {
@@ -100,9 +103,62 @@ func TestFingerprintsAreUniqueAndHeadersCarryThem(t *testing.T) {
 		if err != nil || fp != s.Fingerprint {
 			t.Errorf("%s: Fingerprint(Header()) = %x, %v; want %x", s.File, fp, err, s.Fingerprint)
 		}
+		if want := fmt.Sprintf("%016x", s.Fingerprint); s.FingerprintHex() != want {
+			t.Errorf("%s: FingerprintHex() = %s, want %s", s.File, s.FingerprintHex(), want)
+		}
 		h[0] = 0 // Header returns a copy
 		if s.Header()[0] != 0xC3 {
 			t.Errorf("%s: modifying the slice Header returned changed the schema's header", s.File)
+		}
+	}
+}
+
+// The fingerprints are the wire contract: a record carries one, and a consumer
+// that does not know it refuses the record. testdata/fingerprints.golden lists
+// them so that any change shows in review (go test ./schemas -update rewrites it).
+// Annotations (doc, privacy, example) are not part of the canonical form and
+// change nothing here.
+func TestFingerprintsMatchTheGoldenList(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("# file\tfingerprint (specification, written)\tlegacy fingerprint (goavro's form, read)\n")
+	for _, s := range schemas.MustLoad().All() {
+		fmt.Fprintf(&b, "%s\t%s\t%016x\n", s.File, s.FingerprintHex(), s.LegacyFingerprint)
+	}
+	const golden = "testdata/fingerprints.golden"
+	if *update {
+		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (go test ./schemas -update writes it)", err)
+	}
+	if got := b.String(); got != string(want) {
+		t.Errorf("fingerprints changed; a changed fingerprint makes every consumer refuse the records, so a schema change must be a new version file. Got:\n%s\nwant (%s):\n%s", got, golden, want)
+	}
+}
+
+// Records written before Veil followed the specification carry the legacy
+// fingerprint in their header; they decode with the same schema.
+func TestLegacyFingerprintsStillDecode(t *testing.T) {
+	reg := schemas.MustLoad()
+	for _, s := range reg.All() {
+		if s.Stage != schemas.Raw {
+			continue // only raw fields have examples
+		}
+		rec := sampleRaw(t, s)
+		msg, err := s.Encode(nil, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		binary.LittleEndian.PutUint64(msg[2:10], s.LegacyFingerprint)
+		got, back, err := reg.Decode(msg)
+		if err != nil || got != s {
+			t.Fatalf("%s: Decode with the legacy header = %v, %v; want the schema", s.File, got, err)
+		}
+		if !reflect.DeepEqual(back, rec) {
+			t.Errorf("%s: legacy record decoded to\n%#v\nwant\n%#v", s.File, back, rec)
 		}
 	}
 }
@@ -143,6 +199,12 @@ func nativeExample(t testing.TB, s *schemas.Schema, f schemas.Field) any {
 		return int64(num())
 	case typ.Type == "int":
 		return int32(num())
+	case typ.Type == "boolean":
+		b, ok := f.Example.(bool)
+		if !ok {
+			t.Fatalf("%s: field %s: example %v (%T) is not a boolean", s.File, f.Name, f.Example, f.Example)
+		}
+		return b
 	case typ.Type == "string" || typ.Type == "enum":
 		str, ok := f.Example.(string)
 		if !ok {
@@ -266,6 +328,8 @@ func TestLoadFSRejectsBadSchemaDirectories(t *testing.T) {
 		{"notrecord", `raw/playback.v1.avsc: top-level type must be a record, got "enum"`},
 		{"badavro", "raw/playback.v1.avsc: compile"},
 		{"samefingerprint", "raw/playback.v1.avsc and raw/playback.v2.avsc have the same fingerprint"},
+		{"samelogicaltype", "raw/ping.v1.avsc and raw/ping.v2.avsc have the same fingerprint 8afa450cf61946fd"},
+		{"legacyclash", "raw/ping.v1.avsc and raw/ping.v2.avsc have the same fingerprint 8740226977856f2b"},
 	}
 	entries, err := os.ReadDir("testdata/bad")
 	if err != nil {

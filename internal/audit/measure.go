@@ -1,32 +1,8 @@
 package audit
 
 import (
-	"fmt"
 	"sort"
-
-	"github.com/veiltelemetry/veil/internal/privacy"
 )
-
-// A Tuple reduces an encode to what an observer sees of it.
-type Tuple func(Encode) string
-
-// RawTuple is what a device sends: exact duration, bitrate, size and picture size.
-func RawTuple(e Encode) string {
-	return fmt.Sprintf("%d ms, %d kbit/s, %d B, %dx%d", e.DurationMs, e.BitrateKbps, e.SizeBytes, e.Width, e.Height)
-}
-
-// GeneralizedTuple is what the clean topic holds, computed by the privacy policy's
-// own generalization functions for a video.
-func GeneralizedTuple(e Encode) string {
-	return privacy.DurationBucket("video", e.DurationMs) + ", " + privacy.BitrateBucket("video", e.BitrateKbps) + ", " +
-		privacy.SizeBucket(e.SizeBytes) + ", " + privacy.Resolution("video", e.Width, e.Height)
-}
-
-// GeneralizedCodecTuple adds the video codec, which the clean topic keeps as sent.
-func GeneralizedCodecTuple(e Encode) string { return GeneralizedTuple(e) + ", " + e.VideoCodec }
-
-// MinutesTuple is the exact running time in minutes alone, a reference point.
-func MinutesTuple(e Encode) string { return fmt.Sprintf("%d min", e.Minutes) }
 
 // Cell is one distinct tuple and how many titles and encodes share it.
 type Cell struct {
@@ -49,37 +25,35 @@ type Stats struct {
 	KP10              int     `json:"k_p10"`
 	KMedian           int     `json:"k_median"`
 	KP90              int     `json:"k_p90"`
-	Rarest            []Cell  `json:"rarest"` // the cells of smallest k, up to 10
+	Rarest            []Cell  `json:"rarest,omitempty"` // the cells of smallest k, up to 10
 }
 
-// Measure computes the k of every encode under tuple: the number of distinct titles
-// with an encode of the same tuple. Encodes must be non-empty.
-func Measure(name string, encodes []Encode, tuple Tuple) Stats {
+// Measure computes the k of every file under a tuple: keys[i] is the tuple value
+// of a file of title titles[i]; its k is the number of distinct titles with a
+// file of the same value. The slices have the same, non-zero, length.
+func Measure(name string, titles []int, keys []string) Stats {
 	cells := map[string]map[int]bool{}
 	count := map[string]int{}
-	keys := make([]string, len(encodes))
-	for i, e := range encodes {
-		k := tuple(e)
-		keys[i] = k
+	for i, k := range keys {
 		if cells[k] == nil {
 			cells[k] = map[int]bool{}
 		}
-		cells[k][e.Title] = true
+		cells[k][titles[i]] = true
 		count[k]++
 	}
-	st := Stats{Tuple: name, Encodes: len(encodes), Cells: len(cells)}
-	titles := map[int]bool{}
+	st := Stats{Tuple: name, Encodes: len(keys), Cells: len(cells)}
+	distinct := map[int]bool{}
 	uniqueTitles := map[int]bool{}
-	ks := make([]int, len(encodes))
-	for i, e := range encodes {
-		titles[e.Title] = true
-		ks[i] = len(cells[keys[i]])
+	ks := make([]int, len(keys))
+	for i, k := range keys {
+		distinct[titles[i]] = true
+		ks[i] = len(cells[k])
 		if ks[i] == 1 {
 			st.UniqueEncodes++
-			uniqueTitles[e.Title] = true
+			uniqueTitles[titles[i]] = true
 		}
 	}
-	st.Titles, st.UniqueTitles = len(titles), len(uniqueTitles)
+	st.Titles, st.UniqueTitles = len(distinct), len(uniqueTitles)
 	if st.Titles > 0 {
 		st.UniqueTitleShare = float64(st.UniqueTitles) / float64(st.Titles)
 		st.UniqueEncodeShare = float64(st.UniqueEncodes) / float64(st.Encodes)

@@ -90,11 +90,7 @@ func sampleRecords(reg *schemas.Registry, n int) ([]kafka.Message, int64, error)
 			if s == nil {
 				return nil, 0, fmt.Errorf("bench: no raw schema for %s", kind)
 			}
-			ki = kindInfo{schema: s, headers: []kafka.Header{
-				{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
-				{Key: stream.HeaderFingerprint, Value: []byte(s.FingerprintHex())},
-				{Key: stream.HeaderProducedBy, Value: []byte("simulator")},
-			}}
+			ki = kindInfo{schema: s, headers: stream.RecordHeaders(s, "simulator")}
 			kinds[kind] = ki
 		}
 		value, err := ki.schema.Encode(nil, rec)
@@ -191,8 +187,8 @@ func (r *run) baselineConsume(ctx context.Context, topic string, n int) (Through
 func (r *run) baselineAvro(ctx context.Context, b *Baselines, msgs []kafka.Message) (map[string][][]byte, error) {
 	var cfg enricher.Config
 	cfg.Kafka.Topics = stream.DefaultTopics()
-	cfg.KeyDir, cfg.KeyPeriod, cfg.KeyRetention, cfg.GeoIP = r.keyDir, 30*24*time.Hour, 3, r.cfg.GeoIP
-	proc, err := enricher.NewProcessor(cfg)
+	cfg.KeyDir, cfg.KeyPeriod, cfg.KeyRetention, cfg.GeoIP, cfg.Catalog = r.keyDir, 30*24*time.Hour, 3, r.cfg.GeoIP, r.cfg.Catalog
+	proc, _, err := enricher.NewProcessor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("bench: enricher processor: %w", err)
 	}

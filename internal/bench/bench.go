@@ -224,6 +224,9 @@ func (r *run) startEnricher(ctx context.Context, name string, t stream.Topics, g
 	if r.cfg.GeoIP != "" {
 		args = append(args, "--geoip", r.cfg.GeoIP)
 	}
+	if r.cfg.Catalog != "" {
+		args = append(args, "--service-catalog", r.cfg.Catalog)
+	}
 	if r.cfg.EnricherBatch > 0 {
 		args = append(args, "--batch-records", strconv.Itoa(r.cfg.EnricherBatch))
 	}

@@ -13,9 +13,10 @@ const (
 	loadgenBatch   = 500
 )
 
-// collector runs producer serve on fresh topics with a random bench token, loads
-// it with producer loadgen for --collector-duration, and reads loadgen's summary.
-// The token reaches both through the environment, not the command line.
+// collector runs producer serve on fresh topics with a random relay token (the
+// simulated batches name many installations), loads it with producer loadgen for
+// --collector-duration, and reads loadgen's summary. The token reaches both
+// through the environment (VEIL_TOKENS, VEIL_TOKEN), never the command line.
 func (r *run) collector(ctx context.Context) (*CollectorLoad, error) {
 	t, err := r.topicSet(ctx, "collector")
 	if err != nil {
@@ -28,7 +29,7 @@ func (r *run) collector(ctx context.Context) (*CollectorLoad, error) {
 	}
 	r.log.Info("collector: producer serve", "listen", addr, "topic", t.Raw)
 	args := append(append([]string{"serve"}, r.kafkaArgs(t)...), "--listen", addr)
-	serve, err := r.procs.start(ctx, "collector-serve", "producer", []string{"VEIL_TOKENS=bench:" + token}, args...)
+	serve, err := r.procs.start(ctx, "collector-serve", "producer", []string{"VEIL_TOKENS=bench:relay:" + token}, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ type Config struct {
 	BinDir            string        // --bin-dir: where producer, enricher and sink are, default .state/bin
 	StateDir          string        // --state-dir: logs go to <state-dir>/bench/<run id>/, default .state
 	GeoIP             string        // --geoip: MMDB file for the enricher, default .state/geoip.mmdb
+	Catalog           string        // --service-catalog: the enricher's service catalog, default internal/catalog/demo.json
 	Brokers           config.List   // --brokers, default 127.0.0.1:9092
 	KafkaUser         string        // --kafka-user: the bench and every binary it starts act as this user (it creates and deletes topics: an administrator); empty: no authentication
 	KafkaPassword     config.Secret // --kafka-password-file or VEIL_KAFKA_PASSWORD
@@ -60,6 +61,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.BinDir, "bin-dir", ".state/bin", "directory of the producer, enricher and sink binaries")
 	fs.StringVar(&c.StateDir, "state-dir", ".state", "logs of the started binaries go to <state-dir>/bench/<run id>/")
 	fs.StringVar(&c.GeoIP, "geoip", ".state/geoip.mmdb", "MMDB file for the enricher's IP geolocation (scripts/bench builds it)")
+	fs.StringVar(&c.Catalog, "service-catalog", "internal/catalog/demo.json", "the enricher's service catalog (the simulator draws from the demo catalog built in)")
 	fs.Var(&c.Brokers, "brokers", "Kafka bootstrap brokers, comma-separated")
 	fs.StringVar(&c.KafkaUser, "kafka-user", "", "Kafka user of the bench and of every binary it starts, which create and delete topics: an administrator such as veil-admin (empty: no authentication)")
 	config.SecretVar(fs, &c.KafkaPassword, "kafka-password-file", "VEIL_KAFKA_PASSWORD", "file holding the Kafka user's password; the binaries started get it in their environment")

@@ -25,9 +25,9 @@ func (p *pipeline) procs() []*Proc { return append(append([]*Proc(nil), p.enrich
 // endToEnd starts `instances` enrichers and sinks on fresh topics and a fresh
 // database, waits until both groups consume, then runs the producer at full
 // speed for --duration. The rate is the events Kafka acknowledged over the time
-// from the start of sending until the last of them was queryable. With latency,
-// a second run at half that rate measures the latency from the difference of the
-// sink's histogram.
+// from the start of sending until the last of them was queryable. Latency
+// markers (prober) run alongside; with latency, a second run at half that rate
+// measures the latency the pipeline itself adds, without a backlog.
 func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency bool) (*EndToEnd, error) {
 	t, err := r.topicSet(ctx, phase)
 	if err != nil {
@@ -74,7 +74,9 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	if r.cfg.Profile {
 		profiles = &res.Profiles
 	}
-	prod, sum, landed, err := r.sendAndLand(ctx, phase+"-producer", pl, 0, profiles, "--duration", r.cfg.Duration.String(), "--count", "0", "--rate", "0")
+	full, err := r.sendAndLand(ctx, phase+"-producer", pl, 0, profiles, "--duration", r.cfg.Duration.String(), "--count", "0", "--rate", "0")
+	prod, sum, landed := full.prod, full.sum, full.landed
+	res.Markers, res.Latency = full.markers, full.latency
 	last := time.Now()
 	res.ServiceCPU = serviceCPU()
 	if ev1, err := r.ch.serverEvents(ctx); err == nil && evErr == nil {
@@ -119,7 +121,9 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	if res.Distinct, err = r.ch.distinct(ctx, pl.db); err != nil {
 		return res, err
 	}
-	res.ZeroLoss = res.Failed == 0 && res.Landed == uint64(res.Sent) && res.Distinct == uint64(res.Sent)
+	// The latency markers are events too: they land with the others.
+	want := uint64(res.Sent + res.Markers)
+	res.ZeroLoss = res.Failed == 0 && full.unseen == 0 && res.Landed == want && res.Distinct == want
 	r.log.Info(phase+": landed", "sent", res.Sent, "landed", res.Landed, "distinct", res.Distinct,
 		"per_second", int(res.PerSec), "seconds", fmt.Sprintf("%.1f", res.Seconds))
 
@@ -131,9 +135,6 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	res.Dropped = int64(em.Sum("veil_enricher_records_total", map[string]string{"outcome": "dropped"}))
 	res.Duplicates = int64(sm.Sum("veil_sink_duplicates_total", nil))
 	res.LagGauges = em.Sum("veil_enricher_consumer_lag", nil) + sm.Sum("veil_sink_consumer_lag", nil)
-	if h, ok := sm.Histogram("veil_sink_event_to_queryable_seconds"); ok {
-		res.Latency = h.Quantiles()
-	}
 	if res.LagEnricher, err = r.admin.lag(ctx, pl.eGroup, t.Raw, r.cfg.Partitions); err != nil {
 		return res, err
 	}
@@ -144,22 +145,13 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	if latency && res.PerSec > 0 {
 		rate := res.PerSec / 2
 		r.log.Info(phase+": latency at half rate", "rate", int(rate), "duration", r.cfg.LatencyDuration)
-		before := sm
-		_, lsum, landed, err := r.sendAndLand(ctx, phase+"-producer-half-rate", pl, res.Landed, nil,
+		half, err := r.sendAndLand(ctx, phase+"-producer-half-rate", pl, res.Landed, nil,
 			"--duration", r.cfg.LatencyDuration.String(), "--count", "0", "--rate", strconv.FormatFloat(rate, 'f', 0, 64), "--seed", "2")
-		hr := &LatencyRun{Rate: rate, Seconds: r.cfg.LatencyDuration.Seconds(), Sent: lsum.Sent, Landed: landed - res.Landed}
+		hr := &LatencyRun{Rate: rate, Seconds: r.cfg.LatencyDuration.Seconds(), Sent: half.sum.Sent,
+			Landed: half.landed - min(half.landed, res.Landed) - uint64(half.markers), Latency: half.latency}
 		res.HalfRate = hr
 		if err != nil {
 			return res, err
-		}
-		_, after, err := r.scrapeAll(ctx, pl)
-		if err != nil {
-			return res, err
-		}
-		h1, ok1 := after.Histogram("veil_sink_event_to_queryable_seconds")
-		h0, _ := before.Histogram("veil_sink_event_to_queryable_seconds")
-		if ok1 {
-			hr.Latency = h1.Sub(h0).Quantiles()
 		}
 		r.log.Info(phase+": half-rate latency", "p50", hr.Latency.P50, "p95", hr.Latency.P95, "p99", hr.Latency.P99)
 	}
@@ -180,12 +172,23 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	return res, nil
 }
 
-// sendAndLand runs producer simulate with args, then waits until the event
-// tables of pl hold base + the events it sent, logging progress. It returns the
-// producer, its summary and the rows landed. With profiles, it profiles the
+// landing is what sendAndLand observed.
+type landing struct {
+	prod    *Proc
+	sum     SimulateSummary
+	landed  uint64    // rows in the event tables at the end, base included
+	markers int64     // latency markers acknowledged by Kafka (they land too)
+	unseen  int       // markers that never became queryable
+	latency Quantiles // of the markers: from Kafka's acknowledgement to a row
+}
+
+// sendAndLand runs producer simulate with args, with latency markers written
+// alongside (prober), then waits until the event tables of pl hold base + the
+// events it sent + the markers, logging progress. With profiles, it profiles the
 // producer and pl's processes while the producer sends (from 2 s after its
 // start until 1 s before its --duration ends, at most 30 s).
-func (r *run) sendAndLand(ctx context.Context, name string, pl *pipeline, base uint64, profiles *[]Profile, args ...string) (*Proc, SimulateSummary, uint64, error) {
+func (r *run) sendAndLand(ctx context.Context, name string, pl *pipeline, base uint64, profiles *[]Profile, args ...string) (landing, error) {
+	var l landing
 	progress := time.NewTicker(5 * time.Second)
 	defer progress.Stop()
 	done := make(chan struct{})
@@ -201,10 +204,21 @@ func (r *run) sendAndLand(ctx context.Context, name string, pl *pipeline, base u
 			}
 		}
 	}()
-	prod, err := r.startSimulate(ctx, name, pl.topics, args...)
+	pr, err := newProber(r.cluster, pl.topics.Raw, r.cfg.Compression, r.reg, r.ch, pl.db)
 	if err != nil {
 		close(done)
-		return nil, SimulateSummary{}, 0, err
+		return l, err
+	}
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	probed := make(chan struct{})
+	go func() { defer close(probed); pr.run(probeCtx, 0) }()
+	defer func() { stopProbes(); <-probed }()
+
+	prod, err := r.startSimulate(ctx, name, pl.topics, args...)
+	l.prod = prod
+	if err != nil {
+		close(done)
+		return l, err
 	}
 	captured := make(chan struct{})
 	if profiles == nil {
@@ -223,13 +237,17 @@ func (r *run) sendAndLand(ctx context.Context, name string, pl *pipeline, base u
 		}()
 	}
 	sum, err := r.awaitSimulate(ctx, prod)
+	l.sum = sum
+	// No marker after the load: the rest of the wait measures the backlog.
+	stopProbes()
+	<-probed
 	close(done)
 	<-captured
 	if err != nil {
-		return prod, sum, 0, err
+		return l, err
 	}
-	want := base + uint64(sum.Sent)
-	var landed uint64
+	l.markers = pr.acked()
+	want := base + uint64(sum.Sent) + uint64(l.markers)
 	lastLog := time.Now()
 	err = poll(ctx, 100*time.Millisecond, max(3*time.Minute, 2*r.cfg.Duration), "every sent event to be queryable", func() (bool, error) {
 		for _, p := range pl.procs() {
@@ -237,21 +255,24 @@ func (r *run) sendAndLand(ctx context.Context, name string, pl *pipeline, base u
 				return false, p.exitedErr()
 			}
 		}
+		pr.poll(ctx) // markers landing during the drain
 		n, err := r.ch.landed(ctx, pl.db)
 		if err != nil {
 			return false, nil
 		}
-		landed = n
+		l.landed = n
 		if time.Since(lastLog) > 5*time.Second {
-			r.log.Info("draining", "landed", n-min(n, base), "of", sum.Sent)
+			r.log.Info("draining", "landed", n-min(n, base), "of", uint64(sum.Sent)+uint64(l.markers))
 			lastLog = time.Now()
 		}
 		return n >= want, nil
 	})
+	pr.poll(ctx)
+	l.latency, l.unseen = pr.quantiles()
 	if err != nil {
-		return prod, sum, landed, fmt.Errorf("%w (%d of %d events landed)", err, landed-min(landed, base), sum.Sent)
+		return l, fmt.Errorf("%w (%d of %d events landed)", err, l.landed-min(l.landed, base), uint64(sum.Sent)+uint64(l.markers))
 	}
-	return prod, sum, landed, nil
+	return l, nil
 }
 
 // scrapeAll scrapes every enricher and every sink of pl and merges each kind.

@@ -106,7 +106,8 @@ type EndToEnd struct {
 	ZeroLoss        bool         `json:"zero_loss"`
 	Seconds         float64      `json:"seconds"` // start of sending until the last event was queryable
 	PerSec          float64      `json:"per_second"`
-	Latency         Quantiles    `json:"event_to_queryable"`
+	Markers         int64        `json:"latency_markers"`    // marker events written by the bench's prober (they land too)
+	Latency         Quantiles    `json:"event_to_queryable"` // of the markers, from Kafka's acknowledgement to a row
 	HalfRate        *LatencyRun  `json:"half_rate,omitempty"`
 	Processes       []ProcReport `json:"processes"`
 	LagEnricher     int64        `json:"lag_enricher"` // committed offsets behind the end of the raw topic

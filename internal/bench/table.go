@@ -135,7 +135,7 @@ func e2eSection(title string, e *EndToEnd, nproc int, judge func(Row, string) Ro
 		judge(Row{Name: "zero loss", Value: passFail(e.ZeroLoss),
 			Note: fmt.Sprintf("sent %s, landed %s, distinct %s, failed %d, dead letters %d, dropped %d, duplicates dropped %d",
 				count(e.Sent), count(int64(e.Landed)), count(int64(e.Distinct)), e.Failed, e.DeadLetters, e.Dropped, e.Duplicates)}, prefix+"zero-loss"),
-		Row{Name: "event→queryable p50", Value: seconds(e.Latency.P50), Note: "at full rate, from the sink's histogram"},
+		Row{Name: "event→queryable p50", Value: seconds(e.Latency.P50), Note: fmt.Sprintf("at full rate, %d latency markers (a backlog builds: see half rate)", e.Markers)},
 		Row{Name: "event→queryable p95", Value: seconds(e.Latency.P95)},
 		Row{Name: "event→queryable p99", Value: seconds(e.Latency.P99), Note: bucketNote(e.Latency)},
 	)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +49,13 @@ type Store struct {
 	tables   map[string]*Table // by event kind
 }
 
-// Open connects and reads the server version. It does not create anything; call Migrate.
+// dialTimeout bounds connecting to ClickHouse, the TCP connection and the
+// protocol's handshake each.
+const dialTimeout = 5 * time.Second
+
+// Open connects and reads the server version. It does not create anything; call
+// Migrate. It returns when ctx ends, even while the server has not answered the
+// handshake yet.
 func Open(ctx context.Context, o Options, reg *schemas.Registry) (*Store, error) {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:9000"
@@ -63,13 +70,17 @@ func Open(ctx context.Context, o Options, reg *schemas.Registry) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("chstore: %w", err)
 	}
+	dialer := &net.Dialer{Timeout: dialTimeout}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr: []string{o.Addr},
 		// No current database: every statement names its database, and a user
 		// allowed only its own databases (allow_databases) may not use
 		// "default". The database itself may not exist before Migrate.
-		Auth:        clickhouse.Auth{Username: o.User, Password: o.Password},
-		DialTimeout: 5 * time.Second,
+		Auth: clickhouse.Auth{Username: o.User, Password: o.Password},
+		// The driver's own dialer ignores the context; this one gives up on a
+		// connection attempt when the query's context ends.
+		DialContext: func(ctx context.Context, addr string) (net.Conn, error) { return dialer.DialContext(ctx, "tcp", addr) },
+		DialTimeout: dialTimeout,
 		ReadTimeout: 5 * time.Minute,
 		Compression: comp,
 		// A block is encoded, compressed and sent column by column once this much
@@ -85,7 +96,16 @@ func Open(ctx context.Context, o Options, reg *schemas.Registry) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("chstore: open %s: %w", o.Addr, err)
 	}
-	if err := conn.Ping(ctx); err != nil {
+	// The driver reads the handshake until DialTimeout whatever ctx says; the
+	// ping is left to finish in the background when ctx ends first.
+	ping := make(chan error, 1)
+	go func() { ping <- conn.Ping(ctx) }()
+	select {
+	case err = <-ping:
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+	}
+	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("chstore: ping %s: %w", o.Addr, err)
 	}

@@ -1,6 +1,18 @@
 // Package cli holds what the three mains share: one cancel root on SIGINT/SIGTERM,
 // a structured logger, and subcommand dispatch with flags parsed from the command
 // line and VEIL_* environment variables.
+//
+// Signals: the first SIGINT or SIGTERM cancels the command's context, and the
+// command drains within a couple of seconds: what can still finish (a write
+// Kafka is acknowledging, an INSERT ClickHouse is taking) finishes, what is
+// failing or waiting for an unreachable service is abandoned, uncommitted or
+// reported as not done. A second signal exits at once without draining.
+//
+// Exit codes: 0 when the command did its work (a server or consumer stopped by
+// a signal after draining cleanly did), 1 when it failed or was interrupted
+// with work left undone (the reason is logged, and a command with a summary
+// prints it), 2 for bad usage, and 130 (SIGINT) or 143 (SIGTERM) when a second
+// signal, or the first for a command with nothing to drain, ended it at once.
 package cli
 
 import (
@@ -11,11 +23,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/veiltelemetry/veil/internal/config"
 	"github.com/veiltelemetry/veil/internal/obs"
@@ -30,11 +40,22 @@ type Command struct {
 	// unless the environment sets GOGC: a lower value trades some CPU for a
 	// smaller peak memory.
 	GCPercent int
+	// ExitOnSignal makes the first SIGINT or SIGTERM end the process at once
+	// (exit code 130 or 143), for commands that talk to no service and hold
+	// nothing a shutdown must drain: they write their output whole or not at
+	// all, and would otherwise run to the end, ignoring the signal.
+	ExitOnSignal bool
 }
 
 // Main runs the subcommand named by args[0] (or def when args is empty or starts
-// with a flag) and returns the process exit code: 0, 1 on failure, 2 on bad usage.
+// with a flag) and returns the process exit code: 0, 1 on failure or when
+// interrupted with work undone, 2 on bad usage (see the package comment; a
+// second signal exits with 130 or 143 without returning).
 func Main(name string, args []string, def string, cmds map[string]Command) int {
+	return runMain(name, args, def, cmds, osSignals())
+}
+
+func runMain(name string, args []string, def string, cmds map[string]Command, sig signals) int {
 	sub := def
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		sub, args = args[0], args[1:]
@@ -68,7 +89,7 @@ func Main(name string, args []string, def string, cmds map[string]Command) int {
 	if cmd.GCPercent > 0 && os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(cmd.GCPercent)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyContext(context.Background(), log, sig, cmd.ExitOnSignal)
 	defer stop()
 	if *pprofAddr != "" {
 		go func() {
@@ -78,7 +99,12 @@ func Main(name string, args []string, def string, cmds map[string]Command) int {
 		}()
 	}
 	if err := run(ctx, log, os.Stdout); err != nil {
-		log.Error(sub+" failed", "err", err)
+		var intr Interrupted
+		if errors.As(context.Cause(ctx), &intr) {
+			log.Error(sub+" interrupted", "signal", signalName(intr.Signal), "err", err)
+		} else {
+			log.Error(sub+" failed", "err", err)
+		}
 		return 1
 	}
 	return 0

@@ -1,26 +1,28 @@
 package collector
 
 import (
-	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/veiltelemetry/veil/internal/config"
+	"github.com/veiltelemetry/veil/internal/credential"
 	"github.com/veiltelemetry/veil/internal/stream"
+	"github.com/veiltelemetry/veil/schemas"
 )
 
 // Config of `producer serve`.
 type Config struct {
 	Kafka           stream.Kafka
 	Listen          string        // --listen: address of the HTTP server, default 127.0.0.1:8080
-	Tokens          config.List   // --tokens: name:token pairs, comma-separated; the name is the fleet
-	TokensFile      string        // --tokens-file: one name:token per line ('#' comments); adds to --tokens
+	Tokens          config.Secret // --tokens-file, or VEIL_TOKENS: operator and relay tokens, name:role:token per line (credential.ParseTokens)
+	Secrets         config.Secret // --credential-secrets-file, or VEIL_CREDENTIAL_SECRETS: key-id:secret per line, the first signs (credential.ParseKeys); none: no installation credentials
+	RevokedFile     string        // --revoked-file: revoked installation credentials (credential.ParseRevocations), read again when it changes; default none
+	RevokedRecheck  time.Duration // --revoked-recheck: how often --revoked-file is looked at for changes, default 5s (0: on every request)
+	CredentialTTL   time.Duration // --credential-ttl: lifetime of the credentials POST /v1/installations/{id}/credential issues, default 8760h
 	MaxBody         Bytes         // --max-body: request body as sent, default 4MiB (413 above)
 	MaxDecompressed Bytes         // --max-decompressed: gzip body once inflated, default 16MiB (413 above)
 	MaxEvents       int           // --max-events: events per batch, default 5000 (413 above)
@@ -31,6 +33,8 @@ type Config struct {
 	RetryAfter      time.Duration // --retry-after: the Retry-After of a 503, default 1s
 	ReadTimeout     time.Duration // --read-timeout: to read a whole request, default 60s
 	DrainTimeout    time.Duration // --drain-timeout: how long shutdown waits for requests in flight, default 30s
+	MaxAge          time.Duration // --max-event-age: oldest event_time accepted, default 168h (7 days; 400 for older events)
+	Limits                        // slow and greedy clients: body rate, connections, rate per credential (limits.go)
 }
 
 // Register adds the flags to fs with their defaults.
@@ -38,8 +42,11 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	c.Kafka.Register(fs)
 	c.MaxBody, c.MaxDecompressed, c.MaxInflight, c.MaxRecordBytes = 4<<20, 16<<20, 64<<20, 1_000_000
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the HTTP API (/v1/events, /v1/consent, /privacy, /metrics, /healthz, /readyz)")
-	fs.Var(&c.Tokens, "tokens", "bearer tokens as name:token pairs, comma-separated; the name (a fleet) appears in logs and metrics, the token never")
-	fs.StringVar(&c.TokensFile, "tokens-file", "", "file of bearer tokens, one name:token per line ('#' starts a comment); adds to --tokens")
+	config.SecretVar(fs, &c.Tokens, "tokens-file", "VEIL_TOKENS", "file of operator and relay bearer tokens, name:role:token per line (role operator or relay; '#' starts a comment); the name appears in logs and metrics, the token never")
+	credential.SecretsVar(fs, &c.Secrets)
+	fs.StringVar(&c.RevokedFile, "revoked-file", "", "file of revoked installation credentials: an installation id per line, optionally with an RFC 3339 time (those issued before it); read again when it changes")
+	fs.DurationVar(&c.RevokedRecheck, "revoked-recheck", 5*time.Second, "how often --revoked-file is looked at for changes (0: on every request)")
+	fs.DurationVar(&c.CredentialTTL, "credential-ttl", credential.DefaultTTL, "lifetime of the installation credentials POST /v1/installations/{installation}/credential issues")
 	fs.Var(&c.MaxBody, "max-body", "largest request body as sent (413 above); suffixes KiB, MiB, GiB")
 	fs.Var(&c.MaxDecompressed, "max-decompressed", "largest gzip request body once inflated (413 above)")
 	fs.IntVar(&c.MaxEvents, "max-events", 5000, "most events in one batch (413 above)")
@@ -50,9 +57,12 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetryAfter, "retry-after", time.Second, "Retry-After of 503 answers (rounded up to whole seconds)")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", 60*time.Second, "time to read a whole request, headers and body")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
+	fs.DurationVar(&c.MaxAge, "max-event-age", schemas.DefaultMaxAge, "oldest event_time accepted; older events are refused (400)")
+	c.Limits.register(fs)
 }
 
-// Validate names the first bad field. It does not read --tokens-file; New does.
+// Validate names the first bad field. It parses the tokens and the secrets,
+// which config.Parse read; New reads --revoked-file.
 func (c *Config) Validate() error {
 	if err := c.Kafka.Validate(); err != nil {
 		return err
@@ -63,8 +73,14 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Listen == "":
 		return fmt.Errorf("--listen must not be empty")
-	case len(c.Tokens) == 0 && c.TokensFile == "":
-		return fmt.Errorf("--tokens or --tokens-file: at least one bearer token is required")
+	case c.Tokens.Value() == "" && c.Secrets.Value() == "":
+		return fmt.Errorf("no credentials: give operator and relay tokens (--tokens-file or VEIL_TOKENS), installation credential secrets (--credential-secrets-file or VEIL_CREDENTIAL_SECRETS), or both")
+	case c.RevokedFile != "" && c.Secrets.Value() == "":
+		return fmt.Errorf("--revoked-file revokes installation credentials, which need --credential-secrets-file or VEIL_CREDENTIAL_SECRETS")
+	case c.RevokedRecheck < 0:
+		return fmt.Errorf("--revoked-recheck: must not be negative, got %s", c.RevokedRecheck)
+	case c.CredentialTTL < time.Minute:
+		return fmt.Errorf("--credential-ttl: at least 1m, got %s", c.CredentialTTL)
 	case c.MaxBody <= 0:
 		return fmt.Errorf("--max-body: must be positive, got %d", c.MaxBody)
 	case c.MaxDecompressed <= 0:
@@ -83,11 +99,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--read-timeout: must be positive, got %s", c.ReadTimeout)
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("--drain-timeout: must be positive, got %s", c.DrainTimeout)
+	case c.MaxAge < time.Hour:
+		return fmt.Errorf("--max-event-age: at least 1h, got %s", c.MaxAge)
 	}
-	if _, err := parseTokens(c.Tokens, "--tokens"); err != nil {
+	if _, _, err := c.credentials(); err != nil {
 		return err
 	}
-	return nil
+	return c.Limits.validate()
 }
 
 func (c *Config) trusted() ([]netip.Prefix, error) {
@@ -106,67 +124,34 @@ func (c *Config) trusted() ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// MinTokenLength is the shortest bearer token accepted in the configuration.
-const MinTokenLength = 16
-
-// loadTokens returns the fleet name of every configured token, from --tokens and
-// --tokens-file.
-func (c *Config) loadTokens() (map[string]string, error) {
-	byToken, err := parseTokens(c.Tokens, "--tokens")
-	if err != nil {
-		return nil, err
-	}
-	if c.TokensFile != "" {
-		data, err := os.ReadFile(c.TokensFile)
-		if err != nil {
-			return nil, fmt.Errorf("--tokens-file: %w", err)
-		}
-		var lines []string
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		for sc.Scan() {
-			line := strings.TrimSpace(sc.Text())
-			if line != "" && !strings.HasPrefix(line, "#") {
-				lines = append(lines, line)
-			}
-		}
-		fromFile, err := parseTokens(lines, "--tokens-file "+c.TokensFile)
-		if err != nil {
-			return nil, err
-		}
-		for tok, name := range fromFile {
-			if _, dup := byToken[tok]; dup {
-				return nil, fmt.Errorf("--tokens-file: the token of fleet %q is configured twice", name)
-			}
-			byToken[tok] = name
+// credentials parses the operator and relay tokens and the secrets of
+// installation credentials; either may be nil when not configured, not both.
+func (c *Config) credentials() (*credential.Tokens, *credential.Keys, error) {
+	var tokens *credential.Tokens
+	var keys *credential.Keys
+	var err error
+	if v := c.Tokens.Value(); v != "" {
+		if tokens, err = credential.ParseTokens(v, source(&c.Tokens, "tokens-file")); err != nil {
+			return nil, nil, err
 		}
 	}
-	if len(byToken) == 0 {
-		return nil, fmt.Errorf("--tokens or --tokens-file: at least one bearer token is required")
+	if v := c.Secrets.Value(); v != "" {
+		if keys, err = credential.ParseKeys(v, source(&c.Secrets, "credential-secrets-file")); err != nil {
+			return nil, nil, err
+		}
 	}
-	return byToken, nil
+	if tokens.Len() == 0 && keys == nil {
+		return nil, nil, fmt.Errorf("%s: no name:role:token entry, and no installation credential secrets", source(&c.Tokens, "tokens-file"))
+	}
+	return tokens, keys, nil
 }
 
-// parseTokens parses name:token entries. Errors name the entry by position and
-// fleet, never by the token.
-func parseTokens(entries []string, flagName string) (map[string]string, error) {
-	out := map[string]string{}
-	for i, e := range entries {
-		name, tok, ok := strings.Cut(e, ":")
-		name, tok = strings.TrimSpace(name), strings.TrimSpace(tok)
-		switch {
-		case !ok || name == "":
-			return nil, fmt.Errorf("%s: entry %d is not name:token", flagName, i+1)
-		case len(tok) < MinTokenLength:
-			return nil, fmt.Errorf("%s: the token of fleet %q is shorter than %d characters", flagName, name, MinTokenLength)
-		case strings.ContainsAny(tok, " \t"):
-			return nil, fmt.Errorf("%s: the token of fleet %q contains white space", flagName, name)
-		}
-		if _, dup := out[tok]; dup {
-			return nil, fmt.Errorf("%s: the token of fleet %q is configured twice", flagName, name)
-		}
-		out[tok] = name
+// source names where a secret came from, for errors: its file or its variable.
+func source(s *config.Secret, flagName string) string {
+	if s.File() != "" {
+		return "--" + flagName + " " + s.File()
 	}
-	return out, nil
+	return s.Env
 }
 
 // Bytes is a size flag: a number of bytes with an optional suffix (KiB, MiB, GiB,

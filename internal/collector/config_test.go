@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/veiltelemetry/veil/internal/config"
+	"github.com/veiltelemetry/veil/internal/credential"
 )
 
 func parseConfig(t *testing.T, env map[string]string, args ...string) (Config, error) {
@@ -23,7 +24,7 @@ func parseConfig(t *testing.T, env map[string]string, args ...string) (Config, e
 }
 
 func TestConfigDefaults(t *testing.T) {
-	cfg, err := parseConfig(t, map[string]string{"VEIL_TOKENS": "fleetA:" + tokenA})
+	cfg, err := parseConfig(t, map[string]string{"VEIL_TOKENS": "fleetA:relay:" + tokenA})
 	if err != nil {
 		t.Fatalf("defaults with a token from the environment: %v", err)
 	}
@@ -38,81 +39,116 @@ func TestConfigDefaults(t *testing.T) {
 		"retry-after":      {cfg.RetryAfter, time.Second},
 		"trusted-proxies":  {len(cfg.TrustedProxies), 0},
 		"topic-raw":        {cfg.Kafka.Topics.Raw, "telemetry.raw.v1"},
+		"revoked-file":     {cfg.RevokedFile, ""},
+		"revoked-recheck":  {cfg.RevokedRecheck, 5 * time.Second},
+		"credential-ttl":   {cfg.CredentialTTL, 365 * 24 * time.Hour},
 	} {
 		if got[0] != got[1] {
 			t.Errorf("--%s defaults to %v, want %v", name, got[0], got[1])
 		}
 	}
-	tokens, err := cfg.loadTokens()
-	if err != nil || tokens[tokenA] != "fleetA" || len(tokens) != 1 {
-		t.Errorf("tokens %v, %v; want fleetA's", tokens, err)
+	tokens, keys, err := cfg.credentials()
+	if err != nil || tokens.Len() != 1 || keys != nil {
+		t.Fatalf("credentials: %d tokens, keys %v, %v; want fleetA's token and no keys", tokens.Len(), keys, err)
+	}
+	if role, name, ok := tokens.Lookup(tokenA); !ok || role != credential.Relay || name != "fleetA" {
+		t.Errorf("the token from VEIL_TOKENS is %q %q %v, want relay fleetA", role, name, ok)
 	}
 }
 
 func TestConfigValidateNamesTheBadFlag(t *testing.T) {
-	tok := "--tokens=fleetA:" + tokenA
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tok := "--tokens-file=" + file("tokens", "fleetA:relay:"+tokenA+"\n")
+	secrets := file("secrets", testKeys)
 	for _, tc := range []struct {
 		args []string
+		env  map[string]string
 		want string
 	}{
-		{nil, "--tokens or --tokens-file: at least one bearer token is required"},
-		{[]string{"--tokens", "fleetA"}, "--tokens: entry 1 is not name:token"},
-		{[]string{"--tokens", ":" + tokenA}, "--tokens: entry 1 is not name:token"},
-		{[]string{"--tokens", "fleetA:short"}, `--tokens: the token of fleet "fleetA" is shorter than 16 characters`},
-		{[]string{"--tokens", "fleetA:" + tokenA + ",fleetB:" + tokenA}, `--tokens: the token of fleet "fleetB" is configured twice`},
-		{[]string{tok, "--max-body", "0"}, "--max-body: must be positive"},
-		{[]string{tok, "--max-body", "lots"}, `invalid value "lots" for flag -max-body`},
-		{[]string{tok, "--max-events", "0"}, "--max-events: must be positive"},
-		{[]string{tok, "--max-inflight", "8MiB"}, "--max-inflight: 8388608 is less than --max-body + --max-decompressed (20971520)"},
-		{[]string{tok, "--max-record-bytes", "100"}, "--max-record-bytes: at least 1KiB"},
-		{[]string{tok, "--trusted-proxies", "10.0.0.0/8,proxy.local"}, `--trusted-proxies: "proxy.local" is neither a CIDR nor an address`},
-		{[]string{tok, "--produce-timeout", "0s"}, "--produce-timeout: must be positive"},
-		{[]string{tok, "--retry-after", "-1s"}, "--retry-after: must be positive"},
-		{[]string{tok, "--listen", ""}, "--listen must not be empty"},
-		{[]string{tok, "--brokers", ""}, "--brokers: at least one broker is required"},
+		{nil, nil, "no credentials: give operator and relay tokens (--tokens-file or VEIL_TOKENS), installation credential secrets (--credential-secrets-file or VEIL_CREDENTIAL_SECRETS), or both"},
+		{[]string{"--tokens", "fleetA:relay:" + tokenA}, nil, "flag provided but not defined: -tokens"},
+		{[]string{tok}, map[string]string{"VEIL_TOKENS": "fleetB:relay:" + tokenB}, "--tokens-file and VEIL_TOKENS are both set"},
+		{nil, map[string]string{"VEIL_TOKENS": "fleetA:" + tokenA}, `VEIL_TOKENS: entry 1 ("fleetA") is not name:role:token: write fleetA:relay:<token> for a trusted relay, fleetA:operator:<token> for an operator`},
+		{[]string{"--tokens-file", file("legacy", "# fleets\nfleetA:"+tokenA+"\n")}, nil, "--tokens-file " + dir + `/legacy: entry 1 ("fleetA") is not name:role:token`},
+		{nil, map[string]string{"VEIL_TOKENS": "fleetA:admin:" + tokenA}, `VEIL_TOKENS: entry 1 ("fleetA"): the role is neither operator nor relay`},
+		{nil, map[string]string{"VEIL_TOKENS": "fleetA:relay:short"}, `VEIL_TOKENS: the token of "fleetA" (entry 1) is shorter than 16 characters`},
+		{nil, map[string]string{"VEIL_TOKENS": "# only a comment"}, "VEIL_TOKENS: no name:role:token entry, and no installation credential secrets"},
+		{[]string{"--credential-secrets-file", file("weak", "k1:too-short\n")}, nil, "--credential-secrets-file " + dir + `/weak: the secret of key "k1" is shorter than 32 bytes`},
+		{[]string{"--revoked-file", file("revoked", "")}, map[string]string{"VEIL_TOKENS": "fleetA:relay:" + tokenA}, "--revoked-file revokes installation credentials, which need --credential-secrets-file or VEIL_CREDENTIAL_SECRETS"},
+		{[]string{"--credential-secrets-file", secrets, "--revoked-recheck", "-1s"}, nil, "--revoked-recheck: must not be negative"},
+		{[]string{"--credential-secrets-file", secrets, "--credential-ttl", "30s"}, nil, "--credential-ttl: at least 1m"},
+		{[]string{tok, "--max-body", "0"}, nil, "--max-body: must be positive"},
+		{[]string{tok, "--max-body", "lots"}, nil, `invalid value "lots" for flag -max-body`},
+		{[]string{tok, "--max-events", "0"}, nil, "--max-events: must be positive"},
+		{[]string{tok, "--max-inflight", "8MiB"}, nil, "--max-inflight: 8388608 is less than --max-body + --max-decompressed (20971520)"},
+		{[]string{tok, "--max-record-bytes", "100"}, nil, "--max-record-bytes: at least 1KiB"},
+		{[]string{tok, "--trusted-proxies", "10.0.0.0/8,proxy.local"}, nil, `--trusted-proxies: "proxy.local" is neither a CIDR nor an address`},
+		{[]string{tok, "--produce-timeout", "0s"}, nil, "--produce-timeout: must be positive"},
+		{[]string{tok, "--retry-after", "-1s"}, nil, "--retry-after: must be positive"},
+		{[]string{tok, "--listen", ""}, nil, "--listen must not be empty"},
+		{[]string{tok, "--brokers", ""}, nil, "--brokers: at least one broker is required"},
 	} {
-		_, err := parseConfig(t, nil, tc.args...)
+		_, err := parseConfig(t, tc.env, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
+			t.Errorf("%v %v: error %v, want %q", tc.args, tc.env, err, tc.want)
 		}
-		if err != nil && strings.Contains(err.Error(), tokenA) {
-			t.Errorf("%v: the error shows a token: %v", tc.args, err)
+		if err != nil && (strings.Contains(err.Error(), tokenA) || strings.Contains(err.Error(), "secret-of-the-tests") || strings.Contains(err.Error(), "too-short")) {
+			t.Errorf("%v %v: the error shows a secret: %v", tc.args, tc.env, err)
 		}
 	}
 }
 
-func TestTokensFile(t *testing.T) {
+// Tokens come from a file or from VEIL_TOKENS, never from the command line;
+// installation credential secrets likewise.
+func TestCredentialsFromAFileOrTheEnvironment(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "tokens")
-	os.WriteFile(good, []byte("# fleets\nfleetB:"+tokenB+"\n\n  fleetC : "+strings.Repeat("c", 20)+"  \n"), 0o600)
-	cfg, err := parseConfig(t, nil, "--tokens", "fleetA:"+tokenA, "--tokens-file", good)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := cfg.loadTokens()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tokens) != 3 || tokens[tokenA] != "fleetA" || tokens[tokenB] != "fleetB" || tokens[strings.Repeat("c", 20)] != "fleetC" {
-		t.Errorf("tokens = %v, want fleetA, fleetB and fleetC", tokens)
-	}
-	only, err := parseConfig(t, nil, "--tokens-file", good)
-	if err != nil {
-		t.Fatalf("--tokens-file alone: %v", err)
-	}
-	if tokens, err := only.loadTokens(); err != nil || len(tokens) != 2 {
-		t.Errorf("--tokens-file alone: %v, %v", tokens, err)
-	}
+	tokensFile := filepath.Join(dir, "tokens")
+	os.WriteFile(tokensFile, []byte("# relays and operators\nfleetB:relay:"+tokenB+"\n\n  ops : operator : "+tokenOps+"  \nfleetB:relay:"+strings.Repeat("b", 20)+"\n"), 0o600)
+	secretsFile := filepath.Join(dir, "secrets")
+	os.WriteFile(secretsFile, []byte(testKeys), 0o600)
 
-	dup := filepath.Join(dir, "dup")
-	os.WriteFile(dup, []byte("other:"+tokenA+"\n"), 0o600)
-	cfg, _ = parseConfig(t, nil, "--tokens", "fleetA:"+tokenA, "--tokens-file", dup)
-	if _, err := cfg.loadTokens(); err == nil || !strings.Contains(err.Error(), `fleet "other" is configured twice`) || strings.Contains(err.Error(), tokenA) {
-		t.Errorf("a token in both places: %v", err)
+	fromFiles, err := parseConfig(t, nil, "--tokens-file", tokensFile, "--credential-secrets-file", secretsFile)
+	if err != nil {
+		t.Fatal(err)
 	}
-	cfg, _ = parseConfig(t, nil, "--tokens-file", filepath.Join(dir, "missing"))
-	if _, err := cfg.loadTokens(); err == nil || !strings.Contains(err.Error(), "--tokens-file") {
-		t.Errorf("a missing tokens file: %v", err)
+	fromEnv, err := parseConfig(t, map[string]string{
+		"VEIL_TOKENS":             "fleetB:relay:" + tokenB + ",ops:operator:" + tokenOps + ",fleetB:relay:" + strings.Repeat("b", 20),
+		"VEIL_CREDENTIAL_SECRETS": strings.ReplaceAll(strings.TrimSpace(testKeys), "\n", ","),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaFileVariables, err := parseConfig(t, map[string]string{"VEIL_TOKENS_FILE": tokensFile, "VEIL_CREDENTIAL_SECRETS_FILE": secretsFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cfg := range map[string]Config{"files": fromFiles, "variables": fromEnv, "files named by variables": viaFileVariables} {
+		tokens, keys, err := cfg.credentials()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for tok, want := range map[string][2]string{tokenB: {"relay", "fleetB"}, strings.Repeat("b", 20): {"relay", "fleetB"}, tokenOps: {"operator", "ops"}} {
+			if role, n, ok := tokens.Lookup(tok); !ok || string(role) != want[0] || n != want[1] {
+				t.Errorf("%s: a token is %q %q %v, want %v", name, role, n, ok, want)
+			}
+		}
+		if _, _, ok := tokens.Lookup(tokenA); ok || tokens.Len() != 3 {
+			t.Errorf("%s: %d tokens, tokenA found %v; want 3 and not tokenA", name, tokens.Len(), ok)
+		}
+		if keys == nil || keys.Signing() != "k2" {
+			t.Errorf("%s: keys %v, want k2 signing", name, keys)
+		}
+	}
+	missing, err := parseConfig(t, nil, "--tokens-file", filepath.Join(dir, "missing"))
+	if err == nil || !strings.Contains(err.Error(), "--tokens-file") {
+		t.Errorf("a missing tokens file: %v, %v", missing, err)
 	}
 }
 

@@ -77,11 +77,11 @@ func (h *intakeHarness) post(t testing.TB, contentType string, body []byte) {
 	}
 	now := time.Now()
 	for _, m := range h.p.msgs {
-		_, r, err := h.reg.Decode(m.Value)
+		sch, r, err := h.reg.Decode(m.Value)
 		if err != nil {
 			t.Fatalf("written record does not decode: %v", err)
 		}
-		if err := schemas.Validate(r, now); err != nil {
+		if err := schemas.Validate(sch, r, schemas.WindowAt(now, 0)); err != nil {
 			t.Fatalf("written record is invalid: %v", err)
 		}
 		if string(m.Key) != r["installation_id"] || stream.Header(m, stream.HeaderProducedBy) != "collector" {

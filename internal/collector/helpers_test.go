@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
@@ -29,10 +30,13 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the generated fixtures in testdata/")
 
-// Tokens the tests configure.
+// Credentials the tests configure: two relays, fleetA and fleetB, an operator,
+// and the secrets of installation credentials (k2 signs, k1 still verifies).
 const (
-	tokenA = "fleet-a-token-0123456789"
-	tokenB = "fleet-b-token-9876543210"
+	tokenA   = "fleet-a-token-0123456789"
+	tokenB   = "fleet-b-token-9876543210"
+	tokenOps = "operator-token-0123456789"
+	testKeys = "k2:second-secret-of-the-tests-0123456789\nk1:first-secret-of-the-tests-01234567890\n"
 )
 
 // testServer is a collector serving on a loopback port.
@@ -46,11 +50,14 @@ type testServer struct {
 	batched, single *kafka.Writer
 }
 
-// config returns a valid configuration with the test tokens; args override flags.
+// testConfig returns a valid configuration with the test credentials; args
+// override flags.
 func testConfig(t testing.TB, args ...string) Config {
 	t.Helper()
+	tokens := testenv.File(t, "tokens", "fleetA:relay:"+tokenA+"\nfleetB:relay:"+tokenB+"\nops:operator:"+tokenOps+"\n")
+	secrets := testenv.File(t, "secrets", testKeys)
 	var cfg Config
-	testenv.Configure(t, cfg.Register, append([]string{"--tokens", "fleetA:" + tokenA + ",fleetB:" + tokenB}, args...)...)
+	testenv.Configure(t, cfg.Register, append([]string{"--tokens-file", tokens, "--credential-secrets-file", secrets}, args...)...)
 	return cfg
 }
 
@@ -347,3 +354,9 @@ func scrape(t testing.TB, url string) string {
 	}
 	return string(b)
 }
+
+// testID names a test event: the UUID (version 5) of a readable name, so that
+// fixtures and assertions can say which event they mean while every event id
+// is a UUID, as the collector requires. The JSON fixtures in testdata/bad hold
+// the same UUIDs (Python: uuid.uuid5(uuid.NAMESPACE_OID, name)).
+func testID(name string) string { return uuid.NewSHA1(uuid.NameSpaceOID, []byte(name)).String() }

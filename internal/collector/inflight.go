@@ -71,38 +71,64 @@ func (l *lease) release() {
 	}
 }
 
-// leasedReader reserves bytes from a lease before handing them out, in steps of
-// at least leaseStep so that the budget is not touched on every small read.
-type leasedReader struct {
-	r       io.Reader
-	l       *lease
-	granted int64 // reserved for this reader
-	read    int64
+// readLeased reads r to its end into memory that grows with what arrives: the
+// buffer starts at firstChunk and doubles, and every growth is reserved from l
+// before it is allocated. A body that trickles in therefore holds what it sent
+// (at most twice that, and at least firstChunk), never what it declared. size is
+// the length r will have when known (a Content-Length), -1 otherwise; the buffer
+// never grows beyond size nor beyond most. It fails with errTooLong when r holds
+// more than most bytes, with ErrBusy or errNeverFits when the budget cannot grow,
+// and with r's error otherwise.
+func readLeased(r io.Reader, l *lease, size, most int64) ([]byte, error) {
+	if size >= 0 {
+		most = min(most, size)
+	}
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) {
+			if int64(cap(buf)) >= most {
+				if size >= 0 {
+					return buf, nil
+				}
+				return buf, atEOF(r)
+			}
+			c := min(max(2*int64(cap(buf)), firstChunk), most)
+			if err := l.grow(c - int64(cap(buf))); err != nil {
+				return nil, err
+			}
+			grown := make([]byte, len(buf), c)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
-const leaseStep = 64 << 10
+// errTooLong means a body holds more bytes than allowed.
+var errTooLong = errors.New("longer than allowed")
 
-func (lr *leasedReader) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if need := lr.read + int64(len(p)) - lr.granted; need > 0 {
-		step := max(need, leaseStep)
-		err := lr.l.grow(step)
-		if err != nil && step > need {
-			step = need
-			err = lr.l.grow(step)
-		}
+// atEOF returns nil when r has nothing more, errTooLong when it has.
+func atEOF(r io.Reader) error {
+	var probe [1]byte
+	for {
+		n, err := r.Read(probe[:])
 		switch {
-		case err == nil:
-			lr.granted += step
-		case lr.read < lr.granted: // hand out what is already granted first
-			p = p[:lr.granted-lr.read]
-		default:
-			return 0, err
+		case n > 0:
+			return errTooLong
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
 		}
 	}
-	n, err := lr.r.Read(p)
-	lr.read += int64(n)
-	return n, err
 }
+
+// firstChunk is the least a request reading a body holds of the budget.
+const firstChunk = 4 << 10

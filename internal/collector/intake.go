@@ -71,6 +71,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	s.m.received.WithLabelValues(fleet).Add(float64(len(events)))
 	s.m.batch.Observe(float64(len(events)))
+	if !s.ownEvents(w, r, events) {
+		return
+	}
 
 	now := s.now()
 	ip := clientIP(r, s.trusted)
@@ -159,33 +162,24 @@ func (s *Server) readEvents(w http.ResponseWriter, r *http.Request, l *lease) ([
 }
 
 // readBody reads the body into memory, counting it (and its inflated form) against
-// the request's lease.
+// the request's lease as it arrives: a body the client declares but sends slowly
+// holds only what came.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, l *lease, gz bool) ([]byte, *batchError) {
 	limit := int64(s.cfg.MaxBody)
 	if r.ContentLength > limit {
 		return nil, failBatch(http.StatusRequestEntityTooLarge, "body of %d bytes exceeds --max-body (%d bytes)", r.ContentLength, limit)
 	}
-	var body []byte
-	var err error
-	lr := &leasedReader{r: http.MaxBytesReader(w, r.Body, limit), l: l}
-	if r.ContentLength >= 0 {
-		if err := l.grow(r.ContentLength); err != nil {
-			return nil, budgetError(err)
-		}
-		lr.granted = r.ContentLength
-		body = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(lr, body)
-	} else {
-		body, err = io.ReadAll(lr)
-	}
-	if err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return nil, failBatch(http.StatusRequestEntityTooLarge, "body exceeds --max-body (%d bytes)", limit)
-		case errors.Is(err, ErrBusy), errors.Is(err, errNeverFits):
-			return nil, budgetError(err)
-		}
+	body, err := readLeased(http.MaxBytesReader(w, r.Body, limit), l, r.ContentLength, limit)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe), errors.Is(err, errTooLong):
+		return nil, failBatch(http.StatusRequestEntityTooLarge, "body exceeds --max-body (%d bytes)", limit)
+	case errors.Is(err, ErrBusy), errors.Is(err, errNeverFits):
+		return nil, budgetError(err)
+	case errors.Is(err, ErrSlowBody):
+		w.Header().Set("Connection", "close")
+		return nil, failBatch(http.StatusRequestTimeout, "%v", err)
+	case err != nil:
 		return nil, failBatch(http.StatusBadRequest, "reading the body: %v", err)
 	}
 	if !gz {
@@ -196,14 +190,14 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, l *lease, gz b
 		return nil, failBatch(http.StatusBadRequest, "body is not gzip: %v", err)
 	}
 	dlimit := int64(s.cfg.MaxDecompressed)
-	inflated, err := io.ReadAll(&leasedReader{r: io.LimitReader(zr, dlimit+1), l: l})
+	inflated, err := readLeased(zr, l, -1, dlimit)
 	switch {
 	case errors.Is(err, ErrBusy), errors.Is(err, errNeverFits):
 		return nil, budgetError(err)
+	case errors.Is(err, errTooLong):
+		return nil, failBatch(http.StatusRequestEntityTooLarge, "gzip body inflates beyond --max-decompressed (%d bytes)", dlimit)
 	case err != nil:
 		return nil, failBatch(http.StatusBadRequest, "body is not valid gzip: %v", err)
-	case int64(len(inflated)) > dlimit:
-		return nil, failBatch(http.StatusRequestEntityTooLarge, "gzip body inflates beyond --max-decompressed (%d bytes)", dlimit)
 	}
 	return inflated, nil
 }
@@ -391,7 +385,7 @@ func (s *Server) prepare(ev *event, ip string, now time.Time) (kafka.Message, er
 			ev.rec["client_ip"] = ip
 		}
 	}
-	if err := schemas.Validate(ev.rec, now); err != nil {
+	if err := schemas.Validate(ev.schema, ev.rec, schemas.WindowAt(now, s.cfg.MaxAge)); err != nil {
 		ev.reject(reasonInvalid, err)
 		return kafka.Message{}, err
 	}
@@ -402,14 +396,10 @@ func (s *Server) prepare(ev *event, ip string, now time.Time) (kafka.Message, er
 	}
 	key, _ := ev.rec["installation_id"].(string)
 	msg := kafka.Message{
-		Topic: s.deps.Topics.Raw,
-		Key:   []byte(key),
-		Value: value,
-		Headers: []kafka.Header{
-			{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
-			{Key: stream.HeaderFingerprint, Value: []byte(ev.schema.FingerprintHex())},
-			{Key: stream.HeaderProducedBy, Value: []byte("collector")},
-		},
+		Topic:   s.deps.Topics.Raw,
+		Key:     []byte(key),
+		Value:   value,
+		Headers: stream.RecordHeaders(ev.schema, "collector"),
 	}
 	if n := recordSize(msg); n > int64(s.cfg.MaxRecordBytes) {
 		err := fmt.Errorf("encoded record of %d bytes exceeds --max-record-bytes (%d)", n, s.cfg.MaxRecordBytes)

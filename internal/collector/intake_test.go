@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"net/http"
 	"strings"
@@ -439,4 +440,61 @@ func TestEveryEventKindIsAccepted(t *testing.T) {
 		}
 	}
 	t.Logf("kinds: %v", kinds)
+}
+
+// Events older than --max-event-age or too far in the future are refused with a
+// reason; the window follows the flag.
+func TestEventsOutsideTheTimeWindowAreRefused(t *testing.T) {
+	ts, fp := fakeServer(t, "--max-event-age", "48h")
+	now := time.Now()
+	recs := nativeEvents(t, 4, 3)
+	recs[0]["event_time"] = now.Add(-49 * time.Hour)
+	recs[1]["event_time"] = now.Add(-47 * time.Hour)
+	recs[2]["event_time"] = now.Add(25 * time.Hour)
+	recs[3]["event_time"] = now
+	a := post(t, ts.URL, tokenA, ContentTypeJSON, "", jsonBatch(t, recs))
+	if a.Status != http.StatusAccepted || a.Body.Accepted != 2 || a.Body.Rejected != 2 {
+		t.Fatalf("status %d, accepted %d, rejected %d; want 202 with 2 and 2: %+v", a.Status, a.Body.Accepted, a.Body.Rejected, a.Raw)
+	}
+	want := map[int]string{0: "is older than the 48h0m0s the pipeline accepts", 2: "is more than 24h0m0s in the future"}
+	for _, e := range a.Body.Errors {
+		if w, ok := want[e.Index]; !ok || !strings.Contains(e.Error, w) {
+			t.Errorf("event %d: %q, want %q", e.Index, e.Error, w)
+		}
+	}
+	if fp.count() != 2 {
+		t.Errorf("%d records produced, want 2", fp.count())
+	}
+}
+
+// A client that still writes the fingerprint of goavro's canonical form (Veil's
+// before it followed the Avro specification) is served: its records are accepted
+// and written to Kafka with the specification's fingerprint, in the header bytes
+// and the schema-fingerprint header.
+func TestAvroRecordsWithTheLegacyFingerprintAreAccepted(t *testing.T) {
+	ts, p := fakeServer(t)
+	raw := schemas.MustLoad().Latest(schemas.Raw, "playback")
+	recs := nativeEvents(t, 3, 9)
+	var frames [][]byte
+	for _, r := range recs {
+		b := encodeRaw(t, r)
+		binary.LittleEndian.PutUint64(b[2:10], raw.LegacyFingerprint)
+		frames = append(frames, b)
+	}
+	if a := post(t, ts.URL, tokenA, ContentTypeAvro, "", avroBatch(frames...)); a.Status != http.StatusAccepted || a.Body.Accepted != len(recs) {
+		t.Fatalf("POST of legacy-fingerprint records = %d %s, want 202 with %d accepted", a.Status, a.Raw, len(recs))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.msgs) != len(recs) {
+		t.Fatalf("%d records written, want %d", len(p.msgs), len(recs))
+	}
+	for i, m := range p.msgs {
+		if !bytes.Equal(m.Value[:10], raw.Header()) {
+			t.Errorf("record %d starts with % x, want the specification's header % x", i, m.Value[:10], raw.Header())
+		}
+		if fp := stream.Header(m, stream.HeaderFingerprint); fp != raw.FingerprintHex() {
+			t.Errorf("record %d: header %s = %s, want %s", i, stream.HeaderFingerprint, fp, raw.FingerprintHex())
+		}
+	}
 }

@@ -12,6 +12,9 @@ type metrics struct {
 	deadLettered prometheus.Counter
 	produce      prometheus.Histogram
 	batch        prometheus.Histogram
+	authRefused  *prometheus.CounterVec
+	slowBodies   prometheus.Counter
+	rateLimited  *prometheus.CounterVec
 }
 
 // Reasons an event is rejected, the label of veil_collector_events_rejected_total.
@@ -23,9 +26,10 @@ const (
 	reasonTooLarge  = "too_large" // encoded record over --max-record-bytes
 	reasonRefused   = "refused"   // Kafka refused the record: dead-lettered
 	reasonEncode    = "encode"    // goavro could not encode it (a bug if it happens)
+	reasonForbidden = "forbidden" // an installation credential's event naming another installation (the batch gets 403)
 )
 
-func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
+func newMetrics(reg prometheus.Registerer, b *budget, cl *connLimit, ls *limiters) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "veil_collector_requests_total",
@@ -41,7 +45,7 @@ func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
 		}, []string{"fleet"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "veil_collector_events_rejected_total",
-			Help: "Events refused with an error in the response, by reason (kind, schema, malformed, invalid, too_large, refused, encode).",
+			Help: "Events refused with an error in the response, by reason (kind, schema, malformed, invalid, too_large, refused, encode, forbidden).",
 		}, []string{"reason"}),
 		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "veil_collector_events_deadlettered_total",
@@ -57,8 +61,20 @@ func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
 			Help:    "Events per batch received.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
 		}),
+		authRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veil_collector_auth_refused_total",
+			Help: "Requests answered 401 or 403, by reason (missing, invalid, unknown_key, expired, revoked, wrong_role, other_installation).",
+		}, []string{"reason"}),
+		slowBodies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "veil_collector_slow_bodies_total",
+			Help: "Request bodies cut off because they arrived slower than --min-body-rate or paused for --body-timeout (the connection is closed).",
+		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veil_collector_rate_limited_total",
+			Help: "Requests answered 429 because their credential exceeded its rate (--rate-limit, --installation-rate-limit), by fleet.",
+		}, []string{"fleet"}),
 	}
-	reg.MustRegister(m.requests, m.received, m.accepted, m.rejected, m.deadLettered, m.produce, m.batch,
+	reg.MustRegister(m.requests, m.received, m.accepted, m.rejected, m.deadLettered, m.produce, m.batch, m.authRefused, m.slowBodies, m.rateLimited,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "veil_collector_inflight_bytes",
 			Help: "Bytes held by requests in flight and by their records until Kafka answers.",
@@ -68,8 +84,35 @@ func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
 			Help: "The in-flight byte budget (--max-inflight).",
 		}, func() float64 { return float64(b.limit) }),
 	)
-	for _, r := range []string{reasonKind, reasonSchema, reasonMalformed, reasonInvalid, reasonTooLarge, reasonRefused, reasonEncode} {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "veil_collector_connections",
+			Help: "Connections open now, at most veil_collector_connections_limit.",
+		}, func() float64 { return float64(cl.open()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "veil_collector_connections_limit",
+			Help: "The connection cap (--max-connections).",
+		}, func() float64 { return float64(cap(cl.slots)) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "veil_collector_connections_waited_total",
+			Help: "New connections that found --max-connections open and none idle, and waited for one to close.",
+		}, func() float64 { return float64(cl.waited.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "veil_collector_connections_reclaimed_total",
+			Help: "Idle keep-alive connections closed to make room for a new one at --max-connections.",
+		}, func() float64 { return float64(cl.reclaimed.Load()) }),
+	)
+	if ls != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "veil_collector_rate_limit_credentials",
+			Help: "Credentials whose request rate is remembered now, at most --rate-credentials.",
+		}, func() float64 { return float64(ls.remembered()) }))
+	}
+	for _, r := range []string{reasonKind, reasonSchema, reasonMalformed, reasonInvalid, reasonTooLarge, reasonRefused, reasonEncode, reasonForbidden} {
 		m.rejected.WithLabelValues(r)
+	}
+	for _, r := range authReasons {
+		m.authRefused.WithLabelValues(r)
 	}
 	return m
 }

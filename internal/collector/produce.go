@@ -29,17 +29,21 @@ type produceResult struct {
 }
 
 // produceAsync writes msgs in the background and releases l when the writer is done
-// with them, whether or not the request is still waiting.
+// with them, whether or not the request is still waiting. The write ends with the
+// server's life, stream.DrainTimeout into a shutdown.
 func (s *Server) produceAsync(msgs []kafka.Message, l *lease) <-chan produceResult {
 	done := make(chan produceResult, 1)
 	s.writes.Add(1)
 	go func() {
 		defer s.writes.Done()
 		defer l.release()
-		ctx, cancel := context.WithTimeout(context.Background(), s.writeDeadline())
+		ctx, cancel := context.WithTimeout(s.life, s.writeDeadline())
 		defer cancel()
 		start := time.Now()
 		res := s.produce(ctx, msgs)
+		if res.err != nil && s.life.Err() != nil {
+			res.err = fmt.Errorf("the collector is shutting down: %w", res.err)
+		}
 		s.m.produce.Observe(time.Since(start).Seconds())
 		done <- res
 	}()

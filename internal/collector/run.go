@@ -85,9 +85,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	return errors.Join(err, closeWriter("raw", batched), closeWriter("single", single))
 }
 
+// closeWriter flushes w, waiting at most stream.CloseTimeout: what it still
+// holds then belongs to requests that were already answered 503.
 func closeWriter(name string, w *kafka.Writer) error {
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("collector: flush %s writer: %w", name, err)
+	if err := stream.Close(w, name+" writer"); err != nil {
+		return fmt.Errorf("collector: flush: %w", err)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/veiltelemetry/veil/internal/credential"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/schemas"
@@ -51,25 +52,35 @@ type Deps struct {
 // Server is the collector's HTTP server. Endpoints of other packages mount on it
 // with Handle.
 type Server struct {
-	cfg      Config
-	deps     Deps
-	log      *slog.Logger
-	now      func() time.Time
-	mux      *http.ServeMux
-	tokens   *tokens
-	trusted  []netip.Prefix
-	json     map[string]*jsonSchema // by kind, newest raw version
-	kinds    string                 // for error messages
-	budget   *budget
-	m        *metrics
-	draining atomic.Bool
-	writes   sync.WaitGroup // Kafka writes started by requests
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	now     func() time.Time
+	mux     *http.ServeMux
+	auth    *authenticator
+	trusted []netip.Prefix
+	json    map[string]*jsonSchema // by kind, newest raw version
+	kinds   string                 // for error messages
+	budget  *budget
+	conns   *connLimit
+	limits  *limiters // operator and relay tokens, by name; nil: no rate limit
+	// installLimits are the buckets of installation credentials, by
+	// installation; nil: no rate limit.
+	installLimits *limiters
+	m             *metrics
+	draining      atomic.Bool
+	writes        sync.WaitGroup // Kafka writes started by requests
+	// life is the context of requests and of the Kafka writes they start: it
+	// ends stream.DrainTimeout after shutdown began, so that what waits for a
+	// Kafka that does not answer is answered 503 instead of holding shutdown.
+	life    context.Context
+	endLife context.CancelFunc
 }
 
-// New builds the server: it reads the tokens (--tokens, --tokens-file), compiles
-// the JSON form of every raw schema and registers the metrics. It fails when the
-// configuration is invalid or a raw schema uses a type the JSON intake does not
-// support.
+// New builds the server: it parses the credentials (--tokens-file,
+// --credential-secrets-file, --revoked-file), compiles the JSON form of every raw
+// schema and registers the metrics. It fails when the configuration is invalid
+// or a raw schema uses a type the JSON intake does not support.
 func New(cfg Config, deps Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -77,7 +88,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Schemas == nil || deps.Batched == nil || deps.Single == nil || deps.Metrics == nil {
 		return nil, errors.New("collector: Deps needs Schemas, Batched, Single and Metrics")
 	}
-	byToken, err := cfg.loadTokens()
+	auth, err := newAuthenticator(cfg, deps.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -86,8 +97,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log, now: deps.Now, mux: http.NewServeMux(),
-		tokens: newTokens(byToken), trusted: trusted, json: map[string]*jsonSchema{},
-		budget: &budget{limit: int64(cfg.MaxInflight)}}
+		auth: auth, trusted: trusted, json: map[string]*jsonSchema{},
+		budget: &budget{limit: int64(cfg.MaxInflight)}, conns: newConnLimit(cfg.MaxConnections)}
+	s.life, s.endLife = context.WithCancel(context.Background())
+	if cfg.RateLimit > 0 {
+		s.limits = newLimiters(cfg.RateLimit, cfg.RateBurst, cfg.RateCredentials)
+	}
+	if cfg.InstallationRateLimit > 0 {
+		s.installLimits = newLimiters(cfg.InstallationRateLimit, cfg.InstallationRateBurst, cfg.RateCredentials)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -105,7 +123,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 		s.kinds += kind
 	}
-	s.m = newMetrics(deps.Metrics, s.budget)
+	s.m = newMetrics(deps.Metrics, s.budget, s.conns, s.limits)
 
 	checks := map[string]obs.Check{"shutdown": func(context.Context) error {
 		if s.draining.Load() {
@@ -127,44 +145,59 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Gatherer != nil {
 		s.Handle("GET /metrics", ops, false)
 	}
-	s.Handle("POST /v1/events", http.HandlerFunc(s.handleEvents), true)
+	s.HandleFor("POST /v1/events", http.HandlerFunc(s.handleEvents), Access{Roles: []credential.Role{credential.Relay, credential.Installation}})
+	s.HandleFor("POST /v1/installations/{installation}/credential", http.HandlerFunc(s.issueCredential), Access{Roles: []credential.Role{credential.Operator}})
 	return s, nil
 }
 
 // Handle mounts h on pattern (net/http patterns: "PUT /v1/consent/{installation}").
-// With auth, h runs only for requests with a valid bearer token, and Fleet(ctx)
-// names the token's fleet. Every request is counted in
-// veil_collector_requests_total.
+// With auth, h runs only for requests with a valid credential of any role, and
+// Credential(ctx) names it; HandleFor also restricts the roles. A credential over
+// its rate (--rate-limit, --installation-rate-limit) gets 429 before h runs.
+// Every request is counted in veil_collector_requests_total, and every request
+// body is cut off when it arrives slower than --min-body-rate.
 func (s *Server) Handle(pattern string, h http.Handler, auth bool) {
 	if auth {
-		h = s.authenticate(h)
+		h = s.authenticate(s.limitRate(h))
 	}
 	s.mux.Handle(pattern, h)
 }
 
-// Handler returns the root handler: the router with request metrics.
+// Handler returns the root handler: the router with request metrics and the
+// minimum body rate.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := &reqInfo{}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		s.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+		r = s.paceBody(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+		s.mux.ServeHTTP(sw, r)
 		s.m.requests.WithLabelValues(strconv.Itoa(sw.code), info.fleet).Inc()
 	})
 }
 
 // Serve answers on ln until ctx is done, then shuts down: it stops accepting
 // connections and fails /readyz, waits up to --drain-timeout for the requests in
-// flight, then for the Kafka writes they started. The caller closes the writers
-// afterwards, which flushes them.
+// flight, then for the Kafka writes they started. Writes Kafka has not
+// acknowledged stream.DrainTimeout after ctx ended are given up: their requests
+// are answered 503 (the client retries the batch), and requests' contexts end.
+// The caller closes the writers afterwards, which flushes them. At most
+// --max-connections of ln's connections are open at once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.endLife()
+	stopWrites := context.AfterFunc(ctx, func() { time.AfterFunc(stream.DrainTimeout, s.endLife) })
+	defer stopWrites()
 	srv := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return s.life },
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
+		MaxHeaderBytes:    int(s.cfg.MaxHeaderBytes),
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.ReadTimeout + s.cfg.ProduceTimeout + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
+		ConnState:         s.conns.track,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	ln = s.conns.listen(ln)
 	s.log.Info("collector listening", "addr", ln.Addr().String(), "topic", s.deps.Topics.Raw)
 	shut := make(chan error, 1)
 	go func() {

@@ -20,8 +20,14 @@ import (
 type Record struct {
 	Installation string    `json:"installation_id"`
 	OptOut       []string  `json:"opt_out"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	UpdatedAt    time.Time `json:"updated_at"` // when the opt-outs were set, to UpdatedAtPrecision
 }
+
+// UpdatedAtPrecision is how precisely a consent record says when it was set. The
+// consent topic keeps records forever next to the installation id, and answers
+// show the time to whoever holds a token: an hour says when a setting changed
+// without recording when someone was at their device.
+const UpdatedAtPrecision = time.Hour
 
 // Validate checks the categories.
 func (r Record) Validate() error {
@@ -39,24 +45,39 @@ func (r Record) Validate() error {
 // Store is the current opt-outs of every installation that has any.
 type Store struct {
 	mu  sync.RWMutex
-	out map[string][]string
+	out map[string]optOuts
+}
+
+// optOuts are an installation's opt-outs and when they were set.
+type optOuts struct {
+	categories []string
+	updatedAt  time.Time
 }
 
 // NewStore returns an empty store.
-func NewStore() *Store { return &Store{out: map[string][]string{}} }
+func NewStore() *Store { return &Store{out: map[string]optOuts{}} }
 
 // OptedOut reports whether installation opted out of category.
 func (s *Store) OptedOut(installation, category string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return slices.Contains(s.out[installation], category)
+	return slices.Contains(s.out[installation].categories, category)
 }
 
 // Get returns the opt-outs of an installation.
 func (s *Store) Get(installation string) []string {
+	opt, _ := s.State(installation)
+	return opt
+}
+
+// State returns the opt-outs of an installation and when they were set, to
+// UpdatedAtPrecision; the time is zero when it has none, or when its record
+// carries no time.
+func (s *Store) State(installation string) (optOut []string, updatedAt time.Time) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return slices.Clone(s.out[installation])
+	o := s.out[installation]
+	return slices.Clone(o.categories), o.updatedAt
 }
 
 // Len is the number of installations with opt-outs.
@@ -70,20 +91,21 @@ func (s *Store) Len() int {
 // an error and changes nothing.
 func (s *Store) Apply(key, value []byte) error {
 	inst := string(key)
-	var opt []string
+	var o optOuts
 	if len(value) > 0 {
 		var r Record
 		if err := json.Unmarshal(value, &r); err != nil {
 			return fmt.Errorf("consent record for %q: %w", inst, err)
 		}
-		opt = r.OptOut
+		// Records written before the time was coarsened carry it exactly.
+		o = optOuts{categories: r.OptOut, updatedAt: r.UpdatedAt.UTC().Truncate(UpdatedAtPrecision)}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(opt) == 0 {
+	if len(o.categories) == 0 {
 		delete(s.out, inst)
 	} else {
-		s.out[inst] = opt
+		s.out[inst] = o
 	}
 	return nil
 }

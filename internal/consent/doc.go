@@ -1,7 +1,8 @@
 // Package consent keeps each installation's opt-outs (playback, crash, marketing)
 // in a compacted Kafka topic keyed by installation id, and follows that topic into
 // an in-memory Store. API serves PUT and GET /v1/consent/{installation}, which
-// `producer serve` mounts behind its bearer tokens.
+// `producer serve` mounts for operators and for the installation's own
+// credential.
 //
 // The value of a record is JSON, {"installation_id", "opt_out": [...],
 // "updated_at"}; a tombstone (no value) means no opt-outs. Compaction keeps the

@@ -12,23 +12,21 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/veiltelemetry/veil/internal/privacy"
+	"github.com/veiltelemetry/veil/schemas"
 )
-
-// MaxInstallationID is the longest installation id the API accepts, in bytes.
-const MaxInstallationID = 128
 
 // maxRequest bounds a PUT body: a handful of category names fit many times over.
 const maxRequest = 64 << 10
 
 // API serves GET and PUT /v1/consent/{installation}. Mount it behind
-// authentication; it does none of its own.
+// authentication and authorization; it does neither itself. `producer serve`
+// lets operators and the installation's own credential use it.
 //
 // PUT writes the new opt-outs to the consent topic and answers 200 only once
 // Kafka acknowledged the record (acks=all): from then on every enricher that has
@@ -52,12 +50,27 @@ type Writer interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
-// state is the JSON of a GET answer, and of a PUT answer.
+// state is the JSON of a GET answer, and of a PUT answer: the installation's
+// opt-outs after the PUT.
 type state struct {
-	Installation string     `json:"installation_id"`
-	OptOut       []string   `json:"opt_out"`
-	Categories   []string   `json:"categories"` // what can be opted out of
-	UpdatedAt    *time.Time `json:"updated_at,omitempty"`
+	Installation string   `json:"installation_id"`
+	OptOut       []string `json:"opt_out"`
+	Categories   []string `json:"categories"` // what can be opted out of
+	// UpdatedAt is when the opt-outs were set, to consent.UpdatedAtPrecision;
+	// absent when there are none (never set, or opted back in: the record is
+	// deleted).
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+}
+
+func newState(inst string, optOut []string, updatedAt time.Time) state {
+	st := state{Installation: inst, OptOut: optOut, Categories: Categories()}
+	if st.OptOut == nil {
+		st.OptOut = []string{}
+	}
+	if len(optOut) > 0 && !updatedAt.IsZero() {
+		st.UpdatedAt = &updatedAt
+	}
+	return st
 }
 
 // putRequest is the JSON body of a PUT: the complete list of opt-outs. An empty
@@ -83,11 +96,8 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, "consent state is still loading from Kafka")
 		return
 	}
-	out := a.Store.Get(inst)
-	if out == nil {
-		out = []string{}
-	}
-	writeJSON(w, http.StatusOK, state{Installation: inst, OptOut: out, Categories: Categories()})
+	opt, at := a.Store.State(inst)
+	writeJSON(w, http.StatusOK, newState(inst, opt, at))
 }
 
 func (a *API) put(w http.ResponseWriter, r *http.Request) {
@@ -128,7 +138,7 @@ func (a *API) put(w http.ResponseWriter, r *http.Request) {
 	if a.Now != nil {
 		now = a.Now
 	}
-	rec := Record{Installation: inst, OptOut: opt, UpdatedAt: now().UTC()}
+	rec := Record{Installation: inst, OptOut: opt, UpdatedAt: now().UTC().Truncate(UpdatedAtPrecision)}
 	if err := rec.Validate(); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -147,7 +157,7 @@ func (a *API) put(w http.ResponseWriter, r *http.Request) {
 		value = nil
 	}
 	_ = a.Store.Apply([]byte(inst), value)
-	writeJSON(w, http.StatusOK, state{Installation: inst, OptOut: opt, Categories: Categories(), UpdatedAt: &rec.UpdatedAt})
+	writeJSON(w, http.StatusOK, newState(inst, opt, rec.UpdatedAt))
 }
 
 func (a *API) loaded() bool {
@@ -171,20 +181,13 @@ func (a *API) unavailable(w http.ResponseWriter, msg string) {
 	writeError(w, http.StatusServiceUnavailable, msg)
 }
 
-// installation returns the path's installation id, or why it is unusable as a
-// Kafka key and a log field: empty, too long, not UTF-8, or holding control or
-// space characters.
+// installation returns the path's installation id, or why it is unusable: the
+// one syntax of installation ids (schemas.CheckInstallationID), the same as
+// POST /v1/events checks, so an id accepted here names events accepted there.
 func installation(r *http.Request) (string, error) {
 	inst := r.PathValue("installation")
-	switch {
-	case inst == "":
-		return "", errors.New("installation id is empty")
-	case len(inst) > MaxInstallationID:
-		return "", fmt.Errorf("installation id is %d bytes, more than %d", len(inst), MaxInstallationID)
-	case !utf8.ValidString(inst):
-		return "", errors.New("installation id is not valid UTF-8")
-	case slices.ContainsFunc([]rune(inst), func(c rune) bool { return unicode.IsControl(c) || unicode.IsSpace(c) }):
-		return "", errors.New("installation id holds spaces or control characters")
+	if err := schemas.CheckInstallationID(inst); err != nil {
+		return "", errors.New(strings.TrimPrefix(err.Error(), schemas.ErrInvalid.Error()+": "))
 	}
 	return inst, nil
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/veiltelemetry/veil/schemas"
 )
 
 // recorder is an in-process Writer for these unit tests; the producer's test
@@ -104,8 +106,10 @@ func TestBadRequestsNameTheProblemAndWriteNothing(t *testing.T) {
 		{"not JSON", "/v1/consent/i", "application/json", `opt_out=crash`, 400, "body:"},
 		{"wrong type", "/v1/consent/i", "application/json", `{"opt_out":"crash"}`, 400, "body:"},
 		{"wrong content type", "/v1/consent/i", "text/plain", `{"opt_out":[]}`, 415, "want application/json"},
-		{"too long id", "/v1/consent/" + strings.Repeat("x", MaxInstallationID+1), "", `{"opt_out":[]}`, 400, "more than 128"},
-		{"space in id", "/v1/consent/a%20b", "", `{"opt_out":[]}`, 400, "spaces or control"},
+		{"too long id", "/v1/consent/" + strings.Repeat("x", schemas.MaxID+1), "", `{"opt_out":[]}`, 400, "installation_id must be 1-128 bytes, got 129"},
+		{"space in id", "/v1/consent/a%20b", "", `{"opt_out":[]}`, 400, "installation_id may hold only letters, digits"},
+		{"e-mail as id", "/v1/consent/dana@example.org", "", `{"opt_out":[]}`, 400, "installation_id may hold only letters, digits"},
+		{"path as id", "/v1/consent/%2Fhome%2Fdana", "", `{"opt_out":[]}`, 400, "installation_id may hold only letters, digits"},
 		{"huge body", "/v1/consent/i", "", `{"opt_out":[` + strings.Repeat(`"crash",`, 10000) + `"crash"]}`, 413, "larger than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -50,7 +50,7 @@ func (h *harness) startCollector() string {
 	h.t.Helper()
 	addr := testenv.FreeAddr(h.t)
 	var cfg producer.ServeConfig
-	testenv.Configure(h.t, cfg.Register, append(testenv.KafkaArgs(h.cluster("collector"), h.topics), "--listen", addr, "--tokens", "e2e:"+collectorToken)...)
+	testenv.Configure(h.t, cfg.Register, append(testenv.KafkaArgs(h.cluster("collector"), h.topics), "--listen", addr, "--tokens-file", testenv.File(h.t, "tokens", "e2e:relay:"+collectorToken+"\ne2e-ops:operator:"+operatorToken))...)
 	h.run("collector", func(ctx context.Context) error {
 		return producer.Serve(ctx, cfg, h.log.With("bin", "producer"), obs.NewRegistry())
 	})
@@ -59,7 +59,12 @@ func (h *harness) startCollector() string {
 	return url
 }
 
-const collectorToken = "e2e-token-0123456789"
+// The collector's tokens: a relay's, which posts the tests' events (they name
+// many installations), and an operator's, which sets their opt-outs.
+const (
+	collectorToken = "e2e-token-0123456789"
+	operatorToken  = "e2e-operator-token-0123456789"
+)
 
 // setConsent changes an installation's opt-outs the way users do: PUT
 // /v1/consent/{installation} on the producer, which answers once Kafka has the
@@ -71,7 +76,7 @@ func (h *harness) setConsent(url, installation string, optOut ...string) {
 	}
 	body, _ := json.Marshal(map[string]any{"opt_out": optOut})
 	req, _ := http.NewRequest(http.MethodPut, url+"/v1/consent/"+installation, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+collectorToken)
+	req.Header.Set("Authorization", "Bearer "+operatorToken)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

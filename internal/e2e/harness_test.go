@@ -112,7 +112,8 @@ func (h *harness) kafkaArgs(stage string) []string {
 
 func (h *harness) enricherConfig() enricher.Config {
 	var cfg enricher.Config
-	testenv.Configure(h.t, cfg.Register, append(h.kafkaArgs("enricher"), "--group", h.groups["enricher"], "--key-dir", h.keys)...)
+	testenv.Configure(h.t, cfg.Register, append(h.kafkaArgs("enricher"), "--group", h.groups["enricher"], "--key-dir", h.keys,
+		"--service-catalog", demoCatalog(h.t))...)
 	return cfg
 }
 
@@ -152,8 +153,14 @@ func (h *harness) waitTables() {
 			}
 			h.store = st
 		}
+		// The sink creates the tables before it consumes, migration by migration:
+		// wait for the last migration, so that every table exists.
+		ms, err := chstore.Migrations()
+		if err != nil {
+			return false, err.Error()
+		}
 		var n uint64
-		err := h.store.Conn().QueryRow(context.Background(), "SELECT count() FROM system.tables WHERE database = ? AND name = 'playback_daily'", h.db).Scan(&n)
+		err = h.store.Conn().QueryRow(context.Background(), fmt.Sprintf("SELECT count() FROM %s.schema_migrations WHERE version = %d", h.db, ms[len(ms)-1].Version)).Scan(&n)
 		return err == nil && n == 1, fmt.Sprint(n, err)
 	})
 }
@@ -274,4 +281,15 @@ func (h *harness) startSinkProcess() *process {
 func (p *process) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
+}
+
+// demoCatalog is the path of the demo service catalog, which the simulator draws
+// its hosted ids and campaigns from.
+func demoCatalog(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "catalog", "demo.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -49,6 +49,7 @@ func TestPipelineLandsEveryEventOnceWithoutIdentifiers(t *testing.T) {
 	if c := countCanaries(clean); c != 0 {
 		t.Errorf("clean topic: %d records carry a canary (an identifier leaked)", c)
 	}
+	h.assertNoTimeFinerThanTheHour(clean)
 	if dl := testenv.ReadAll(t, h.brokers, h.topics.DeadLetter); len(dl) != 0 {
 		t.Errorf("dead-letter topic holds %d records, want 0; first: %s", len(dl), stream.Header(dl[0], stream.HeaderError))
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veiltelemetry/veil/internal/catalog"
 	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/internal/geo"
 	"github.com/veiltelemetry/veil/internal/privacy"
@@ -147,7 +148,7 @@ func (analystGeo) Locate(ip, zip string) (string, string) {
 func analystEvents(t *testing.T, n int) []map[string]any {
 	t.Helper()
 	reg := schemas.MustLoad()
-	pol, err := privacy.New(reg, privacy.Deps{Pseudonyms: analystPseudonyms{}, Geo: analystGeo{}})
+	pol, err := privacy.New(reg, privacy.Deps{Pseudonyms: analystPseudonyms{}, Geo: analystGeo{}, Catalog: catalog.Demo()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package enricher
 
 import (
+	"context"
 	"io"
 	"path/filepath"
 	"testing"
@@ -42,10 +43,10 @@ func testProcessor(tb testing.TB) *Processor {
 	tb.Helper()
 	dir := tb.TempDir()
 	mmdb := filepath.Join(dir, "geo.mmdb")
-	if _, err := geo.BuildFile(mmdb, []string{"../geo/testdata/geoip"}, io.Discard); err != nil {
+	if _, err := geo.BuildFile(context.Background(), mmdb, []string{"../geo/testdata/geoip"}, io.Discard); err != nil {
 		tb.Fatal(err)
 	}
-	p, err := NewProcessor(Config{Kafka: stream.Kafka{Topics: stream.DefaultTopics()}, KeyDir: filepath.Join(dir, "keys"),
+	p, _, err := NewProcessor(Config{Kafka: stream.Kafka{Topics: stream.DefaultTopics()}, KeyDir: filepath.Join(dir, "keys"),
 		KeyPeriod: 30 * 24 * time.Hour, KeyRetention: 3, GeoIP: mmdb})
 	if err != nil {
 		tb.Fatal(err)

@@ -1,7 +1,15 @@
 // Package enricher is the privacy stage: it consumes raw events from the raw topic
 // in a consumer group, applies the privacy policy (package privacy) and writes clean
 // events to the clean topic. Records it cannot decode or clean go to the dead-letter
-// topic with headers naming the stage, the error and their origin.
+// topic with headers naming the stage, the error and their origin. A record that
+// decodes but fails later (invalid, or the policy failed) is dead-lettered with the
+// fields the policy drops blanked, and a header naming them (veil-redacted); one
+// that does not decode is dead-lettered as read: it may hold anything, and only the
+// dead-letter topic's retention, no longer than the raw topic's, bounds it.
+//
+// The enricher also keeps the pseudonym keys: it rotates them at start and every
+// --key-rotate-every (package pseudonym), so that keys past the retention are
+// destroyed without anyone running `enricher keys rotate`.
 //
 // Delivery: at-least-once. A batch's offsets are committed only after every clean
 // and dead-letter record of the batch was acknowledged by all in-sync replicas

@@ -3,6 +3,7 @@ package enricher
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,7 @@ type Processor struct {
 	Topics  stream.Topics
 	Consent Consent // nil: nobody opted out
 	Now     func() time.Time
+	MaxAge  time.Duration // oldest event time accepted, relative to the raw record's arrival; 0: schemas.DefaultMaxAge
 
 	hdrs sync.Map // *schemas.Schema -> []kafka.Header
 }
@@ -61,6 +63,10 @@ func (p *Processor) Process(m kafka.Message) (kafka.Message, Outcome, string) {
 		return kafka.Message{}, Dropped, string(d)
 	}
 	reason := reasonOf(err)
+	var re reasonError
+	if errors.As(err, &re) && re.redacted != nil {
+		m = re.redacted.of(m)
+	}
 	return stream.DeadLetter(p.Topics.DeadLetter, "enricher", reason, err, m, p.Now()), DeadLetter, reason
 }
 
@@ -70,8 +76,56 @@ type dropped string
 func (d dropped) Error() string { return "dropped: " + string(d) }
 
 type reasonError struct {
-	reason string
-	err    error
+	reason   string
+	err      error
+	redacted *redacted // the record to dead-letter in place of the one read; nil: the one read
+}
+
+// redacted is a raw record that decoded but failed later, re-encoded with the
+// fields the policy drops blanked: a dead letter holds no more than it must.
+type redacted struct {
+	value       []byte
+	fields      string // the blanked fields, comma-separated
+	fingerprint string // of the schema it is encoded with
+}
+
+// redact returns e carrying rec, a flat record of kp.Raw, with its dropped fields
+// blanked (privacy.KindPolicy.Redact). The blanked record is still a record of the
+// raw schema, so that a replay can clean it once what failed is fixed. When kp
+// drops no field, or the record does not encode again (a value out of its type's
+// range that the decoder let through), e is returned as it is and the record
+// read is dead-lettered, like one that does not decode.
+func redact(kp *privacy.KindPolicy, rec []schemas.Value, e reasonError) reasonError {
+	fields := kp.Redact(rec)
+	if len(fields) == 0 {
+		return e
+	}
+	v, err := kp.Raw.AppendFlat(nil, rec)
+	if err != nil {
+		return e
+	}
+	e.redacted = &redacted{value: v, fields: strings.Join(fields, ","), fingerprint: kp.Raw.FingerprintHex()}
+	return e
+}
+
+// of returns m with the redacted value, a HeaderRedacted naming the blanked
+// fields first, and the fingerprint header, if any, naming the schema the value
+// is now encoded with (a record read with the legacy fingerprint is written with
+// the specification's).
+func (r *redacted) of(m kafka.Message) kafka.Message {
+	h := make([]kafka.Header, 0, len(m.Headers)+1)
+	h = append(h, kafka.Header{Key: stream.HeaderRedacted, Value: []byte(r.fields)})
+	for _, x := range m.Headers {
+		switch x.Key {
+		case stream.HeaderRedacted:
+			continue
+		case stream.HeaderFingerprint:
+			x.Value = []byte(r.fingerprint)
+		}
+		h = append(h, x)
+	}
+	m.Value, m.Headers = r.value, h
+	return m
 }
 
 func (e reasonError) Error() string { return e.err.Error() }
@@ -107,29 +161,39 @@ func (p *Processor) clean(m kafka.Message) (kafka.Message, error) {
 	}
 	kp, ok := p.Policy.For(raw)
 	if !ok {
-		return kafka.Message{}, reasonError{ReasonNotRaw, fmt.Errorf("schema %s is not a raw schema", raw.Name)}
+		return kafka.Message{}, reasonError{reason: ReasonNotRaw, err: fmt.Errorf("schema %s is not a raw schema", raw.Name)}
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	if sc.in, err = raw.DecodeFlat(m.Value[10:], sc.in); err != nil {
 		return kafka.Message{}, err
 	}
-	if err := schemas.ValidateFlat(raw, sc.in, p.Now()); err != nil {
-		return kafka.Message{}, reasonError{ReasonInvalid, fmt.Errorf("%s: %w", raw.Name, err)}
+	// Consent first: the events of an installation that opted out are dropped
+	// even when they are invalid, so they are never dead-lettered with their
+	// identifiers.
+	if p.Consent != nil && kp.Category != "none" && p.Consent.OptedOut(raw.InstallationID(sc.in), kp.Category) {
+		return kafka.Message{}, dropped(ReasonOptedOut + kp.Category)
+	}
+	now := p.Now()
+	arrived := m.Time
+	if arrived.IsZero() || arrived.After(now) {
+		arrived = now
+	}
+	w := schemas.WindowAt(arrived, p.MaxAge)
+	w.Newest = now.Add(schemas.MaxFutureSkew)
+	if err := schemas.ValidateFlat(raw, sc.in, w); err != nil {
+		return kafka.Message{}, redact(kp, sc.in, reasonError{reason: ReasonInvalid, err: fmt.Errorf("%s: %w", raw.Name, err)})
 	}
 	if reason := kp.DropReasonFlat(sc.in); reason != "" {
 		return kafka.Message{}, dropped(reason)
 	}
-	if p.Consent != nil && kp.Category != "none" && p.Consent.OptedOut(raw.InstallationID(sc.in), kp.Category) {
-		return kafka.Message{}, dropped(ReasonOptedOut + kp.Category)
-	}
 	if sc.out, err = kp.ApplyFlat(sc.in, sc.out); err != nil {
-		return kafka.Message{}, reasonError{ReasonPolicyFailed, fmt.Errorf("%s: %w", raw.Name, err)}
+		return kafka.Message{}, redact(kp, sc.in, reasonError{reason: ReasonPolicyFailed, err: fmt.Errorf("%s: %w", raw.Name, err)})
 	}
-	id := raw.EventID(sc.in)
+	id := kp.Clean.EventID(sc.out)
 	buf, err := kp.Clean.AppendFlat(make([]byte, 0, len(m.Value)+len(id)), sc.out)
 	if err != nil {
-		return kafka.Message{}, reasonError{ReasonPolicyFailed, err}
+		return kafka.Message{}, redact(kp, sc.in, reasonError{reason: ReasonPolicyFailed, err: err})
 	}
 	n := len(buf)
 	buf = append(buf, id...)
@@ -137,9 +201,11 @@ func (p *Processor) clean(m kafka.Message) (kafka.Message, error) {
 		Topic: p.Topics.Clean,
 		Key:   buf[n:],
 		Value: buf[:n:n],
-		// The raw record's append time travels on, so the sink can measure how
-		// long an event took to become queryable.
-		Time:    m.Time,
+		// The record's timestamp is the hour the raw record arrived in: enough
+		// for the clean topic's retention, and no finer than the event_hour the
+		// record holds. Without it kafka-go would stamp the time of writing,
+		// which tells when the event arrived to the millisecond.
+		Time:    arrived.UTC().Truncate(time.Hour),
 		Headers: p.headers(kp.Clean),
 	}, nil
 }
@@ -149,11 +215,7 @@ func (p *Processor) headers(s *schemas.Schema) []kafka.Header {
 	if h, ok := p.hdrs.Load(s); ok {
 		return h.([]kafka.Header)
 	}
-	h := []kafka.Header{
-		{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
-		{Key: stream.HeaderFingerprint, Value: []byte(s.FingerprintHex())},
-		{Key: stream.HeaderProducedBy, Value: []byte("enricher")},
-	}
+	h := stream.RecordHeaders(s, "enricher")
 	p.hdrs.Store(s, h[:len(h):len(h)])
 	return h
 }

@@ -39,7 +39,9 @@ func (c *ReplayConfig) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.DryRun, "dry-run", false, "count what would be replayed; write and commit nothing")
 }
 
-// ReplayStats is what a replay did.
+// ReplayStats is what a replay did. Replayed and Skipped count dead letters
+// whose offsets were committed (with --dry-run: that would have been); those
+// read but not counted there are left for the next run.
 type ReplayStats struct {
 	Read, Replayed, Skipped int
 }
@@ -51,13 +53,19 @@ func (s ReplayStats) String() string {
 // Replay re-injects dead letters into the topic they came from, once whatever
 // made them fail has been fixed (a new schema deployed, ClickHouse repaired): it
 // reads the dead-letter topic with its own consumer group, and writes each
-// matching record's original key, value and headers back to its source topic,
-// marked with HeaderReplayedFrom. Offsets are committed only after the writes
+// matching record's original key, value, headers and timestamp back to its
+// source topic, marked with HeaderReplayedFrom. The original timestamp
+// (stream.SourceTime) is when the record first arrived: the enricher measures an
+// event's age from it, the clean record carries its hour, and the raw topic's
+// retention counts from it, as if the record had never failed. Offsets are committed only after the writes
 // were acknowledged, so an interrupted replay is resumed, never skipped; a record
 // replayed twice is absorbed by the sink's event-id deduplication. Records that
 // do not match --stage/--reason are skipped and committed too: a later replay
 // with other filters needs another --group. It returns once the topic has been
-// idle for --idle.
+// idle for --idle, and fails at once when Kafka does not answer at start. When
+// ctx ends first, the dead letters read so far are written and committed if
+// Kafka takes them within stream.DrainTimeout, and Replay returns an error
+// saying how many are left for the next run.
 func Replay(ctx context.Context, cfg ReplayConfig, log *slog.Logger) (ReplayStats, error) {
 	var st ReplayStats
 	if err := cfg.Kafka.Validate(); err != nil {
@@ -70,25 +78,36 @@ func Replay(ctx context.Context, cfg ReplayConfig, log *slog.Logger) (ReplayStat
 	if err != nil {
 		return st, err
 	}
+	// The reader waits for a broker it cannot reach without a word, and the
+	// replay would then end as if the topic were idle: ask for the topic first.
+	if _, err := stream.PartitionCount(ctx, cluster, cfg.Kafka.Topics.DeadLetter); err != nil {
+		return st, fmt.Errorf("replay: %w", err)
+	}
 	w, err := cfg.Kafka.Writer("")
 	if err != nil {
 		return st, err
 	}
-	defer w.Close()
+	defer stream.Close(w, "writer")
 	r := kafka.NewReader(stream.ReaderConfig(cluster, cfg.Group, cfg.Kafka.Topics.DeadLetter))
-	defer r.Close()
+	defer stream.Close(r, "dead-letter reader")
 	var batch, out []kafka.Message
+	// flush writes and commits what was read; a write already under way when
+	// ctx ends gets stream.DrainTimeout to be acknowledged.
 	flush := func() error {
+		work, cancel := stream.DrainContext(ctx)
+		defer cancel()
 		if !cfg.DryRun && len(out) > 0 {
-			if err := w.WriteMessages(ctx, out...); err != nil {
+			if err := w.WriteMessages(work, out...); err != nil {
 				return fmt.Errorf("replay: write %d records: %w", len(out), err)
 			}
 		}
 		if !cfg.DryRun && len(batch) > 0 {
-			if err := r.CommitMessages(ctx, batch...); err != nil {
+			if err := r.CommitMessages(work, batch...); err != nil {
 				return fmt.Errorf("replay: commit: %w", err)
 			}
 		}
+		st.Replayed += len(out)
+		st.Skipped += len(batch) - len(out)
 		batch, out = batch[:0], out[:0]
 		return nil
 	}
@@ -100,17 +119,18 @@ func Replay(ctx context.Context, cfg ReplayConfig, log *slog.Logger) (ReplayStat
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 				return st, flush() // idle: everything present has been handled
 			}
-			return st, errors.Join(err, flush())
+			if ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
+			err = errors.Join(err, flush())
+			return st, fmt.Errorf("replay: %w (%d dead letters read but not handled are left for the next run)", err, st.Read-st.Replayed-st.Skipped)
 		}
 		st.Read++
 		batch = append(batch, m)
 		src := stream.Header(m, stream.HeaderSourceTopic)
-		if src == "" || (cfg.Stage != "" && stream.Header(m, stream.HeaderStage) != cfg.Stage) ||
-			(cfg.Reason != "" && stream.Header(m, stream.HeaderReason) != cfg.Reason) {
-			st.Skipped++
-		} else {
-			st.Replayed++
-			out = append(out, kafka.Message{Topic: src, Key: m.Key, Value: m.Value, Headers: original(m)})
+		if src != "" && (cfg.Stage == "" || stream.Header(m, stream.HeaderStage) == cfg.Stage) &&
+			(cfg.Reason == "" || stream.Header(m, stream.HeaderReason) == cfg.Reason) {
+			out = append(out, kafka.Message{Topic: src, Key: m.Key, Value: m.Value, Headers: original(m), Time: stream.SourceTime(m)})
 		}
 		if len(batch) >= 1000 {
 			if err := flush(); err != nil {
@@ -128,7 +148,7 @@ func original(m kafka.Message) []kafka.Header {
 	for _, x := range m.Headers {
 		switch x.Key {
 		case stream.HeaderStage, stream.HeaderReason, stream.HeaderError, stream.HeaderSourceTopic,
-			stream.HeaderSourcePartition, stream.HeaderSourceOffset, stream.HeaderTime, HeaderReplayedFrom:
+			stream.HeaderSourcePartition, stream.HeaderSourceOffset, stream.HeaderTime, stream.HeaderSourceTime, HeaderReplayedFrom:
 			continue
 		}
 		h = append(h, x)

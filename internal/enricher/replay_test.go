@@ -14,8 +14,8 @@ import (
 )
 
 // Replay on real Kafka: matching dead letters go back to their source topic with
-// their original key, value and headers; others stay; a second run with the same
-// group replays nothing again.
+// their original key, value, headers and timestamp; others stay; a second run
+// with the same group replays nothing again.
 func TestReplayReinjectsMatchingDeadLettersOnce(t *testing.T) {
 	brokers := testenv.Kafka(t)
 	tp := testenv.Topics(t, brokers, 2)
@@ -24,11 +24,13 @@ func TestReplayReinjectsMatchingDeadLettersOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	// The raw records arrived three hours ago, and failed an hour later.
+	arrived := time.Now().Add(-3 * time.Hour).Truncate(time.Millisecond)
 	src := func(key string) kafka.Message {
-		return kafka.Message{Topic: tp.Raw, Partition: 1, Offset: 7, Key: []byte(key), Value: []byte("value-" + key),
+		return kafka.Message{Topic: tp.Raw, Partition: 1, Offset: 7, Key: []byte(key), Value: []byte("value-" + key), Time: arrived,
 			Headers: []kafka.Header{{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)}}}
 	}
-	now := time.Now()
+	now := arrived.Add(time.Hour)
 	dead := []kafka.Message{
 		stream.DeadLetter(tp.DeadLetter, "enricher", ReasonFingerprint, errors.New("unknown"), src("a"), now),
 		stream.DeadLetter(tp.DeadLetter, "enricher", ReasonInvalid, errors.New("bad"), src("b"), now),
@@ -37,6 +39,11 @@ func TestReplayReinjectsMatchingDeadLettersOnce(t *testing.T) {
 	}
 	if err := w.WriteMessages(context.Background(), dead...); err != nil {
 		t.Fatal(err)
+	}
+	for _, m := range testenv.ReadAll(t, brokers, tp.DeadLetter) {
+		if !m.Time.Equal(arrived) {
+			t.Errorf("dead letter %q has timestamp %v, want its raw record's %v", m.Key, m.Time, arrived)
+		}
 	}
 	var cfg ReplayConfig
 	testenv.Configure(t, cfg.Register, append(testenv.KafkaArgs(brokers, tp), "--group", testenv.Unique("replay"),
@@ -60,8 +67,11 @@ func TestReplayReinjectsMatchingDeadLettersOnce(t *testing.T) {
 	for _, m := range got {
 		keys[string(m.Key)] = true
 		if string(m.Value) != "value-"+string(m.Key) || stream.Header(m, stream.HeaderContentType) != stream.AvroContentType ||
-			stream.Header(m, stream.HeaderStage) != "" || stream.Header(m, HeaderReplayedFrom) == "" {
+			stream.Header(m, stream.HeaderStage) != "" || stream.Header(m, stream.HeaderSourceTime) != "" || stream.Header(m, HeaderReplayedFrom) == "" {
 			t.Errorf("replayed record %q: value %q headers %v", m.Key, m.Value, m.Headers)
+		}
+		if !m.Time.Equal(arrived) {
+			t.Errorf("replayed record %q has timestamp %v, want the original %v", m.Key, m.Time, arrived)
 		}
 	}
 	if len(got) != 2 || !keys["a"] || !keys["c"] {

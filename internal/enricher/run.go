@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/veiltelemetry/veil/internal/catalog"
 	"github.com/veiltelemetry/veil/internal/consent"
 	"github.com/veiltelemetry/veil/internal/geo"
 	"github.com/veiltelemetry/veil/internal/obs"
@@ -24,6 +25,7 @@ type metrics struct {
 	records  *prometheus.CounterVec
 	batches  prometheus.Histogram
 	writeDur prometheus.Histogram
+	catalog  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -43,47 +45,107 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 	}
-	reg.MustRegister(m.records, m.batches, m.writeDur)
+	m.catalog = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "veil_enricher_catalog_reloads_total",
+		Help: "Reloads of the service catalog file, by result (ok, failed: the previous catalog stays in use).",
+	}, []string{"result"})
+	reg.MustRegister(m.records, m.batches, m.writeDur, m.catalog)
 	return m
 }
 
+// replacedCollector exports how many values the policy replaced because they lay
+// outside their field's domain, per kind and field. It reads the policy's own
+// counters at scrape time.
+type replacedCollector struct {
+	pol  *privacy.Policy
+	desc *prometheus.Desc
+}
+
+func newReplacedCollector(pol *privacy.Policy) *replacedCollector {
+	return &replacedCollector{pol: pol, desc: prometheus.NewDesc("veil_enricher_out_of_domain_total",
+		"Values outside their field's declared domain, which the policy replaced (a kept string by \"other\", a catalog id the service catalog does not hold by nothing), by event kind and raw field.",
+		[]string{"kind", "field"}, nil)}
+}
+
+func (c *replacedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *replacedCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, kp := range c.pol.Kinds() {
+		kp.Replaced(func(field string, n uint64) {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), kp.Raw.Kind, field)
+		})
+	}
+}
+
 // NewProcessor loads the embedded schemas and compiles the policy with the key
-// store and geo database of cfg. It fails closed: a schema field without a valid
-// privacy annotation is an error here, before any record is read.
-func NewProcessor(cfg Config) (*Processor, error) {
+// store, geo database and service catalog of cfg. It fails closed: a schema field
+// without a valid privacy annotation, or a kept string without a domain, is an
+// error here, before any record is read. The returned catalog follows its file
+// once Follow runs.
+func NewProcessor(cfg Config) (*Processor, *catalog.Live, error) {
+	keys, err := openKeys(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return newProcessor(cfg, keys)
+}
+
+func openKeys(cfg Config) (*pseudonym.Store, error) {
+	return pseudonym.Open(pseudonym.Config{Dir: cfg.KeyDir, Period: cfg.KeyPeriod, Retention: cfg.KeyRetention})
+}
+
+func newProcessor(cfg Config, keys *pseudonym.Store) (*Processor, *catalog.Live, error) {
 	reg, err := schemas.Load()
 	if err != nil {
-		return nil, err
-	}
-	keys, err := pseudonym.Open(pseudonym.Config{Dir: cfg.KeyDir, Period: cfg.KeyPeriod, Retention: cfg.KeyRetention})
-	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	loc := geo.Locator{}
 	if cfg.GeoIP != "" {
 		db, err := geo.OpenMMDB(cfg.GeoIP)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		loc.IPs = db
 	}
-	pol, err := privacy.New(reg, privacy.Deps{Pseudonyms: keys, Geo: loc})
+	cat, err := catalog.Open(cfg.Catalog)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("enricher: --service-catalog: %w", err)
 	}
-	return &Processor{Schemas: reg, Policy: pol, Topics: cfg.Kafka.Topics, Now: time.Now}, nil
+	pol, err := privacy.New(reg, privacy.Deps{Pseudonyms: keys, Geo: loc, Catalog: cat})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Processor{Schemas: reg, Policy: pol, Topics: cfg.Kafka.Topics, Now: time.Now, MaxAge: cfg.MaxAge}, cat, nil
 }
 
 // Run consumes the raw topic until ctx is done, then finishes the batch in hand and
-// returns. It returns an error when the policy does not compile, Kafka cannot be
-// reached at start, or the consume loop fails.
+// returns. It rotates the pseudonym keys at start and every --key-rotate-every.
+// It returns an error when the policy does not compile, the first key rotation
+// fails, Kafka cannot be reached at start, the consume loop fails, or the batch
+// in hand could not be written within stream.DrainTimeout of ctx ending (it
+// stays uncommitted and is enriched again by the next run); a later rotation
+// that fails is logged and counted, and the next one tries again.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	proc, err := NewProcessor(cfg)
+	keys, err := openKeys(cfg)
 	if err != nil {
 		return err
+	}
+	// Keys that must not be used (of an earlier --key-period, past the
+	// retention) are destroyed before the first record is enriched.
+	rot, err := keys.Rotate()
+	if err != nil {
+		return fmt.Errorf("enricher: rotate pseudonym keys in %s: %w", cfg.KeyDir, err)
+	}
+	logRotation(log, keys, rot)
+	proc, cat, err := newProcessor(cfg, keys)
+	if err != nil {
+		return err
+	}
+	if cfg.Catalog == "" {
+		log.Warn("no --service-catalog: no catalog_id or campaign_id will be kept")
 	}
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
 		return err
@@ -96,22 +158,42 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err != nil {
 		return err
 	}
-	defer w.Close()
+	defer stream.Close(w, "writer")
 	parts, err := stream.PartitionCount(ctx, cluster, cfg.Kafka.Topics.Clean)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("enricher: %w before consuming anything: %w", context.Cause(ctx), err)
+		}
 		return fmt.Errorf("enricher: clean topic (an administrator creates it: veilctl kafka setup --create-topics): %w", err)
 	}
 	w.Balancer = &stream.EventIDBalancer{Topic: cfg.Kafka.Topics.Clean, Partitions: parts}
 	r := kafka.NewReader(stream.ReaderConfig(cluster, cfg.Group, cfg.Kafka.Topics.Raw))
-	defer r.Close()
+	defer stream.Close(r, "raw reader")
 	m := newMetrics(reg)
+	km := newKeyMetrics(reg, keys)
+	km.observe(rot, nil)
 	stream.RegisterReaderStats(reg, "enricher", r)
+	if err := reg.Register(newReplacedCollector(proc.Policy)); err != nil {
+		return fmt.Errorf("enricher: register metrics: %w", err)
+	}
 
 	optOuts := consent.NewStore()
 	proc.Consent = optOuts
 	loaded := make(chan struct{})
 
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return cat.Follow(ctx, cfg.CatalogEvery, func(c *catalog.Catalog, err error) {
+			if err != nil {
+				m.catalog.WithLabelValues("failed").Inc()
+				log.Warn("service catalog not reloaded; the previous one stays in use", "file", cfg.Catalog, "err", err)
+				return
+			}
+			m.catalog.WithLabelValues("ok").Inc()
+			log.Info("service catalog reloaded", "file", cfg.Catalog, "hosted", c.Len(catalog.Hosted), "campaigns", c.Len(catalog.Campaign))
+		})
+	})
+	g.Go(func() error { return km.rotateEvery(ctx, cfg.KeyRotate, log) })
 	g.Go(func() error {
 		return consent.Follow(ctx, cluster, cfg.Kafka.Topics.Consent, optOuts, log, loaded)
 	})
@@ -158,18 +240,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	return g.Wait()
 }
 
-// RotateKeys makes sure the current and next pseudonym epochs have keys and
-// destroys the keys of epochs past the retention, reporting what it did. After a
-// key is destroyed, pseudonyms made with it can no longer be recomputed by anyone.
+// RotateKeys is `enricher keys rotate`: one rotation of the pseudonym keys, as
+// `enricher run` does every --key-rotate-every (pseudonym.Store.Rotate), reporting
+// what it did. After a key is destroyed, pseudonyms made with it can no longer be
+// recomputed by anyone.
 func RotateKeys(cfg Config, out io.Writer) error {
-	keys, err := pseudonym.Open(pseudonym.Config{Dir: cfg.KeyDir, Period: cfg.KeyPeriod, Retention: cfg.KeyRetention})
+	keys, err := openKeys(cfg)
 	if err != nil {
 		return err
 	}
 	r, err := keys.Rotate()
-	if err != nil {
-		return err
-	}
 	fmt.Fprintf(out, "keys in %s: current epoch %d, created %v, destroyed %v\n", cfg.KeyDir, r.Current, r.Created, r.Destroyed)
-	return nil
+	return err
 }

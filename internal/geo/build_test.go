@@ -2,6 +2,8 @@ package geo_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net/netip"
 	"os"
@@ -134,28 +136,6 @@ func TestWriteMMDBSubdivisionsAndReservedNetworks(t *testing.T) {
 	})
 }
 
-func TestLocatorWithMMDB(t *testing.T) {
-	db, _ := tinyDB(t, rng("81.2.69.0", "81.2.69.255", "GB", "ENG"), rng("2a01:4f8::", "2a01:4f8:ffff:ffff:ffff:ffff:ffff:ffff", "DE", ""))
-	l := geo.Locator{IPs: db}
-	tests := []struct {
-		name, ip, zip, country, region string
-	}{
-		{"the IP gives the country and region", "81.2.69.160", "", "GB", "GB-ENG"},
-		{"an IPv4-mapped IP gives the same", "::ffff:81.2.69.160", "", "GB", "GB-ENG"},
-		{"an IPv6 IP gives its country", "2a01:4f8::1", "", "DE", ""},
-		{"a valid zip wins over the IP for country and region", "81.2.69.160", "10027", "US", "US-NY"},
-		{"a malformed zip leaves the IP to decide", "2a01:4f8::1", "1002", "DE", ""},
-		{"an IP outside the database is unknown", "81.2.70.1", "", "", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if c, r := l.Locate(tt.ip, tt.zip); c != tt.country || r != tt.region {
-				t.Errorf("Locate(%q, %q) = %q, %q; want %q, %q", tt.ip, tt.zip, c, r, tt.country, tt.region)
-			}
-		})
-	}
-}
-
 func TestParseTorGeoIPNotes(t *testing.T) {
 	rs, notes, err := geo.ParseTorGeoIP(open(t, "testdata/geoip"))
 	if err != nil {
@@ -214,7 +194,7 @@ func TestBuildTorGeoIPDB(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "veil-country.mmdb")
 	var progress bytes.Buffer
-	st, err := geo.BuildFile(out, from, &progress)
+	st, err := geo.BuildFile(context.Background(), out, from, &progress)
 	if err != nil {
 		t.Fatalf("BuildFile: %v", err)
 	}
@@ -248,4 +228,20 @@ func TestBuildTorGeoIPDB(t *testing.T) {
 		{"a private address is nowhere", "192.168.1.1", "", ""},
 		{"a documentation address is nowhere", "203.0.113.5", "", ""},
 	})
+}
+
+// An interrupted build returns its context's cause and leaves nothing behind:
+// no database, no temporary file.
+func TestBuildFileInterruptedLeavesNothingBehind(t *testing.T) {
+	dir := t.TempDir()
+	stop := errors.New("interrupted by test")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(stop)
+	_, err := geo.BuildFile(ctx, filepath.Join(dir, "country.mmdb"), []string{"testdata/geoip"}, io.Discard)
+	if !errors.Is(err, stop) {
+		t.Errorf("BuildFile = %v, want its context's cause", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
 }

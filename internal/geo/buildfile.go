@@ -2,6 +2,7 @@ package geo
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +15,9 @@ import (
 // BuildFile builds the database at out from files in the tor-geoipdb format (see
 // ParseTorGeoIP), printing a line per source and a summary to progress. The
 // database is written to a temporary file beside out and renamed over it only when
-// complete, so a failed build leaves any previous database in place.
-func BuildFile(out string, from []string, progress io.Writer) (BuildStats, error) {
+// complete, so a failed build leaves any previous database in place. When ctx ends
+// first, BuildFile removes the temporary file and returns at once.
+func BuildFile(ctx context.Context, out string, from []string, progress io.Writer) (BuildStats, error) {
 	if out == "" {
 		return BuildStats{}, errors.New("geo: no output file (--out)")
 	}
@@ -27,6 +29,9 @@ func BuildFile(out string, from []string, progress io.Writer) (BuildStats, error
 	var credits []string
 	seen := map[string]bool{}
 	for _, path := range from {
+		if ctx.Err() != nil {
+			return BuildStats{}, fmt.Errorf("geo: %w", context.Cause(ctx))
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			return BuildStats{}, fmt.Errorf("geo: %w", err)
@@ -65,10 +70,26 @@ func BuildFile(out string, from []string, progress io.Writer) (BuildStats, error
 		return BuildStats{}, fmt.Errorf("geo: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op after the rename
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	st, err := WriteMMDB(bw, all, MMDBOptions{Description: desc})
-	if err == nil {
-		err = bw.Flush()
+	type written struct {
+		st  BuildStats
+		err error
+	}
+	done := make(chan written, 1)
+	go func() { // writing takes seconds and cannot be interrupted: it is left behind when ctx ends
+		bw := bufio.NewWriterSize(tmp, 1<<20)
+		st, err := WriteMMDB(bw, all, MMDBOptions{Description: desc})
+		if err == nil {
+			err = bw.Flush()
+		}
+		done <- written{st, err}
+	}()
+	var st BuildStats
+	select {
+	case w := <-done:
+		st, err = w.st, w.err
+	case <-ctx.Done():
+		tmp.Close()
+		return BuildStats{}, fmt.Errorf("geo: %w", context.Cause(ctx))
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr

@@ -67,6 +67,10 @@ func (f *fakeIPs) Lookup(ip netip.Addr) (string, string, bool) {
 		return "GB", "GB-ENG", true
 	case netip.MustParseAddr("2001:db8::1"):
 		return "DE", "", true
+	case netip.MustParseAddr("198.51.100.7"):
+		return "Germany", "", true
+	case netip.MustParseAddr("198.51.100.8"):
+		return "DE", "US-NY", true
 	}
 	return "", "", false
 }
@@ -80,18 +84,24 @@ func TestLocator(t *testing.T) {
 		wantRegion  string
 		wantAsked   []string
 	}{
-		{"a valid zip wins over the IP", true, "81.2.69.160", "10027", "US", "US-NY", nil},
+		{"a British IP ignores a US zip", true, "81.2.69.160", "10027", "GB", "GB-ENG", []string{"81.2.69.160"}},
 		{"a valid zip needs no IP database", false, "", "94110", "US", "US-CA", nil},
 		{"Puerto Rico is its own country without a region", true, "", "00601", "PR", "", nil},
 		{"the Virgin Islands are their own country", true, "", "00802", "VI", "", nil},
 		{"Guam is its own country", true, "", "96910", "GU", "", nil},
-		{"a military zip falls back to the IP", true, "81.2.69.160", "09001", "GB", "GB-ENG", []string{"81.2.69.160"}},
-		{"a malformed zip falls back to the IP", true, "81.2.69.160", "abcde", "GB", "GB-ENG", []string{"81.2.69.160"}},
+		{"a military zip leaves the IP to decide", true, "81.2.69.160", "09001", "GB", "GB-ENG", []string{"81.2.69.160"}},
+		{"a malformed zip leaves the IP to decide", true, "81.2.69.160", "abcde", "GB", "GB-ENG", []string{"81.2.69.160"}},
 		{"without a zip the IP decides", true, "81.2.69.160", "", "GB", "GB-ENG", []string{"81.2.69.160"}},
 		{"an IPv4-mapped IPv6 address is looked up as IPv4", true, "::ffff:81.2.69.160", "", "GB", "GB-ENG", []string{"81.2.69.160"}},
 		{"an IPv6 address without a subdivision gives only the country", true, "2001:db8::1", "", "DE", "", []string{"2001:db8::1"}},
+		{"an IPv6 address is looked up without its zone", true, "2001:db8::1%eth0", "", "DE", "", []string{"2001:db8::1"}},
 		{"an address the database lacks is unknown", true, "192.0.2.1", "", "", "", []string{"192.0.2.1"}},
+		{"an address the database lacks leaves the zip to decide", true, "192.0.2.1", "10027", "US", "US-NY", []string{"192.0.2.1"}},
+		{"a database answer that is no country code counts as unknown", true, "198.51.100.7", "", "", "", []string{"198.51.100.7"}},
+		{"a database answer that is no country code leaves the zip to decide", true, "198.51.100.7", "60614", "US", "US-IL", []string{"198.51.100.7"}},
+		{"a region of another country than the database's is dropped", true, "198.51.100.8", "", "DE", "", []string{"198.51.100.8"}},
 		{"an unparsable IP is unknown and not looked up", true, "not-an-ip", "", "", "", nil},
+		{"an unparsable IP leaves the zip to decide", true, "not-an-ip", "10027", "US", "US-NY", nil},
 		{"no IP database means the IP is unknown", false, "81.2.69.160", "", "", "", nil},
 		{"nothing at all is unknown", true, "", "", "", "", nil},
 	}

@@ -31,13 +31,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/veiltelemetry/veil/internal/collector"
+	"github.com/veiltelemetry/veil/internal/config"
 	"github.com/veiltelemetry/veil/internal/simulate"
+	"github.com/veiltelemetry/veil/internal/stream"
 )
 
 // Config of a load run.
 type Config struct {
 	URL           string        // --url of the collector, default http://127.0.0.1:8080
-	Token         string        // --token: a bearer token the collector accepts (VEIL_TOKEN)
+	Token         string        // the bearer token, a relay's (batches name many installations); default from --token-file or VEIL_TOKEN
 	Clients       int           // --clients posting concurrently, default 8
 	Batch         int           // --batch: events per request, default 500
 	Duration      time.Duration // --duration of the run, default 10s (0: until --requests)
@@ -48,12 +50,14 @@ type Config struct {
 	Pool          int           // --pool: distinct bodies made per client before the run, default 8
 	Timeout       time.Duration // --timeout of one request, default 30s
 	PID           int           // --pid of the collector, to read its RSS from /proc (0: from its /metrics)
+
+	tokenSecret config.Secret // --token-file, or VEIL_TOKEN
 }
 
 // Register adds the flags to fs.
 func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "base URL of the collector")
-	fs.StringVar(&c.Token, "token", "", "bearer token the collector accepts")
+	config.SecretVar(fs, &c.tokenSecret, "token-file", "VEIL_TOKEN", "file holding a relay's bearer token the collector accepts")
 	fs.IntVar(&c.Clients, "clients", 8, "clients posting concurrently")
 	fs.IntVar(&c.Batch, "batch", 500, "events per request")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of the run (0: until --requests)")
@@ -66,13 +70,21 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.PID, "pid", 0, "pid of the collector, to read its RSS from /proc (0: read it from its /metrics)")
 }
 
+// token is Token, or the one of --token-file or VEIL_TOKEN.
+func (c *Config) token() string {
+	if c.Token != "" {
+		return c.Token
+	}
+	return c.tokenSecret.Value()
+}
+
 // Validate names the first bad field.
 func (c *Config) Validate() error {
 	switch {
 	case !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://"):
 		return fmt.Errorf("--url: want http:// or https://, got %q", c.URL)
-	case c.Token == "":
-		return fmt.Errorf("--token is required")
+	case c.token() == "":
+		return fmt.Errorf("a relay's token is required: --token-file or VEIL_TOKEN")
 	case c.Clients <= 0 || c.Batch <= 0 || c.Pool <= 0 || c.Installations <= 0:
 		return fmt.Errorf("--clients, --batch, --pool and --installations must be positive")
 	case c.Duration < 0 || c.Requests < 0:
@@ -147,7 +159,9 @@ type body struct {
 
 // Run posts until the duration or request count is reached or ctx is done, then
 // waits for the requests in flight (each bounded by --timeout) and returns the
-// report. It fails only when the configuration is bad or no request got an answer.
+// report. It fails when the configuration is bad, when no request got an answer,
+// or when ctx ended first: then the requests in flight get stream.DrainTimeout to
+// be answered, and the report covers the run so far.
 func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return Report{}, err
@@ -156,6 +170,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 	for c := range pools {
 		f := simulate.NewFleet(simulate.Config{Installations: cfg.Installations, Seed: cfg.Seed + uint64(c)*7919})
 		for range cfg.Pool {
+			if ctx.Err() != nil {
+				return Report{}, fmt.Errorf("loadgen: %w while making the request bodies", context.Cause(ctx))
+			}
 			b, err := makeBody(f, cfg.Batch)
 			if err != nil {
 				return Report{}, err
@@ -163,6 +180,11 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 			pools[c] = append(pools[c], b)
 		}
 	}
+	// Requests end with the drain of an interruption, not with --duration: a
+	// request started before the end of the run is answered and counted.
+	interrupt := ctx
+	reqCtx, cancelRequests := stream.DrainContext(interrupt)
+	defer cancelRequests()
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
@@ -185,7 +207,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 		started++
 		return true
 	}
-	rss := newRSSWatcher(cfg, url)
+	rss := newRSSWatcher(reqCtx, cfg, url)
 	stopRSS := rss.watch()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -206,7 +228,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 					payload = gzipped(buf)
 				}
 				t0 := time.Now()
-				status, res, retryAfter, err := post(client, url, cfg.Token, payload, cfg.Gzip)
+				status, res, retryAfter, err := post(reqCtx, client, url, cfg.token(), payload, cfg.Gzip)
 				lat := time.Since(t0)
 				mu.Lock()
 				rep.Requests++
@@ -245,6 +267,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 	stopRSS()
 	rep.RSS, rep.PeakRSS = rss.last, rss.peak
 	slices.Sort(rep.Latencies)
+	if interrupt.Err() != nil {
+		return rep, fmt.Errorf("loadgen: %w after %.1fs: the report covers the run so far", context.Cause(interrupt), rep.Elapsed.Seconds())
+	}
 	if rep.Requests > 0 && rep.Errors == rep.Requests {
 		return rep, fmt.Errorf("loadgen: none of %d requests to %s got an answer", rep.Requests, url)
 	}
@@ -286,8 +311,8 @@ type answer struct {
 	Rejected int `json:"rejected"`
 }
 
-func post(c *http.Client, url, token string, payload []byte, gz bool) (int, answer, time.Duration, error) {
-	req, err := http.NewRequest(http.MethodPost, url+"/v1/events", bytes.NewReader(payload))
+func post(ctx context.Context, c *http.Client, url, token string, payload []byte, gz bool) (int, answer, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/events", bytes.NewReader(payload))
 	if err != nil {
 		return 0, answer{}, 0, err
 	}
@@ -333,13 +358,13 @@ type rssWatcher struct {
 	last, peak int64
 }
 
-func newRSSWatcher(cfg Config, url string) *rssWatcher {
+func newRSSWatcher(ctx context.Context, cfg Config, url string) *rssWatcher {
 	w := &rssWatcher{}
 	c := &http.Client{Timeout: 2 * time.Second}
 	if cfg.PID > 0 {
 		w.read = func() (int64, error) { return procRSS(cfg.PID) }
 	} else {
-		w.read = func() (int64, error) { return metricsRSS(c, url) }
+		w.read = func() (int64, error) { return metricsRSS(ctx, c, url) }
 	}
 	return w
 }
@@ -387,8 +412,12 @@ func procRSS(pid int) (int64, error) {
 }
 
 // metricsRSS reads process_resident_memory_bytes from the collector's /metrics.
-func metricsRSS(c *http.Client, url string) (int64, error) {
-	resp, err := c.Get(url + "/metrics")
+func metricsRSS(ctx context.Context, c *http.Client, url string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/veiltelemetry/veil/internal/collector"
+	"github.com/veiltelemetry/veil/internal/config"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/internal/testenv"
@@ -24,7 +26,7 @@ func startCollector(t *testing.T) (url string, brokers stream.Cluster, raw strin
 	brokers = testenv.Kafka(t)
 	tp := testenv.Topics(t, brokers, 4)
 	var cfg collector.Config
-	testenv.Configure(t, cfg.Register, append(testenv.KafkaArgs(brokers, tp), "--tokens", "bench:"+token)...)
+	testenv.Configure(t, cfg.Register, append(testenv.KafkaArgs(brokers, tp), "--tokens-file", testenv.File(t, "tokens", "bench:relay:"+token))...)
 	batched, single, err := collector.Writers(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +115,33 @@ func TestRunReportsRefusals(t *testing.T) {
 	}
 }
 
+// The token comes from a file or the environment, never from the command line.
+func TestTokenFromAFileOrTheEnvironment(t *testing.T) {
+	parse := func(env map[string]string, args ...string) (Config, error) {
+		fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var cfg Config
+		cfg.Register(fs)
+		err := config.Parse(fs, args, config.MapLookup(env))
+		return cfg, err
+	}
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		args []string
+	}{
+		"file":     {nil, []string{"--token-file", testenv.File(t, "token", token+"\n")}},
+		"variable": {map[string]string{"VEIL_TOKEN": token}, nil},
+	} {
+		cfg, err := parse(tc.env, tc.args...)
+		if err != nil || cfg.Validate() != nil || cfg.token() != token {
+			t.Errorf("%s: token %q, %v, %v; want %q", name, cfg.token(), err, cfg.Validate(), token)
+		}
+	}
+	if _, err := parse(nil, "--token", token); err == nil || !strings.Contains(err.Error(), "flag provided but not defined: -token") {
+		t.Errorf("--token on the command line: %v, want it refused", err)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	var cfg Config
@@ -120,8 +149,8 @@ func TestConfigValidate(t *testing.T) {
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--token") {
-		t.Errorf("defaults without a token: %v, want --token required", err)
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--token-file or VEIL_TOKEN") {
+		t.Errorf("defaults without a token: %v, want --token-file or VEIL_TOKEN required", err)
 	}
 	cfg.Token = token
 	if err := cfg.Validate(); err != nil {

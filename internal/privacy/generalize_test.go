@@ -1,6 +1,7 @@
 package privacy_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -26,12 +27,13 @@ func TestDurationBucket(t *testing.T) {
 		{"a video just under a minute is under a minute", "video", minute - 1, "<1m"},
 		{"a video of exactly one minute starts the 1-5m bucket", "video", minute, "1-5m"},
 		{"a 22-minute episode is 15-30m", "video", 22*minute + 13*sec, "15-30m"},
+		{"a 42-minute episode is 30-45m", "video", 42 * minute, "30-45m"},
 		{"a video a millisecond short of an hour is 45-60m", "video", 60*minute - 1, "45-60m"},
-		{"a video of exactly 60 minutes is 60-90m", "video", 60 * minute, "60-90m"},
-		{"the example film of 131 minutes is 120-150m", "video", 7862000, "120-150m"},
-		{"a video of exactly two and a half hours is past the ladder", "video", 150 * minute, ">=150m"},
-		{"a nine-hour video is past the ladder", "video", 9 * 60 * minute, ">=150m"},
-		{"an unknown media type uses the video ladder", "", 95 * minute, "90-120m"},
+		{"a video of exactly 60 minutes is past the ladder", "video", 60 * minute, ">=60m"},
+		{"the example film of 131 minutes is past the ladder", "video", 7862000, ">=60m"},
+		{"a 95-minute film and a 3-hour one are the same", "video", 95 * minute, ">=60m"},
+		{"a nine-hour video is past the ladder", "video", 9 * 60 * minute, ">=60m"},
+		{"an unknown media type uses the video ladder", "", 50 * minute, "45-60m"},
 		{"a music track of zero length is unknown", "music", 0, "unknown"},
 		{"a 3:30 song is 3-4m", "music", 3*minute + 30*sec, "3-4m"},
 		{"a song of exactly four minutes is 4-5m", "music", 4 * minute, "4-5m"},
@@ -61,12 +63,13 @@ func TestBitrateBucket(t *testing.T) {
 	}{
 		{"a video bitrate of zero is unknown", "video", 0, "unknown"},
 		{"a negative video bitrate is unknown", "video", -1, "unknown"},
-		{"a 999 kbit/s video is under 1M", "video", 999, "<1M"},
-		{"a 1000 kbit/s video starts the 1-4M step", "video", 1000, "1-4M"},
+		{"a 999 kbit/s video is under 4M", "video", 999, "<4M"},
+		{"a 3999 kbit/s video is under 4M", "video", 3999, "<4M"},
+		{"a 4000 kbit/s video starts the 4-16M step", "video", 4000, "4-16M"},
 		{"the example 14320 kbit/s film is 4-16M", "video", 14320, "4-16M"},
-		{"a 16000 kbit/s video starts the 16-64M step", "video", 16000, "16-64M"},
-		{"a 63999 kbit/s video is 16-64M", "video", 63999, "16-64M"},
-		{"a 64000 kbit/s video is past the ladder", "video", 64000, ">=64M"},
+		{"a 16000 kbit/s video is past the ladder", "video", 16000, ">=16M"},
+		{"a 64000 kbit/s UHD remux is past the ladder", "video", 64000, ">=16M"},
+		{"an unknown media type uses the video ladder", "", 5000, "4-16M"},
 		{"a 64 kbit/s audiobook is under 96k", "music", 64, "<96k"},
 		{"a 96 kbit/s track starts 96-192k", "music", 96, "96-192k"},
 		{"a 320 kbit/s MP3 is 320-700k", "music", 320, "320-700k"},
@@ -87,25 +90,28 @@ func TestBitrateBucket(t *testing.T) {
 
 func TestSizeBucket(t *testing.T) {
 	tests := []struct {
-		name  string
-		bytes int64
-		want  string
+		name      string
+		mediaType string
+		bytes     int64
+		want      string
 	}{
-		{"an empty file is unknown", 0, "unknown"},
-		{"a negative size is unknown", -1, "unknown"},
-		{"one byte is under a megabyte", 1, "<1MB"},
-		{"exactly one MiB starts 1-10MB", mib, "1-10MB"},
-		{"a 43 MiB FLAC album track is 10-100MB", 43 * mib, "10-100MB"},
-		{"one byte short of a GiB is 100MB-1GB", gib - 1, "100MB-1GB"},
-		{"exactly one GiB starts 1-4GB", gib, "1-4GB"},
-		{"the example 13 GiB film is 4-16GB", 14075432960, "4-16GB"},
-		{"a 60 GiB UHD remux is 16-64GB", 60 * gib, "16-64GB"},
-		{"exactly 64 GiB is past the ladder", 64 * gib, ">=64GB"},
+		{"an empty file is unknown", "music", 0, "unknown"},
+		{"a negative size is unknown", "photo", -1, "unknown"},
+		{"one byte is under a megabyte", "photo", 1, "<1MB"},
+		{"exactly one MiB starts 1-10MB", "photo", mib, "1-10MB"},
+		{"a 43 MiB FLAC album track is 10-100MB", "music", 43 * mib, "10-100MB"},
+		{"one byte short of a GiB is 100MB-1GB", "music", gib - 1, "100MB-1GB"},
+		{"exactly one GiB starts 1-4GB", "music", gib, "1-4GB"},
+		{"a 5 GiB DSD album is 4-16GB", "music", 5 * gib, "4-16GB"},
+		{"a 60 GiB archive is 16-64GB", "", 60 * gib, "16-64GB"},
+		{"exactly 64 GiB is past the ladder", "", 64 * gib, ">=64GB"},
+		{"the size of the example 13 GiB film is withheld", "video", 14075432960, "withheld"},
+		{"the size of a video is withheld even when unknown", "video", 0, "withheld"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := privacy.SizeBucket(tt.bytes); got != tt.want {
-				t.Errorf("SizeBucket(%d) = %q, want %q", tt.bytes, got, tt.want)
+			if got := privacy.SizeBucket(tt.mediaType, tt.bytes); got != tt.want {
+				t.Errorf("SizeBucket(%q, %d) = %q, want %q", tt.mediaType, tt.bytes, got, tt.want)
 			}
 		})
 	}
@@ -206,5 +212,62 @@ func TestHourOf(t *testing.T) {
 				t.Errorf("HourOf(%v) is in %v, want UTC", tt.in, got.Location())
 			}
 		})
+	}
+}
+
+// Buckets, which the privacy tab prints, names every value a rule writes: each
+// rule is swept over its inputs and every label it returns must be in the
+// sentence for its media type.
+func TestBucketsNameEveryValueTheRulesWrite(t *testing.T) {
+	sentence := func(rule, prefix string) string {
+		for _, s := range privacy.Buckets(privacy.Treatment{Name: "generalize", Rule: rule}) {
+			if strings.HasPrefix(s, prefix+": ") {
+				return s
+			}
+		}
+		t.Fatalf("Buckets(generalize:%s) has no sentence for %q", rule, prefix)
+		return ""
+	}
+	check := func(rule, prefix, label string) {
+		t.Helper()
+		s := sentence(rule, prefix)
+		for _, item := range strings.Split(strings.TrimPrefix(s, prefix+": "), ", ") {
+			if item == label || strings.HasPrefix(item, label+" (") {
+				return
+			}
+		}
+		t.Errorf("Buckets(generalize:%s) says %q, which lacks %q", rule, s, label)
+	}
+	for _, mt := range []string{"video", "music", "photo"} {
+		for ms := int64(1); ms < 30*60*minute; ms = ms*21/20 + 1 {
+			check("duration", mt, privacy.DurationBucket(mt, ms))
+		}
+		for kbps := int64(1); kbps < 1<<20; kbps = kbps*21/20 + 1 {
+			check("bitrate", mt, privacy.BitrateBucket(mt, kbps))
+		}
+		for px := int64(1); px < 20000; px = px*21/20 + 1 {
+			check("resolution", mt, privacy.Resolution(mt, px, px*9/16+1))
+		}
+	}
+	for b := int64(1); b < 1<<40; b = b*21/20 + 1 {
+		check("size", "music and photos", privacy.SizeBucket("music", b))
+		check("size", "video", privacy.SizeBucket("video", b))
+	}
+	check("duration", "photo", privacy.DurationBucket("photo", 0))
+	check("duration", "no running time", privacy.DurationBucket("video", 0))
+	check("bitrate", "no bitrate", privacy.BitrateBucket("music", 0))
+	check("size", "no size", privacy.SizeBucket("photo", 0))
+	check("resolution", "no picture size", privacy.Resolution("video", 0, 0))
+	for p := int64(0); p <= 200; p++ {
+		check("played", "share played", privacy.PlayedBucket(p*1000, 100_000))
+	}
+	check("played", "no running time", privacy.PlayedBucket(1, 0))
+	for _, rule := range []string{"hour", "duration", "bitrate", "size", "resolution", "played"} {
+		if len(privacy.Buckets(privacy.Treatment{Name: "generalize", Rule: rule})) == 0 {
+			t.Errorf("Buckets(generalize:%s) is empty", rule)
+		}
+	}
+	if b := privacy.Buckets(privacy.Treatment{Name: "keep"}); len(b) != 0 {
+		t.Errorf("Buckets(keep) = %q, want none", b)
 	}
 }

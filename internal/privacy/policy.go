@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/veiltelemetry/veil/schemas"
@@ -23,11 +24,24 @@ type Locator interface {
 	Locate(ip, zip string) (country, region string)
 }
 
+// Catalog is what the service itself publishes: the ids of the content it hosts
+// (trailers, Live TV channels, DVR recordings, ads: set "hosted") and of the
+// campaigns it sends (set "campaign"). Lookup returns the catalog's own copy of
+// id when the set holds it.
+type Catalog interface {
+	Lookup(set, id string) (string, bool)
+}
+
 // Deps are the policy's only contacts with the outside world.
 type Deps struct {
 	Pseudonyms Pseudonymizer
 	Geo        Locator
+	Catalog    Catalog // nil: an empty catalog, so no catalog id is kept
 }
+
+type emptyCatalog struct{}
+
+func (emptyCatalog) Lookup(string, string) (string, bool) { return "", false }
 
 // Policy holds one compiled KindPolicy per raw schema.
 type Policy struct {
@@ -41,6 +55,21 @@ type KindPolicy struct {
 	required   []string // boolean fields that must be true for the event to be kept
 	requiredAt []int    // their positions in Raw
 	steps      []step
+	replaced   []atomic.Uint64 // per raw field: values replaced because they were outside the domain
+	dropAt     []int           // positions in Raw of the fields whose treatment is drop
+	dropped    []string        // their names
+}
+
+// Replaced calls f for every raw field of the kind whose values the policy has
+// replaced because they lay outside the field's domain (a kept string that
+// became "other", a catalog id the catalog does not hold), with the running
+// count. The enricher exports it as a metric.
+func (k *KindPolicy) Replaced(f func(field string, n uint64)) {
+	for i := range k.replaced {
+		if n := k.replaced[i].Load(); n > 0 {
+			f(k.Raw.Fields[i].Name, n)
+		}
+	}
 }
 
 // Categories users can opt out of, per installation. Other kinds of events are not
@@ -66,6 +95,21 @@ func (k *KindPolicy) DropReasonFlat(in []schemas.Value) string {
 		}
 	}
 	return ""
+}
+
+// Redact blanks, in rec, a flat record of Raw, every field whose treatment is
+// drop: a string becomes "", a number 0, a boolean false, an enum its first
+// symbol. The record stays a record of Raw that encodes, so that a dead letter
+// can hold it and be replayed, without the values the policy would never let out
+// of the enricher. A required flag (an integration's user_enabled) is left as it
+// is: it decides whether a replayed event is kept, and describes nobody. Redact
+// returns the names of the blanked fields in field order, the same slice for
+// every record of the kind, which the caller must not modify.
+func (k *KindPolicy) Redact(rec []schemas.Value) []string {
+	for _, i := range k.dropAt {
+		rec[i] = schemas.Value{}
+	}
+	return k.dropped
 }
 
 // A step writes some fields of the clean record from the raw one. Both are flat
@@ -95,18 +139,18 @@ type ruleSpec struct {
 
 // rules is the vocabulary. Anything else in a schema is an error.
 var rules = map[string]ruleSpec{
-	"keep":                  {doc: "kept as sent"},
+	"keep":                  {doc: "kept: an enum, number or boolean as sent; a string only as a value of its domain, anything else becoming \"other\""},
 	"drop":                  {outputs: []string{}, doc: "removed before the event leaves the enricher"},
-	"pseudonymize":          {doc: "replaced by a keyed HMAC-SHA256 pseudonym whose key rotates and is destroyed after the retention period"},
-	"hosted-only":           {needs: []string{"media_source"}, doc: "kept only for content the service hosts (trailers, Live TV, DVR, ads); removed for media from your own server"},
+	"pseudonymize":          {doc: "replaced by a keyed HMAC-SHA256 pseudonym under the key of the current epoch; the key rotates and is destroyed after the retention period"},
+	"hosted-only":           {doc: "kept only when the service's own catalog of hosted content (trailers, Live TV channels, DVR recordings, ads) holds the id, whatever the device says; emptied otherwise"},
 	"generalize:hour":       {outputs: []string{"event_hour"}, doc: "truncated to the hour"},
-	"generalize:duration":   {outputs: []string{"duration_bucket"}, needs: []string{"media_type"}, doc: "rounded into coarse running-time buckets (15 or 30 minutes for video, one bucket past 150 minutes; 1-minute steps up to 5 minutes for music, wider after)"},
-	"generalize:bitrate":    {outputs: []string{"bitrate_bucket"}, needs: []string{"media_type"}, doc: "rounded onto a coarse bitrate ladder (growing fourfold at each step for video; the usual lossy tiers, then lossless, for music)"},
-	"generalize:size":       {outputs: []string{"size_bucket"}, doc: "rounded into coarse size buckets (factors of 4 to 10)"},
-	"generalize:resolution": {outputs: []string{"resolution"}, group: "resolution", needs: []string{"media_type"}, doc: "width and height replaced by a resolution class (SD, 720p, 1080p, 4K, 8K)"},
+	"generalize:duration":   {outputs: []string{"duration_bucket"}, needs: []string{"media_type"}, doc: "replaced by a coarse running-time bucket that depends on the media type"},
+	"generalize:bitrate":    {outputs: []string{"bitrate_bucket"}, needs: []string{"media_type"}, doc: "replaced by a step of a coarse bitrate ladder that depends on the media type"},
+	"generalize:size":       {outputs: []string{"size_bucket"}, needs: []string{"media_type"}, doc: "replaced by a coarse size bucket; withheld for video, whose size would give its running time back"},
+	"generalize:resolution": {outputs: []string{"resolution"}, group: "resolution", needs: []string{"media_type"}, doc: "width and height replaced by a resolution class"},
 	"generalize:played":     {outputs: []string{"played_bucket"}, needs: []string{"duration_ms"}, doc: "turned into the share of the item played, in coarse steps"},
-	"geo:ip":                {outputs: []string{"country", "region"}, group: "geo", doc: "looked up as country and coarse region, then removed"},
-	"geo:zip":               {outputs: []string{"country", "region"}, group: "geo", doc: "turned into country and coarse region (a US state), then removed"},
+	"geo:ip":                {outputs: []string{"country", "region"}, group: "geo", doc: "looked up as a country and, only where that is a large state, province or region (about 500,000 people or more), a region, then removed"},
+	"geo:zip":               {outputs: []string{"country", "region"}, group: "geo", doc: "used only when the IP address is in the US or gives no country: turned into a US state (or Puerto Rico, the US Virgin Islands or Guam, which count as countries), then removed"},
 }
 
 // ParseTreatment validates one annotation.
@@ -156,6 +200,9 @@ func New(reg *schemas.Registry, deps Deps) (*Policy, error) {
 	if deps.Pseudonyms == nil || deps.Geo == nil {
 		return nil, fmt.Errorf("privacy: a pseudonymizer and a locator are required")
 	}
+	if deps.Catalog == nil {
+		deps.Catalog = emptyCatalog{}
+	}
 	p := &Policy{byRaw: map[uint64]*KindPolicy{}}
 	for _, raw := range reg.All() {
 		if raw.Stage != schemas.Raw {
@@ -165,17 +212,33 @@ func New(reg *schemas.Registry, deps Deps) (*Policy, error) {
 		if clean == nil {
 			return nil, fmt.Errorf("privacy: %s: no clean schema for kind %q", raw.File, raw.Kind)
 		}
+		if !slices.Contains(Categories, raw.Consent) && raw.Consent != "none" {
+			return nil, fmt.Errorf("privacy: %s: schema attribute \"consent\" must be one of %v or none, got %q", raw.File, Categories, raw.Consent)
+		}
 		kp, err := compile(raw, clean, deps)
 		if err != nil {
 			return nil, fmt.Errorf("privacy: %s: %w", raw.File, err)
-		}
-		if !slices.Contains(Categories, raw.Consent) && raw.Consent != "none" {
-			return nil, fmt.Errorf("privacy: %s: schema attribute \"consent\" must be one of %v or none, got %q", raw.File, Categories, raw.Consent)
 		}
 		kp.Category = raw.Consent
 		p.byRaw[raw.Fingerprint] = kp
 	}
 	return p, nil
+}
+
+// Kinds returns the policy of every raw schema, by kind and version.
+func (p *Policy) Kinds() []*KindPolicy {
+	out := make([]*KindPolicy, 0, len(p.byRaw))
+	for _, kp := range p.byRaw {
+		out = append(out, kp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Raw, out[j].Raw
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.Version < b.Version
+	})
+	return out
 }
 
 // For returns the policy of a raw schema.
@@ -195,10 +258,20 @@ func compile(raw, clean *schemas.Schema, deps Deps) (*KindPolicy, error) {
 	var steps []step
 	var required []string
 	var requiredAt []int
+	kp := &KindPolicy{Raw: raw, Clean: clean, replaced: make([]atomic.Uint64, len(raw.Fields))}
 	for i, f := range raw.Fields {
 		t, err := ParseTreatment(f.Privacy)
 		if err != nil {
 			return nil, fmt.Errorf("field %q: %w", f.Name, err)
+		}
+		if err := checkDomain(raw, i, t); err != nil {
+			return nil, fmt.Errorf("field %q: %w", f.Name, err)
+		}
+		if f.About == "" {
+			return nil, fmt.Errorf("field %q: no \"about\" attribute (one of %v): the audit must know what each field describes", f.Name, schemas.Abouts)
+		}
+		if t.Name == "drop" && !f.Require {
+			kp.dropAt, kp.dropped = append(kp.dropAt, i), append(kp.dropped, f.Name)
 		}
 		if f.Require {
 			if raw.Type(i) != schemas.TBoolean {
@@ -233,7 +306,7 @@ func compile(raw, clean *schemas.Schema, deps Deps) (*KindPolicy, error) {
 			}
 		}
 		if spec.group == "" {
-			s, err := simpleStep(t, raw, clean, i, outs, deps)
+			s, err := kp.simpleStep(t, i, outs, deps)
 			if err != nil {
 				return nil, fmt.Errorf("field %q: %w", f.Name, err)
 			}
@@ -294,7 +367,51 @@ func compile(raw, clean *schemas.Schema, deps Deps) (*KindPolicy, error) {
 			return nil, fmt.Errorf("clean field %q of %s is produced by no raw field", f.Name, clean.File)
 		}
 	}
-	return &KindPolicy{Raw: raw, Clean: clean, required: required, requiredAt: requiredAt, steps: steps}, nil
+	kp.required, kp.requiredAt, kp.steps = required, requiredAt, steps
+	return kp, nil
+}
+
+// checkDomain enforces that a kept string has a declared domain: a free string is
+// never kept as sent. A domain belongs to a kept string only.
+func checkDomain(raw *schemas.Schema, i int, t Treatment) error {
+	f, typ := raw.Fields[i], raw.Type(i)
+	switch {
+	case t.String() == "keep" && typ == schemas.TString && f.Domain == nil:
+		return fmt.Errorf("keep of a string needs a \"domain\" attribute naming its values (one of %s): a free string is never kept as sent", domainNames())
+	case f.Domain != nil && (t.String() != "keep" || typ != schemas.TString):
+		return fmt.Errorf("a \"domain\" belongs to a kept string, not to %s of a %s", t, typ)
+	case t.String() == "hosted-only" && typ != schemas.TString:
+		return fmt.Errorf("hosted-only needs a string, not a %s", typ)
+	}
+	return nil
+}
+
+func domainNames() string {
+	var names []string
+	for _, d := range schemas.Domains() {
+		names = append(names, d.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// PseudonymScope is the scope the kind's pseudonyms are computed in: its consent
+// category (playback, crash, marketing), or the kind itself when it has none
+// (update checks, integrations). The same installation has unrelated pseudonyms
+// in two scopes, so no one can join what a user allowed in one category to what
+// they allowed in another; kinds of one category share their pseudonyms.
+func (k *KindPolicy) PseudonymScope() string { return pseudonymScope(k.Raw) }
+
+func pseudonymScope(raw *schemas.Schema) string {
+	if raw.Consent == "none" || raw.Consent == "" {
+		return raw.Kind
+	}
+	return raw.Consent
+}
+
+// pseudonymDomain separates the pseudonyms of one field across scopes
+// (PseudonymScope), and of the fields of one scope from each other.
+func pseudonymDomain(raw *schemas.Schema, field string) string {
+	return pseudonymScope(raw) + "/" + field
 }
 
 // output returns the position of a clean field the policy writes, which must
@@ -336,7 +453,8 @@ func copier(raw, clean *schemas.Schema, i, o int) (func(v schemas.Value) schemas
 	return nil, fmt.Errorf("kept as clean field %q of type %s, but the raw type is %s", clean.Fields[o].Name, clean.Fields[o].Type, raw.Fields[i].Type)
 }
 
-func simpleStep(t Treatment, raw, clean *schemas.Schema, i int, outs []string, deps Deps) (step, error) {
+func (k *KindPolicy) simpleStep(t Treatment, i int, outs []string, deps Deps) (step, error) {
+	raw, clean := k.Raw, k.Clean
 	field := raw.Fields[i].Name
 	if t.String() == "drop" {
 		return nil, nil
@@ -367,18 +485,47 @@ func simpleStep(t Treatment, raw, clean *schemas.Schema, i int, outs []string, d
 		if err != nil {
 			return nil, err
 		}
-		return func(in, out []schemas.Value) error { out[o] = cp(in[i]); return nil }, nil
+		d := raw.Fields[i].Domain
+		if d == nil { // an enum, a number or a boolean: its type is its domain
+			return func(in, out []schemas.Value) error { out[o] = cp(in[i]); return nil }, nil
+		}
+		replaced := &k.replaced[i]
+		if d.Kind == schemas.KindCatalog {
+			set := d.Catalog
+			return func(in, out []schemas.Value) error {
+				v := in[i].S
+				if v == "" {
+					out[o] = schemas.Value{}
+				} else if c, ok := deps.Catalog.Lookup(set, v); ok {
+					out[o] = schemas.Value{S: c}
+				} else {
+					out[o] = schemas.Value{S: schemas.Other}
+					replaced.Add(1)
+				}
+				return nil
+			}, nil
+		}
+		return func(in, out []schemas.Value) error {
+			c, ok := d.Canon(in[i].S)
+			if !ok {
+				c = schemas.Other
+				replaced.Add(1)
+			}
+			out[o] = schemas.Value{S: c}
+			return nil
+		}, nil
 	case "pseudonymize":
 		if err := needType(schemas.TString); err != nil {
 			return nil, err
 		}
+		scope := pseudonymDomain(raw, field)
 		return func(in, out []schemas.Value) error {
 			v := in[i].S
 			if v == "" {
 				out[o] = schemas.Value{}
 				return nil
 			}
-			p, err := deps.Pseudonyms.Pseudonym(field, v)
+			p, err := deps.Pseudonyms.Pseudonym(scope, v)
 			if err != nil {
 				return fmt.Errorf("pseudonymize %s: %w", field, err)
 			}
@@ -386,16 +533,19 @@ func simpleStep(t Treatment, raw, clean *schemas.Schema, i int, outs []string, d
 			return nil
 		}, nil
 	case "hosted-only":
-		cp, err := copier(raw, clean, i, o)
-		if err != nil {
-			return nil, err
+		if clean.Type(o) != schemas.TString {
+			return nil, fmt.Errorf("hosted-only writes a string, but clean field %q is %s", outs[0], clean.Fields[o].Type)
 		}
-		source := reader(raw, "media_source")
+		replaced := &k.replaced[i]
 		return func(in, out []schemas.Value) error {
-			if source(in) == "hosted" {
-				out[o] = cp(in[i])
-			} else {
+			v := in[i].S
+			if v == "" {
 				out[o] = schemas.Value{}
+			} else if c, ok := deps.Catalog.Lookup("hosted", v); ok {
+				out[o] = schemas.Value{S: c}
+			} else {
+				out[o] = schemas.Value{} // the device's word is never enough
+				replaced.Add(1)
 			}
 			return nil
 		}, nil
@@ -427,7 +577,11 @@ func simpleStep(t Treatment, raw, clean *schemas.Schema, i int, outs []string, d
 			return nil
 		}, nil
 	case "generalize:size":
-		return func(in, out []schemas.Value) error { out[o] = schemas.Value{S: SizeBucket(in[i].N)}; return nil }, nil
+		mt := reader(raw, "media_type")
+		return func(in, out []schemas.Value) error {
+			out[o] = schemas.Value{S: SizeBucket(mt(in), in[i].N)}
+			return nil
+		}, nil
 	case "generalize:played":
 		d := raw.Index("duration_ms")
 		return func(in, out []schemas.Value) error {

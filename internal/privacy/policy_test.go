@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -51,26 +52,47 @@ func (f *fakeGeo) Locate(ip, zip string) (string, string) {
 	return "", ""
 }
 
+// fakeCatalog holds a few ids of the service's own content and campaigns.
+type fakeCatalog map[string]map[string]bool
+
+func (c fakeCatalog) Lookup(set, id string) (string, bool) {
+	if c[set][id] {
+		return strings.Clone(id), true
+	}
+	return "", false
+}
+
+var testCatalog = fakeCatalog{
+	"hosted":   {"livetv:channel-7": true, "trailer:tt0083658-2": true},
+	"campaign": {"2026-11-holiday": true},
+}
+
 func newPolicy(t *testing.T) (*privacy.KindPolicy, *fakePseudonyms, *fakeGeo) {
+	t.Helper()
+	kp, _, ps, geo := newPolicyOf(t, "playback")
+	return kp, ps, geo
+}
+
+func newPolicyOf(t *testing.T, kind string) (*privacy.KindPolicy, *privacy.Policy, *fakePseudonyms, *fakeGeo) {
 	t.Helper()
 	reg := schemas.MustLoad()
 	ps, geo := &fakePseudonyms{}, &fakeGeo{}
-	p, err := privacy.New(reg, privacy.Deps{Pseudonyms: ps, Geo: geo})
+	p, err := privacy.New(reg, privacy.Deps{Pseudonyms: ps, Geo: geo, Catalog: testCatalog})
 	if err != nil {
 		t.Fatalf("New on the real schemas: %v", err)
 	}
-	raw := reg.Latest(schemas.Raw, "playback")
+	raw := reg.Latest(schemas.Raw, kind)
 	kp, ok := p.For(raw)
 	if !ok {
 		t.Fatalf("no policy for %s", raw.File)
 	}
-	if kp.Raw != raw || kp.Clean != reg.Latest(schemas.Clean, "playback") {
-		t.Fatalf("policy maps %s to %s, want the latest clean playback schema", kp.Raw.File, kp.Clean.File)
+	if kp.Raw != raw || kp.Clean != reg.Latest(schemas.Clean, kind) {
+		t.Fatalf("policy maps %s to %s, want the latest clean %s schema", kp.Raw.File, kp.Clean.File, kind)
 	}
 	if _, ok := p.For(kp.Clean); ok {
 		t.Errorf("For(%s) found a policy for a clean schema", kp.Clean.File)
 	}
-	return kp, ps, geo
+	return kp, p, ps, geo
 }
 
 func TestNewAcceptsTheRealSchemasAndRequiresItsDependencies(t *testing.T) {
@@ -114,8 +136,14 @@ var badCases = []badCase{
 		`field "player" produces "player", which clean/playback.v1.avsc lacks`},
 	{"resolution-on-width-only", schemas.Raw, setPrivacy("height", "generalize:resolution", `"drop"`),
 		`fields [width]: generalize:resolution takes exactly the fields width and height`},
-	{"hosted-only-without-media-source", schemas.Raw, removeField("media_source"),
-		`field "catalog_id": treatment hosted-only needs field "media_source", which the schema lacks`},
+	{"keep-of-a-string-without-domain", schemas.Raw, removeAttr("player", `"domain": "player", `),
+		`field "player": keep of a string needs a "domain" attribute`},
+	{"domain-on-a-dropped-field", schemas.Raw, setPrivacy("player_name", "drop", `"drop", "domain": "player"`),
+		`field "player_name": a "domain" belongs to a kept string, not to drop of a string`},
+	{"domain-on-an-enum", schemas.Raw, setPrivacy("media_type", "keep", `"keep", "domain": "container"`),
+		`field "media_type": a "domain" belongs to a kept string, not to keep of a enum`},
+	{"field-without-about", schemas.Raw, removeAttr("container", `, "about": "media"`),
+		`field "container": no "about" attribute`},
 	{"two-fields-generalized-to-the-hour", schemas.Raw, setPrivacy("played_ms", "generalize:played", `"generalize:hour"`),
 		`field "played_ms": output "event_hour" is already produced by "event_time"`},
 	{"no-clean-schema", schemas.Clean, func(*testing.T, string) string { return "" },
@@ -128,11 +156,11 @@ var badCases = []badCase{
 		return strings.Replace(s, line, "", 1)
 	}, `schema attribute "consent" must be one of [playback crash marketing] or none, got ""`},
 	{"require-on-a-string-field", schemas.Raw, func(t *testing.T, s string) string {
-		const from = `"privacy": "drop", "example": "Dana's bedroom TV",`
+		const from = `"privacy": "drop", "about": "sender", "example": "Dana's bedroom TV",`
 		if !strings.Contains(s, from) {
 			t.Fatalf("the real raw schema changed; update this case")
 		}
-		return strings.Replace(s, from, `"privacy": "drop", "require": true, "example": "Dana's bedroom TV",`, 1)
+		return strings.Replace(s, from, `"privacy": "drop", "about": "sender", "require": true, "example": "Dana's bedroom TV",`, 1)
 	}, `field "player_name": "require" needs a boolean field`},
 }
 
@@ -190,6 +218,18 @@ func setPrivacy(field, from, to string) func(*testing.T, string) string {
 			def = strings.Replace(def, old, `"privacy": `+to, 1)
 		}
 		return schema[:s] + def + schema[e:]
+	}
+}
+
+// removeAttr removes attr, which must appear once, from the definition of field.
+func removeAttr(field, attr string) func(*testing.T, string) string {
+	return func(t *testing.T, schema string) string {
+		s, e := fieldSpan(t, schema, field)
+		def := schema[s:e]
+		if strings.Count(def, attr) != 1 {
+			t.Fatalf("field %q of the real schema does not hold %s once; update the bad fixture", field, attr)
+		}
+		return schema[:s] + strings.Replace(def, attr, "", 1) + schema[e:]
 	}
 }
 
@@ -431,21 +471,103 @@ func TestApplyMatchesGoldenFiles(t *testing.T) {
 	}
 }
 
-func TestApplyKeepsCatalogIDOnlyForHostedContent(t *testing.T) {
+func TestApplyKeepsACatalogIDOnlyWhenTheServiceCatalogHoldsIt(t *testing.T) {
+	for _, tc := range []struct {
+		name, source, id, want string
+		replaced               uint64
+	}{
+		{"a hosted id the catalog holds is kept", "hosted", "livetv:channel-7", "livetv:channel-7", 0},
+		{"the catalog decides, not the device's media_source", "local", "trailer:tt0083658-2", "trailer:tt0083658-2", 0},
+		{"a local file's id claimed as hosted is removed", "hosted", "/srv/media/Movies/Heat (1995).mkv", "", 1},
+		{"an id the catalog does not hold is removed", "hosted", "livetv:channel-8", "", 1},
+		{"no id stays no id", "local", "", "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kp, _, _ := newPolicy(t)
+			out, err := kp.Apply(rawRecord(t, kp.Raw, map[string]any{"media_source": tc.source, "catalog_id": tc.id}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out["catalog_id"] != tc.want {
+				t.Errorf("catalog_id = %q, want %q", out["catalog_id"], tc.want)
+			}
+			if got := replacedOf(kp)["catalog_id"]; got != tc.replaced {
+				t.Errorf("replaced count of catalog_id = %d, want %d", got, tc.replaced)
+			}
+		})
+	}
+}
+
+func replacedOf(kp *privacy.KindPolicy) map[string]uint64 {
+	m := map[string]uint64{}
+	kp.Replaced(func(f string, n uint64) { m[f] = n })
+	return m
+}
+
+// Hostile values in kept fields never reach the clean record: each becomes
+// "other" (or, for versions, the release number before its suffix), and the
+// replacement is counted per field.
+func TestApplyReplacesValuesOutsideTheirDomain(t *testing.T) {
 	kp, _, _ := newPolicy(t)
-	for _, src := range []string{"local", "hosted"} {
-		in := rawRecord(t, kp.Raw, map[string]any{"media_source": src, "catalog_id": "livetv:channel-7"})
-		out, err := kp.Apply(in)
+	out, err := kp.Apply(rawRecord(t, kp.Raw, map[string]any{
+		"container":   "/home/dana/Movies/Heat (1995).mkv",
+		"player":      "Dana's bedroom TV",
+		"platform":    "dana@example.org",
+		"video_codec": "HEVC",
+		"audio_codec": "Dolby TrueHD",
+		"app_version": "1.42.1+dana@example.org",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"container": "other", "player": "other", "platform": "other",
+		"video_codec": "modern", "audio_codec": "lossless", "app_version": "1.42.1"}
+	for f, v := range want {
+		if out[f] != v {
+			t.Errorf("%s = %q, want %q", f, out[f], v)
+		}
+	}
+	if got, want := replacedOf(kp), map[string]uint64{"container": 1, "player": 1, "platform": 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("replaced counts = %v, want %v", got, want)
+	}
+}
+
+func TestApplyKeepsOnlyCampaignsOfTheCatalog(t *testing.T) {
+	kp, _, _, _ := newPolicyOf(t, "marketing")
+	for id, want := range map[string]string{"2026-11-holiday": "2026-11-holiday", "2026-11-dana@example.org": "other", "": ""} {
+		out, err := kp.Apply(rawRecord(t, kp.Raw, map[string]any{"campaign_id": id}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := ""
-		if src == "hosted" {
-			want = "livetv:channel-7"
+		if out["campaign_id"] != want {
+			t.Errorf("campaign_id %q became %q, want %q", id, out["campaign_id"], want)
 		}
-		if out["catalog_id"] != want {
-			t.Errorf("media_source %s: catalog_id = %q, want %q", src, out["catalog_id"], want)
+	}
+}
+
+// The same installation gets unrelated pseudonyms in each consent category, and
+// in each kind outside every category, so no one can join them.
+func TestPseudonymsAreSeparatedByConsentCategory(t *testing.T) {
+	scopes := map[string]string{}
+	for _, kind := range schemas.MustLoad().Kinds() {
+		kp, _, ps, _ := newPolicyOf(t, kind)
+		if _, err := kp.Apply(rawRecord(t, kp.Raw, nil)); err != nil {
+			t.Fatal(err)
 		}
+		for _, c := range ps.calls {
+			if strings.HasSuffix(strings.SplitN(c, "=", 2)[0], "/installation_id") {
+				scopes[kind] = strings.SplitN(c, "/", 2)[0]
+			}
+		}
+		// PseudonymScope, which the privacy tab states, is the scope the policy uses.
+		if got := kp.PseudonymScope(); got != scopes[kind] {
+			t.Errorf("%s: PseudonymScope() = %q, the pseudonymizer was called in scope %q", kind, got, scopes[kind])
+		}
+	}
+	want := map[string]string{"playback": "playback", "hosted": "playback", "crash": "crash", "marketing": "marketing",
+		"integration": "integration", "serverinfo": "serverinfo"}
+	if !reflect.DeepEqual(scopes, want) {
+		t.Errorf("pseudonym scope of installation_id by kind = %v, want %v", scopes, want)
 	}
 }
 
@@ -490,6 +612,60 @@ func TestApplyLeavesNoDroppedValueInTheCleanRecord(t *testing.T) {
 	}
 }
 
+// Redact blanks exactly the fields annotated drop, except a required flag, and
+// what it leaves is a record of the raw schema that still encodes and decodes: a
+// dead letter that can be replayed.
+func TestRedactBlanksTheDroppedFieldsAndNothingElse(t *testing.T) {
+	reg := schemas.MustLoad()
+	for _, kind := range reg.Kinds() {
+		kp, _, _, _ := newPolicyOf(t, kind)
+		in := rawRecord(t, kp.Raw, nil)
+		rec, err := kp.Raw.ToFlat(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := slices.Clone(rec)
+		names := kp.Redact(rec)
+		var want []string
+		for i, f := range kp.Raw.Fields {
+			switch {
+			case f.Privacy != "drop" || f.Require:
+				if rec[i] != before[i] {
+					t.Errorf("%s: Redact changed field %s (%s) from %v to %v", kind, f.Name, f.Privacy, before[i], rec[i])
+				}
+			case rec[i] != (schemas.Value{}):
+				t.Errorf("%s: dropped field %s = %v after Redact, want its zero value", kind, f.Name, rec[i])
+			default:
+				want = append(want, f.Name)
+			}
+		}
+		if !slices.Equal(names, want) {
+			t.Errorf("%s: Redact named %v, want the dropped fields %v", kind, names, want)
+		}
+		msg, err := kp.Raw.AppendFlat(nil, rec)
+		if err != nil {
+			t.Fatalf("%s: the redacted record does not encode: %v", kind, err)
+		}
+		got, decoded, err := reg.Decode(msg)
+		if err != nil || got.Fingerprint != kp.Raw.Fingerprint {
+			t.Fatalf("%s: the redacted record decodes as %v, %v", kind, got, err)
+		}
+		for _, f := range want {
+			if v := in[f]; v != "" && bytes.Contains(msg, []byte(fmt.Sprint(v))) {
+				t.Errorf("%s: the redacted record holds the value of %s, %q", kind, f, v)
+			}
+			if decoded[f] != "" {
+				t.Errorf("%s: redacted field %s decodes as %v", kind, f, decoded[f])
+			}
+		}
+	}
+	kp, _, _, _ := newPolicyOf(t, "playback")
+	want := []string{"player_name", "file_path", "file_name", "library_name", "title"}
+	if names := kp.Redact(make([]schemas.Value, len(kp.Raw.Fields))); !slices.Equal(names, want) {
+		t.Errorf("Redact of playback named %v, want %v", names, want)
+	}
+}
+
 func TestApplyDoesNotModifyItsInput(t *testing.T) {
 	kp, _, _ := newPolicy(t)
 	for _, c := range applyCases {
@@ -518,7 +694,7 @@ func TestApplyPseudonymizesIdentifiersAndLocatesFromIPAndZip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCalls := []string{"installation_id=srv-7c1d2e4f9a", "account_id=acct-31337"}
+	wantCalls := []string{"playback/installation_id=srv-7c1d2e4f9a", "playback/account_id=acct-31337"}
 	if !reflect.DeepEqual(ps.calls, wantCalls) {
 		t.Errorf("pseudonymizer calls = %v, want %v", ps.calls, wantCalls)
 	}
@@ -537,7 +713,7 @@ func TestApplyPseudonymizesIdentifiersAndLocatesFromIPAndZip(t *testing.T) {
 	if out["account_id"] != "" {
 		t.Errorf("an empty account id became %q, want it to stay empty", out["account_id"])
 	}
-	if want := []string{"installation_id=srv-7c1d2e4f9a"}; !reflect.DeepEqual(ps.calls, want) {
+	if want := []string{"playback/installation_id=srv-7c1d2e4f9a"}; !reflect.DeepEqual(ps.calls, want) {
 		t.Errorf("pseudonymizer calls = %v, want %v (an empty id is not pseudonymized)", ps.calls, want)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/veiltelemetry/veil/internal/audit"
+	"github.com/veiltelemetry/veil/internal/catalog"
 	"github.com/veiltelemetry/veil/internal/geo"
 	"github.com/veiltelemetry/veil/internal/privacy"
 	"github.com/veiltelemetry/veil/internal/pseudonym"
@@ -27,13 +29,21 @@ type Options struct {
 	// IPs locates the example IP addresses. Default nil: no IP database, so an IP
 	// address gives an empty country and region; a zip code still gives a US state.
 	IPs geo.IPDatabase
+	// KeyPeriod and KeyRetention are the enricher's --key-period and
+	// --key-retention, which the tab states. Default: pseudonym.DefaultPeriod and
+	// pseudonym.DefaultRetention, the enricher's defaults.
+	KeyPeriod    time.Duration
+	KeyRetention int
 }
 
 // Build computes the tab from reg by compiling the real privacy policy and running
 // it on a sample event of every kind. It fails when the policy does not compile,
-// when an example does not encode under its own schema, or when the policy's output
-// does not match what the tab says each field becomes. It writes a key file in a
-// temporary directory, removed before it returns.
+// when an example does not encode under its own schema, when the policy's output
+// does not match what the tab says each field becomes, or when reg has the kind
+// the re-identification audit measures but the audit's recorded result was
+// measured under another policy (audit.Digest): the tab states no figure it
+// cannot stand behind. It writes a key file in a temporary directory, removed
+// before it returns.
 func Build(reg *schemas.Registry, opts Options) (*Tab, error) {
 	dir, err := os.MkdirTemp("", "veil-privacytab-*")
 	if err != nil {
@@ -45,7 +55,17 @@ func Build(reg *schemas.Registry, opts Options) (*Tab, error) {
 		now = opts.Now
 	}
 	at := now()
-	keys, err := pseudonym.Open(pseudonym.Config{Dir: dir, Now: func() time.Time { return at }})
+	period, retention := opts.KeyPeriod, opts.KeyRetention
+	if period == 0 {
+		period = pseudonym.DefaultPeriod
+	}
+	if retention == 0 {
+		retention = pseudonym.DefaultRetention
+	}
+	if period < time.Hour || retention < 1 {
+		return nil, fmt.Errorf("privacytab: key period %s and retention %d: want at least 1h and 1", period, retention)
+	}
+	keys, err := pseudonym.Open(pseudonym.Config{Dir: dir, Period: period, Now: func() time.Time { return at }})
 	if err != nil {
 		return nil, fmt.Errorf("privacytab: %w", err)
 	}
@@ -59,25 +79,48 @@ func Build(reg *schemas.Registry, opts Options) (*Tab, error) {
 			return nil, fmt.Errorf("privacytab: write demonstration key: %w", err)
 		}
 	}
-	pol, err := privacy.New(reg, privacy.Deps{Pseudonyms: keys, Geo: geo.Locator{IPs: opts.IPs}})
+	// The examples' catalog ids are checked against the demo catalog, which
+	// holds them: the tab shows what is kept for content the service hosts.
+	pol, err := privacy.New(reg, privacy.Deps{Pseudonyms: keys, Geo: geo.Locator{IPs: opts.IPs}, Catalog: catalog.Demo()})
 	if err != nil {
 		return nil, err
 	}
 
-	tab := &Tab{Title: "What we collect, and what we do with it", Promise: promise}
+	tab := &Tab{Title: "What we collect, and what we do with it"}
+	var kinds []*privacy.KindPolicy
 	for _, kind := range pageOrder(reg.Kinds()) {
 		raw := reg.Latest(schemas.Raw, kind)
 		kp, ok := pol.For(raw)
 		if !ok {
 			return nil, fmt.Errorf("privacytab: %s: the policy has no entry for it", raw.File)
 		}
-		ev, err := buildEvent(reg, kp)
+		kinds = append(kinds, kp)
+	}
+	tab.Linking = linking(kinds, period, retention)
+	for _, kp := range kinds {
+		ev, err := buildEvent(reg, kp, tab.Linking)
 		if err != nil {
-			return nil, fmt.Errorf("privacytab: %s: %w", raw.File, err)
+			return nil, fmt.Errorf("privacytab: %s: %w", kp.Raw.File, err)
 		}
 		tab.Events = append(tab.Events, ev)
 	}
 	tab.NeverKept, tab.Located = removed(tab.Events)
+	if reg.Latest(schemas.Raw, audit.Kind) != nil {
+		res, err := audit.Recorded()
+		if err != nil {
+			return nil, fmt.Errorf("privacytab: %w", err)
+		}
+		digest, err := audit.Digest(reg)
+		if err != nil {
+			return nil, fmt.Errorf("privacytab: %w", err)
+		}
+		if res.Policy != digest {
+			return nil, fmt.Errorf("privacytab: the recorded re-identification audit (internal/audit/result.json) was measured under policy %s, these schemas compile to %s: "+
+				"measure it again with VEIL_CATALOG=\"$(scripts/catalog)\" go test ./internal/audit -update", res.Policy, digest)
+		}
+		tab.Audit = reidentification(res)
+	}
+	tab.Promise = promises(tab, kinds)
 	if opts.DemoKey != nil {
 		tab.Notes = append(tab.Notes, "Pseudonyms in the examples are computed with a fixed demonstration key, not with the service's keys, so they match nobody's real pseudonym.")
 	} else {
@@ -87,12 +130,16 @@ func Build(reg *schemas.Registry, opts Options) (*Tab, error) {
 		tab.Notes = append(tab.Notes, "The examples were computed without an IP address database, so the example IP address gives an empty country and region. With one, the country and a coarse region (such as a state) are kept, never the address.")
 	}
 	tab.Notes = append(tab.Notes, "Every example is produced by running the privacy policy itself on the sample event shown; nothing in the columns “example sent by the device” and “what we keep” is written by hand.")
+	if opts.KeyPeriod == 0 && opts.KeyRetention == 0 && len(tab.Linking.Scopes) > 0 {
+		tab.Notes = append(tab.Notes, fmt.Sprintf("The key epoch (%s) and retention (%d epochs) stated here are the enricher's defaults, --key-period and --key-retention.",
+			tab.Linking.Epoch, tab.Linking.RetentionEpochs))
+	}
 	return tab, nil
 }
 
 // buildEvent runs the policy on the kind's sample event the way the pipeline would:
 // encoded as a device sends it, decoded as the enricher decodes it, then applied.
-func buildEvent(reg *schemas.Registry, kp *privacy.KindPolicy) (Event, error) {
+func buildEvent(reg *schemas.Registry, kp *privacy.KindPolicy, link Linking) (Event, error) {
 	raw, clean := kp.Raw, kp.Clean
 	in, err := Sample(raw)
 	if err != nil {
@@ -113,7 +160,7 @@ func buildEvent(reg *schemas.Registry, kp *privacy.KindPolicy) (Event, error) {
 		Kind: raw.Kind, Title: title(raw.Kind), Doc: raw.Doc,
 		RawSchema: raw.File, CleanSchema: clean.File, Category: kp.Category,
 	}
-	if ev.Consent, ev.OptOut, err = consent(raw.Kind, kp.Category); err != nil {
+	if ev.Consent, ev.OptOut, err = consent(raw, kp.Category); err != nil {
 		return Event{}, err
 	}
 	for _, f := range raw.Fields {
@@ -157,10 +204,9 @@ func buildEvent(reg *schemas.Registry, kp *privacy.KindPolicy) (Event, error) {
 		}
 	}
 	for i, f := range raw.Fields {
-		t, _ := privacy.ParseTreatment(f.Privacy) // parsed above
-		what := privacy.Describe(t)
-		if what == "" {
-			return Event{}, fmt.Errorf("field %q: privacy.Describe has no words for %s", f.Name, t)
+		what, err := rule(kp, i, link)
+		if err != nil {
+			return Event{}, err
 		}
 		typ, values, err := avroType(f)
 		if err != nil {
@@ -169,12 +215,9 @@ func buildEvent(reg *schemas.Registry, kp *privacy.KindPolicy) (Event, error) {
 		outs := outsOf[i]
 		fld := Field{
 			Name: f.Name, Doc: f.Doc, Type: typ, Values: values, Privacy: f.Privacy,
-			Treatment: sentence(what),
+			Treatment: what,
 			Leaves:    len(outs) > 0, KeptAs: outs, KeptWith: []string{},
 			Sent: Value{f.Name, rec[f.Name]}, Kept: Record{},
-		}
-		if f.Require {
-			fld.Treatment += " The whole event is discarded unless this is true."
 		}
 		for _, o := range outs {
 			if !cleanFields[o] {
@@ -270,14 +313,15 @@ var categoryNames = map[string]string{
 	"marketing": "Marketing communications",
 }
 
-// alwaysSent says why a kind with consent "none" cannot be turned off on its own.
+// alwaysSent says why a kind with consent "none" cannot be turned off on its own:
+// its purpose, in words (what it carries is the table below, from the policy).
 // A new kind without consent needs an entry: Build fails without one.
 var alwaysSent = map[string]string{
-	"serverinfo":  "update checks keep your server secure, and carry only its version, platform and hardware class so that the right update can be offered",
-	"integration": "it is only sent for an integration you enabled yourself, and stops when you turn that integration off",
+	"serverinfo":  "update checks are how your server is offered the updates it needs, including security fixes",
+	"integration": "it is only about an integration you enabled yourself",
 }
 
-func consent(kind, category string) (text string, optOut bool, err error) {
+func consent(raw *schemas.Schema, category string) (text string, optOut bool, err error) {
 	if slices.Contains(privacy.Categories, category) {
 		name, ok := categoryNames[category]
 		if !ok {
@@ -285,23 +329,17 @@ func consent(kind, category string) (text string, optOut bool, err error) {
 		}
 		return fmt.Sprintf("You can turn this off with the “%s” setting of your server or app.", name), true, nil
 	}
-	reason, ok := alwaysSent[kind]
+	reason, ok := alwaysSent[raw.Kind]
 	if !ok {
 		return "", false, fmt.Errorf("consent %q: the privacy tab needs to say why this event cannot be turned off", category)
 	}
-	return "This event cannot be turned off individually: " + reason + ".", false, nil
-}
-
-// promise is the privacy promise in plain words.
-var promise = []string{
-	"We collect usage statistics: the kind of device, how long media plays, its bitrate, format, resolution and size, whether it is music, a photo or a video, and which app plays it.",
-	"Nothing that identifies your libraries, your files, their names or the content of your own server is kept: the enricher, the first service that reads your events, removes it before anything is stored.",
-	"Content the service hosts itself (trailers, Live TV, DVR recordings, ads) may be recorded by its public catalog id. Content from your own server never is.",
-	"Running times, bitrates and file sizes are rounded into coarse steps, so a file cannot be recognised from them.",
-	"Your location is kept only as a country and a coarse region, such as a state. Your IP address and zip code are removed once that is worked out.",
-	"The identifiers of your installation and account are replaced by pseudonyms made with a secret key that changes regularly and is then destroyed, after which old data can no longer be linked to you.",
-	"You can turn off playback data, crash reports and marketing communications separately.",
-	"Your data is not sold, and not shared with anyone except through third-party integrations you enabled yourself.",
+	text = "This event cannot be turned off individually: " + reason + "."
+	for _, f := range raw.Fields {
+		if f.Require {
+			text += fmt.Sprintf(" The enricher discards every such event unless its field %s is true.", f.Name)
+		}
+	}
+	return text, false, nil
 }
 
 // sentence capitalizes the first letter and ends with a full stop.

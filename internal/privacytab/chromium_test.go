@@ -92,4 +92,14 @@ func TestABrowserShowsEveryFieldOfEverySchema(t *testing.T) {
 			t.Errorf("the DOM's never-kept list lacks %s", r.Field)
 		}
 	}
+	for _, s := range tab.Linking.Scopes {
+		if !strings.Contains(between(dom, `id="linking"`, "</section>"), `<th scope="row">`+s.Name+`</th>`) {
+			t.Errorf("the DOM's linking section lacks scope %s", s.Name)
+		}
+	}
+	for _, r := range tab.Audit.Rows {
+		if !strings.Contains(between(dom, `id="audit"`, "</section>"), "("+r.UniqueShare+")") {
+			t.Errorf("the DOM's audit section lacks the worst share %s", r.UniqueShare)
+		}
+	}
 }

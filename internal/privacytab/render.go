@@ -60,6 +60,36 @@ func Markdown(w io.Writer, t *Tab) error {
 			p("- %s: %s (%s)\n", code(r.Field), text(r.Doc), strings.Join(r.Kinds, ", "))
 		}
 	}
+	if len(t.Linking.Scopes) > 0 {
+		p("\n## What can be linked, and for how long\n\n")
+		for _, st := range t.Linking.Statements {
+			p("%s\n\n", text(st))
+		}
+		p("| scope | events | pseudonymized fields |\n| --- | --- | --- |\n")
+		for _, sc := range t.Linking.Scopes {
+			var fields []string
+			for _, f := range sc.Fields {
+				fields = append(fields, code(f))
+			}
+			p("| %s | %s | %s |\n", cell(sc.Name), cell(strings.Join(sc.Kinds, ", ")), strings.Join(fields, ", "))
+		}
+	}
+	if a := t.Audit; a != nil {
+		p("\n## How well what we keep hides the film you play\n\n")
+		for _, st := range a.Statements {
+			p("%s\n\n", text(st))
+		}
+		p("| files per film | worst library (seed) | films unique there | median films per combination there | films unique, min / median / max over the libraries | median films per combination, min / median / max |\n")
+		p("| --- | --- | --- | --- | --- | --- |\n")
+		for _, r := range a.Rows {
+			target := ""
+			if r.Targeted {
+				target = " (the targets apply)"
+			}
+			p("| %d%s | %d | %d (%s) | %d | %s | %s |\n", r.FilesPerTitle, target, r.WorstSeed, r.UniqueTitles, r.UniqueShare, r.MedianK, r.UniqueSpread, r.MedianKSpread)
+		}
+		p("\nAnyone can repeat the measurement: %s\n", code(a.Command))
+	}
 	p("\n## Events\n\n| event | can you turn it off? |\n| --- | --- |\n")
 	for _, e := range t.Events {
 		optOut := "no, see below"

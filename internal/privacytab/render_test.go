@@ -184,7 +184,7 @@ func TestJSONFieldNamesAreStable(t *testing.T) {
 		sort.Strings(k)
 		return k
 	}
-	if k, want := keys(top), []string{"events", "located_then_removed", "never_kept", "notes", "promise", "title"}; !reflect.DeepEqual(k, want) {
+	if k, want := keys(top), []string{"events", "linking", "located_then_removed", "never_kept", "notes", "promise", "reidentification_audit", "title"}; !reflect.DeepEqual(k, want) {
 		t.Errorf("top-level keys %v, want %v", k, want)
 	}
 	var events []map[string]json.RawMessage

@@ -5,21 +5,73 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/veiltelemetry/veil/internal/audit"
 )
 
 // Tab is the privacy tab, computed once by Build and read by the renderers. The
 // JSON field names are part of the /privacy.json contract: add fields, never rename.
 type Tab struct {
 	Title string `json:"title"`
-	// Promise is the privacy promise in plain words, one sentence per entry.
+	// Promise is the privacy promise in plain words, one statement per entry, each
+	// derived from the compiled policy, the pseudonym settings or the audit's
+	// recorded result.
 	Promise []string `json:"promise"`
 	// NeverKept lists the fields the enricher removes outright, whatever their value.
 	NeverKept []Removed `json:"never_kept"`
 	// Located lists the fields turned into a country and coarse region, then removed.
 	Located []Removed `json:"located_then_removed"`
 	Events  []Event   `json:"events"`
+	// Linking says which events share pseudonyms, and for how long.
+	Linking Linking `json:"linking"`
+	// Audit is what the re-identification audit measured (audit.Recorded), stated
+	// in Promise; absent when no event kind is one the audit measures.
+	Audit *Reidentification `json:"reidentification_audit,omitempty"`
 	// Notes say how the examples were computed (demonstration key, IP database).
 	Notes []string `json:"notes"`
+}
+
+// Reidentification is the audit's recorded result in words and figures.
+type Reidentification struct {
+	Statements []string `json:"statements"`
+	Command    string   `json:"command"` // reproduces the result
+	// Rows are the worst library of each scenario, the targeted one first.
+	Rows   []AuditRow   `json:"rows"`
+	Result audit.Result `json:"result"`
+}
+
+// AuditRow is one scenario of the audit: how many files per film, and the clean
+// tuple's figures in the worst simulated library and over all of them.
+type AuditRow struct {
+	FilesPerTitle int    `json:"files_per_title"`
+	Targeted      bool   `json:"targeted"`
+	WorstSeed     uint64 `json:"worst_seed"`
+	UniqueTitles  int    `json:"unique_titles"`
+	UniqueShare   string `json:"unique_share"`        // in the worst library: "0.74%"
+	MedianK       int    `json:"median_k"`            // in the worst library
+	UniqueSpread  string `json:"unique_share_spread"` // min / median / max over the libraries
+	MedianKSpread string `json:"median_k_spread"`
+}
+
+// Linking is what pseudonyms let anyone link, from the policy's scopes and the
+// key store's settings.
+type Linking struct {
+	Epoch           string `json:"epoch"`         // the key period in words: "30 days"
+	EpochSeconds    int64  `json:"epoch_seconds"` // the key period
+	RetentionEpochs int    `json:"retention_epochs"`
+	// Scopes are the groups of kinds whose events share pseudonyms.
+	Scopes []Scope `json:"scopes"`
+	// Statements say in plain words what can be linked and for how long.
+	Statements []string `json:"statements"`
+}
+
+// Scope is a group of event kinds whose pseudonyms are computed together
+// (privacy.KindPolicy.PseudonymScope): within a key epoch, the same identifier has
+// the same pseudonym in all of them, and an unrelated one in every other scope.
+type Scope struct {
+	Name   string   `json:"scope"`
+	Kinds  []string `json:"kinds"`
+	Fields []string `json:"fields"` // the pseudonymized fields of these kinds
 }
 
 // Removed is a raw field that never reaches the clean topic, with the event kinds

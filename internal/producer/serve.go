@@ -14,11 +14,17 @@ import (
 
 	"github.com/veiltelemetry/veil/internal/collector"
 	"github.com/veiltelemetry/veil/internal/consent"
+	"github.com/veiltelemetry/veil/internal/credential"
 	"github.com/veiltelemetry/veil/internal/geo"
 	"github.com/veiltelemetry/veil/internal/privacytab"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/schemas"
 )
+
+// ConsentAccess is who may read and set an installation's opt-outs: operators,
+// and the installation's own credential. Relays, which post events for many
+// installations, may not.
+var ConsentAccess = collector.Access{Roles: []credential.Role{credential.Operator}, Owner: "installation"}
 
 // ServeConfig is the configuration of `producer serve`: the collector's, plus
 // what the privacy tab needs.
@@ -33,13 +39,24 @@ func (c *ServeConfig) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.GeoIP, "geoip", "", "MMDB file the privacy tab's example IP address is located with (the collector itself locates nothing); empty: the example shows no region for the IP")
 }
 
+// routes mounts the consent API (authenticated) and the privacy tab (public) on
+// the collector's router.
+func routes(s *collector.Server, api *consent.API, tab *privacytab.Tab) {
+	// An installation's opt-outs are its own and its operators'.
+	api.Register(func(p string, h http.Handler) { s.HandleFor(p, h, ConsentAccess) })
+	ph := privacytab.Handler(tab)
+	s.Handle("GET /privacy", ph, false)
+	s.Handle("GET /privacy.json", ph, false)
+}
+
 // Serve runs the collector with the endpoints of the other packages mounted on
 // its router:
 //
-//	POST /v1/events                 authenticated  the collector (internal/collector)
-//	GET|PUT /v1/consent/{inst}      authenticated  opt-outs (internal/consent)
-//	GET /privacy, /privacy.json     public         the privacy tab (internal/privacytab)
-//	GET /metrics, /healthz, /readyz public         operations
+//	POST /v1/events                          relays, installations (their own events)  the collector (internal/collector)
+//	POST /v1/installations/{inst}/credential operators                                issues installation credentials
+//	GET|PUT /v1/consent/{inst}               operators, the installation itself        opt-outs (internal/consent)
+//	GET /privacy, /privacy.json              public                                    the privacy tab (internal/privacytab)
+//	GET /metrics, /healthz, /readyz          public                                    operations
 //
 // It follows the consent topic for the GETs while it serves, and returns when
 // ctx is done and the collector has drained, or when either fails.
@@ -72,7 +89,7 @@ func Serve(ctx context.Context, cfg ServeConfig, log *slog.Logger, reg *promethe
 	if err != nil {
 		return err
 	}
-	defer w.Close()
+	defer stream.Close(w, "consent writer")
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -88,10 +105,7 @@ func Serve(ctx context.Context, cfg ServeConfig, log *slog.Logger, reg *promethe
 			}
 			return nil
 		})
-		api.Register(func(p string, h http.Handler) { s.Handle(p, h, true) })
-		ph := privacytab.Handler(tab)
-		s.Handle("GET /privacy", ph, false)
-		s.Handle("GET /privacy.json", ph, false)
+		routes(s, api, tab)
 		return nil
 	}
 	g.Go(func() error {

@@ -10,12 +10,19 @@ import (
 	"time"
 
 	"github.com/veiltelemetry/veil/internal/consent"
+	"github.com/veiltelemetry/veil/internal/credential"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/testenv"
 	"github.com/veiltelemetry/veil/schemas"
 )
 
-const token = "serve-test-token-42"
+// The credentials serve configures: an operator, a relay, and the secret of
+// installation credentials.
+const (
+	token      = "serve-test-token-42"
+	relayToken = "serve-test-relay-token-42"
+	secrets    = "k1:serve-test-secret-0123456789abcdef"
+)
 
 // serve runs Serve on the test's topics and returns its URL once it is ready,
 // and a function that stops it and reports how it ended.
@@ -23,7 +30,9 @@ func serve(t *testing.T, args []string) (string, func() error) {
 	t.Helper()
 	addr := testenv.FreeAddr(t)
 	var cfg ServeConfig
-	testenv.Configure(t, cfg.Register, append(args, "--listen", addr, "--tokens", "test:"+token)...)
+	testenv.Configure(t, cfg.Register, append(args, "--listen", addr,
+		"--tokens-file", testenv.File(t, "tokens", "ops:operator:"+token+"\nrelay:relay:"+relayToken),
+		"--credential-secrets-file", testenv.File(t, "secrets", secrets))...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, cfg, slog.New(slog.DiscardHandler), obs.NewRegistry()) }()
@@ -63,6 +72,9 @@ func TestServeConsentAPIWritesTheTopicAndAnotherProducerReadsIt(t *testing.T) {
 	if code, body := testenv.Request(t, "GET", url+"/v1/consent/inst-7", "wrong-token", ""); code != http.StatusUnauthorized {
 		t.Errorf("GET with a wrong token = %d %s, want 401", code, body)
 	}
+	if code, body := testenv.Request(t, "PUT", url+"/v1/consent/inst-7", relayToken, `{"opt_out":[]}`); code != http.StatusForbidden || !strings.Contains(body, `"reason":"wrong_role"`) {
+		t.Errorf("PUT with a relay's token = %d %s, want 403 wrong_role", code, body)
+	}
 	if code, body := testenv.Request(t, "PUT", url+"/v1/consent/inst-7", token, `{"opt_out":["crash","marketing"]}`); code != http.StatusOK {
 		t.Fatalf("PUT = %d %s", code, body)
 	}
@@ -99,6 +111,52 @@ func TestServeConsentAPIWritesTheTopicAndAnotherProducerReadsIt(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &got); code != http.StatusOK || err != nil || string(got.OptOut) != want {
 			t.Errorf("GET %s from a new producer = %d %s, want opt_out %s", inst, code, body, want)
 		}
+	}
+}
+
+// An installation gets its credential from an operator, then reads and sets
+// its own opt-outs with it, and no other installation's; a reset through another
+// installation's credential is refused and changes nothing.
+func TestServeInstallationsSetTheirOwnConsent(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	tp := testenv.Topics(t, brokers, 2)
+	url, _ := serve(t, testenv.KafkaArgs(brokers, tp))
+
+	credentialOf := func(inst string) string {
+		t.Helper()
+		code, body := testenv.Request(t, "POST", url+"/v1/installations/"+inst+"/credential", token, "")
+		var is credential.Issued
+		if err := json.Unmarshal([]byte(body), &is); code != http.StatusOK || err != nil || is.Installation != inst {
+			t.Fatalf("issuing %s's credential = %d %s", inst, code, body)
+		}
+		return is.Credential
+	}
+	mine, theirs := credentialOf("inst-mine"), credentialOf("inst-theirs")
+	if code, body := testenv.Request(t, "PUT", url+"/v1/consent/inst-mine", mine, `{"opt_out":["marketing","crash"]}`); code != http.StatusOK || !strings.Contains(body, `"opt_out":["crash","marketing"]`) {
+		t.Fatalf("PUT of its own opt-outs = %d %s, want 200", code, body)
+	}
+	if code, body := testenv.Request(t, "PUT", url+"/v1/consent/inst-mine", theirs, `{"opt_out":[]}`); code != http.StatusForbidden || !strings.Contains(body, `"reason":"other_installation"`) {
+		t.Errorf("PUT resetting another installation's opt-outs = %d %s, want 403 other_installation", code, body)
+	}
+	if code, body := testenv.Request(t, "GET", url+"/v1/consent/inst-mine", theirs, ""); code != http.StatusForbidden {
+		t.Errorf("GET of another installation's opt-outs = %d %s, want 403", code, body)
+	}
+	if code, body := testenv.Request(t, "POST", url+"/v1/installations/inst-theirs/credential", mine, ""); code != http.StatusForbidden {
+		t.Errorf("an installation issuing a credential = %d %s, want 403", code, body)
+	}
+	for who, tok := range map[string]string{"itself": mine, "an operator": token} {
+		if code, body := testenv.Request(t, "GET", url+"/v1/consent/inst-mine", tok, ""); code != http.StatusOK || !strings.Contains(body, `"opt_out":["crash","marketing"]`) {
+			t.Errorf("GET by %s = %d %s, want 200 with crash and marketing", who, code, body)
+		}
+	}
+	store := consent.NewStore()
+	for _, m := range testenv.ReadAll(t, brokers, tp.Consent) {
+		if err := store.Apply(m.Key, m.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := store.Get("inst-mine"); store.Len() != 1 || len(got) != 2 {
+		t.Errorf("consent topic: %d installations, inst-mine %v; want only inst-mine's crash and marketing", store.Len(), got)
 	}
 }
 

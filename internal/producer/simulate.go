@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
+	"github.com/veiltelemetry/veil/internal/catalog"
 	"github.com/veiltelemetry/veil/internal/simulate"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/schemas"
@@ -31,6 +32,7 @@ type SimulateConfig struct {
 	Workers       int           // --workers writing concurrently, default 4
 	Chunk         int           // --chunk: events per write call, default 1000
 	RetryFor      time.Duration // --retry-for: how long a failed write is retried, default 2m
+	Catalog       string        // --service-catalog: the catalog hosted ids and campaigns are drawn from; default the demo catalog
 }
 
 // chunkBytesPerEvent sizes the buffer of a chunk: a raw event's key and value
@@ -49,6 +51,7 @@ func (c *SimulateConfig) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "workers", 4, "concurrent writers")
 	fs.IntVar(&c.Chunk, "chunk", 1000, "events per write call")
 	fs.DurationVar(&c.RetryFor, "retry-for", 2*time.Minute, "how long a failed write is retried with the same events before they count as failed")
+	fs.StringVar(&c.Catalog, "service-catalog", "", "service catalog file the hosted content ids and campaigns are drawn from (point the enricher at the same file); empty: the demo catalog built in")
 }
 
 // Validate names the first bad field.
@@ -89,6 +92,11 @@ func (s Summary) String() string {
 // Simulate sends simulated raw events until the count or duration is reached or ctx
 // is done, printing progress to progress once a second. Sent counts only events
 // Kafka acknowledged; a chunk still failing after --retry-for counts as failed.
+//
+// When ctx is done (a signal), no new chunk is made and the chunks being written
+// get no further retry: each is acknowledged within stream.DrainTimeout or counts
+// as failed. Simulate then returns the summary with an error saying how many of
+// --count were never sent.
 func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progress io.Writer) (Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return Summary{}, err
@@ -97,24 +105,30 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 	if err != nil {
 		return Summary{}, err
 	}
+	cat := catalog.Demo()
+	if cfg.Catalog != "" {
+		if cat, err = catalog.Load(cfg.Catalog); err != nil {
+			return Summary{}, fmt.Errorf("--service-catalog: %w", err)
+		}
+	}
 	headers := map[string][]kafka.Header{} // per kind, shared by its records: kafka-go only reads them
 	for _, kind := range reg.Kinds() {
 		raw := reg.Latest(schemas.Raw, kind)
-		headers[kind] = []kafka.Header{
-			{Key: stream.HeaderContentType, Value: []byte(stream.AvroContentType)},
-			{Key: stream.HeaderFingerprint, Value: []byte(raw.FingerprintHex())},
-			{Key: stream.HeaderProducedBy, Value: []byte("simulator")},
-		}
+		headers[kind] = stream.RecordHeaders(raw, "simulator")
 	}
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("simulate: %w before sending anything: %w", context.Cause(ctx), err)
+		}
 		return Summary{}, err
 	}
 	w, err := cfg.Kafka.Writer(cfg.Kafka.Topics.Raw)
 	if err != nil {
 		return Summary{}, err
 	}
-	defer w.Close()
+	defer stream.Close(w, "raw writer")
 
+	interrupt := ctx // the end of --duration is not an interruption: writes in hand still get --retry-for
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
@@ -152,12 +166,15 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 	// not grow with --workers.
 	share := max(1, (cfg.Installations+cfg.Workers-1)/cfg.Workers)
 	for i := 0; i < cfg.Workers; i++ {
-		fleet := simulate.NewFleet(simulate.Config{Installations: share, Seed: cfg.Seed + uint64(i)*7919, Canary: cfg.Canary})
+		fleet := simulate.NewFleet(simulate.Config{Installations: share, Seed: cfg.Seed + uint64(i)*7919, Canary: cfg.Canary, Catalog: cat})
 		g.Go(func() error {
 			msgs := make([]kafka.Message, 0, cfg.Chunk)
 			for {
+				if gctx.Err() != nil {
+					return nil
+				}
 				n := claim()
-				if n == 0 || gctx.Err() != nil {
+				if n == 0 {
 					return nil
 				}
 				if limiter != nil && limiter.WaitN(gctx, n) != nil {
@@ -188,10 +205,13 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 				// Kafka acknowledges them, for up to --retry-for; copies that a
 				// partial write leaves behind are removed by the sink. The write is
 				// not cut short by --duration: events already made are acknowledged
-				// or reported as failed, never abandoned mid-flight.
-				wctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), cfg.RetryFor)
+				// or reported as failed, never abandoned mid-flight. A signal ends
+				// the retries: the attempt in progress gets stream.DrainTimeout.
+				work, cancelWork := stream.DrainContext(interrupt)
+				wctx, cancel := context.WithTimeout(work, cfg.RetryFor)
 				err := stream.Retry(wctx, log, func() error { return w.WriteMessages(wctx, msgs...) })
 				cancel()
+				cancelWork()
 				if err != nil {
 					failed.Add(int64(len(msgs)))
 					log.Error("events not acknowledged", "events", len(msgs), "err", err)
@@ -205,6 +225,14 @@ func Simulate(ctx context.Context, cfg SimulateConfig, log *slog.Logger, progres
 	close(done)
 	wg.Wait()
 	s := Summary{Sent: sent.Load(), Failed: failed.Load(), Elapsed: time.Since(start)}
+	if err == nil && interrupt.Err() != nil {
+		if cfg.Count > 0 {
+			err = fmt.Errorf("simulate: %w: %d events acknowledged, %d not acknowledged, %d of --count %d never sent",
+				context.Cause(interrupt), s.Sent, s.Failed, cfg.Count-s.Sent-s.Failed, cfg.Count)
+		} else {
+			err = fmt.Errorf("simulate: %w: %d events acknowledged, %d not acknowledged", context.Cause(interrupt), s.Sent, s.Failed)
+		}
+	}
 	return s, err
 }
 

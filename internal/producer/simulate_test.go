@@ -2,8 +2,10 @@ package producer
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +50,7 @@ func TestSimulateWritesDecodableKeyedEvents(t *testing.T) {
 		if got := stream.Header(m, stream.HeaderFingerprint); got != s.FingerprintHex() {
 			t.Fatalf("offset %d: fingerprint header %q, schema %s", m.Offset, got, s.FingerprintHex())
 		}
-		if err := schemas.Validate(rec, time.Now()); err != nil {
+		if err := schemas.Validate(s, rec, schemas.WindowAt(time.Now(), 0)); err != nil {
 			t.Fatalf("offset %d: %v", m.Offset, err)
 		}
 		ids[rec["event_id"].(string)] = true
@@ -59,5 +61,39 @@ func TestSimulateWritesDecodableKeyedEvents(t *testing.T) {
 	}
 	if len(kinds) < 4 {
 		t.Errorf("event kinds %v: want the fleet's mix", kinds)
+	}
+}
+
+// With Kafka down, an interrupted simulation stops retrying at once, counts
+// what it was writing as not acknowledged and says what was never sent. It
+// needs no Kafka: the broker address is one nothing answers on.
+func TestSimulateInterruptedWhileKafkaIsDownStopsAndSaysWhatWasNotSent(t *testing.T) {
+	for name, addr := range map[string]string{"refused": testenv.ClosedAddr(t), "silent": testenv.SilentAddr(t)} {
+		t.Run(name, func(t *testing.T) {
+			var cfg SimulateConfig
+			testenv.Configure(t, cfg.Register, "--brokers", addr, "--count", "5000", "--chunk", "500", "--workers", "2", "--retry-for", "2m")
+			ctx, cancel := context.WithCancelCause(context.Background())
+			time.AfterFunc(500*time.Millisecond, func() { cancel(errors.New("interrupted by test")) })
+			type result struct {
+				s   Summary
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				s, err := Simulate(ctx, cfg, slog.New(slog.DiscardHandler), io.Discard)
+				done <- result{s, err}
+			}()
+			select {
+			case r := <-done:
+				if r.s.Sent != 0 || r.s.Failed == 0 {
+					t.Errorf("summary %v: want nothing acknowledged and the chunks in hand failed", r.s)
+				}
+				if r.err == nil || !strings.Contains(r.err.Error(), "interrupted by test") || !strings.Contains(r.err.Error(), "never sent") {
+					t.Errorf("error %v: want the interruption and what was never sent", r.err)
+				}
+			case <-time.After(30 * time.Second): // far below --retry-for
+				t.Fatal("Simulate kept retrying after it was interrupted")
+			}
+		})
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,8 +21,8 @@ import (
 // Config of a key store.
 type Config struct {
 	Dir       string        // directory of key files; created if missing
-	Period    time.Duration // length of an epoch; default 30 days
-	Retention int           // epochs whose keys are kept, the current one included; default 3
+	Period    time.Duration // length of an epoch; default DefaultPeriod
+	Retention int           // epochs whose keys are kept, the current one included; default DefaultRetention
 	// CacheSize bounds how many pseudonyms of the current epoch are remembered,
 	// so that the HMAC of a frequent identifier is computed once; default 65536,
 	// negative disables. The cache is emptied when the epoch changes, and when
@@ -31,6 +30,13 @@ type Config struct {
 	CacheSize int
 	Now       func() time.Time
 }
+
+// Defaults of Config, which the enricher's --key-period and --key-retention
+// share and the privacy tab states.
+const (
+	DefaultPeriod    = 30 * 24 * time.Hour
+	DefaultRetention = 3
+)
 
 // Store hands out pseudonyms under the key of the current epoch.
 type Store struct {
@@ -47,19 +53,20 @@ type Store struct {
 // ErrNoKey means the key of an epoch does not exist (never made, or destroyed).
 var ErrNoKey = errors.New("pseudonym: no key for epoch")
 
-// Open returns a store over cfg.Dir, creating the directory if needed.
+// Open returns a store over cfg.Dir, creating the directory if needed and making
+// it accessible to its owner only (0700), whatever its mode was.
 func Open(cfg Config) (*Store, error) {
 	if cfg.Dir == "" {
 		return nil, fmt.Errorf("pseudonym: key directory is required")
 	}
 	if cfg.Period == 0 {
-		cfg.Period = 30 * 24 * time.Hour
+		cfg.Period = DefaultPeriod
 	}
 	if cfg.Period < time.Second {
 		return nil, fmt.Errorf("pseudonym: epoch period must be at least 1s, got %s", cfg.Period)
 	}
 	if cfg.Retention <= 0 {
-		cfg.Retention = 3
+		cfg.Retention = DefaultRetention
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -70,50 +77,59 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pseudonym: %w", err)
 	}
+	if err := private(cfg.Dir); err != nil {
+		return nil, err
+	}
 	return &Store{cfg: cfg, epoch: -1}, nil
 }
+
+// private gives dir mode 0700: MkdirAll leaves an existing directory as it was.
+func private(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("pseudonym: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("pseudonym: key directory %s is not a directory", dir)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("pseudonym: make key directory private (mode %v): %w", fi.Mode().Perm(), err)
+		}
+	}
+	return nil
+}
+
+// Dir returns the key directory.
+func (s *Store) Dir() string { return s.cfg.Dir }
 
 // Epoch returns the epoch number of t.
 func (s *Store) Epoch(t time.Time) int64 { return t.Unix() / int64(s.cfg.Period/time.Second) }
 
 func (s *Store) path(epoch int64) string {
-	return filepath.Join(s.cfg.Dir, fmt.Sprintf("epoch-%d.key", epoch))
+	return filepath.Join(s.cfg.Dir, keyName(epoch))
 }
 
-// key returns the key of epoch, creating it when create is set and it is missing.
+func keyName(epoch int64) string { return "epoch-" + strconv.FormatInt(epoch, 10) + ".key" }
+
+// parseKeyName returns the epoch of a key file's name: exactly "epoch-<N>.key",
+// as keyName writes it.
+func parseKeyName(name string) (int64, bool) {
+	n, ok := strings.CutPrefix(name, "epoch-")
+	n, ok2 := strings.CutSuffix(n, ".key")
+	v, err := strconv.ParseInt(n, 10, 64)
+	if !ok || !ok2 || err != nil || keyName(v) != name {
+		return 0, false
+	}
+	return v, true
+}
+
+// loadKey returns the key of epoch, creating it when create is set and it is missing.
 func (s *Store) loadKey(epoch int64, create bool) ([]byte, error) {
 	data, err := os.ReadFile(s.path(epoch))
 	if errors.Is(err, fs.ErrNotExist) && create {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		// Write the key to a temporary file (0600), then link it into place: the link
-		// fails if another instance was first, and no reader ever sees a key file
-		// that is still empty or half written.
-		f, err := os.CreateTemp(s.cfg.Dir, ".epoch-*.tmp")
-		if err != nil {
-			return nil, fmt.Errorf("pseudonym: create key: %w", err)
-		}
-		defer os.Remove(f.Name())
-		_, werr := f.WriteString(hex.EncodeToString(key) + "\n")
-		if serr := f.Sync(); werr == nil {
-			werr = serr
-		}
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			return nil, fmt.Errorf("pseudonym: write key: %w", werr)
-		}
-		err = os.Link(f.Name(), s.path(epoch))
-		if errors.Is(err, fs.ErrExist) { // another instance won the race: use its key
-			return s.loadKey(epoch, false)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("pseudonym: create key: %w", err)
-		}
-		return key, nil
+		key, _, err := s.create(epoch)
+		return key, err
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w %d", ErrNoKey, epoch)
@@ -126,6 +142,48 @@ func (s *Store) loadKey(epoch int64, create bool) ([]byte, error) {
 		return nil, fmt.Errorf("pseudonym: key file %s is corrupt", s.path(epoch))
 	}
 	return key, nil
+}
+
+// create makes the key of epoch unless another instance is first, and returns the
+// key in the file either way, and whether this call made it.
+//
+// The key is written to a temporary file (0600) whose modification time is set to
+// the store's clock, then linked into place: the link fails if another instance
+// was first, and no reader ever sees a key file that is still empty or half
+// written. Rotate reads the modification time as the time the key was made.
+func (s *Store) create(epoch int64) ([]byte, bool, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, false, err
+	}
+	f, err := os.CreateTemp(s.cfg.Dir, ".epoch-*.tmp")
+	if err != nil {
+		return nil, false, fmt.Errorf("pseudonym: create key: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, werr := f.WriteString(hex.EncodeToString(key) + "\n")
+	if serr := f.Sync(); werr == nil {
+		werr = serr
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		now := s.cfg.Now()
+		werr = os.Chtimes(f.Name(), now, now)
+	}
+	if werr != nil {
+		return nil, false, fmt.Errorf("pseudonym: write key: %w", werr)
+	}
+	err = os.Link(f.Name(), s.path(epoch))
+	if errors.Is(err, fs.ErrExist) { // another instance won the race: use its key
+		key, err := s.loadKey(epoch, false)
+		return key, false, err
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("pseudonym: create key: %w", err)
+	}
+	return key, true, nil
 }
 
 // Pseudonym returns the pseudonym of value under the current epoch's key. The field
@@ -199,58 +257,4 @@ func (s *Store) sum(pool *sync.Pool, epoch int64, field, value string) string {
 	buf = append(buf, '.')
 	buf = base64.RawURLEncoding.AppendEncode(buf, mac[:16])
 	return string(buf)
-}
-
-// Rotation reports what Rotate did.
-type Rotation struct {
-	Current   int64
-	Created   []int64
-	Destroyed []int64
-}
-
-// Rotate makes sure the current and next epochs have keys and destroys the keys of
-// epochs older than the retention. Run it from cron or a timer; it is idempotent.
-func (s *Store) Rotate() (Rotation, error) {
-	cur := s.Epoch(s.cfg.Now())
-	r := Rotation{Current: cur}
-	for _, e := range []int64{cur, cur + 1} {
-		if _, err := os.Stat(s.path(e)); errors.Is(err, fs.ErrNotExist) {
-			if _, err := s.loadKey(e, true); err != nil {
-				return r, err
-			}
-			r.Created = append(r.Created, e)
-		}
-	}
-	epochs, err := s.Epochs()
-	if err != nil {
-		return r, err
-	}
-	oldest := cur - int64(s.cfg.Retention) + 1
-	for _, e := range epochs {
-		if e < oldest {
-			if err := os.Remove(s.path(e)); err != nil {
-				return r, fmt.Errorf("pseudonym: destroy key %d: %w", e, err)
-			}
-			r.Destroyed = append(r.Destroyed, e)
-		}
-	}
-	return r, nil
-}
-
-// Epochs lists the epochs that have a key, oldest first.
-func (s *Store) Epochs() ([]int64, error) {
-	entries, err := os.ReadDir(s.cfg.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("pseudonym: %w", err)
-	}
-	var out []int64
-	for _, e := range entries {
-		n, ok := strings.CutPrefix(e.Name(), "epoch-")
-		n, ok2 := strings.CutSuffix(n, ".key")
-		if v, err := strconv.ParseInt(n, 10, 64); ok && ok2 && err == nil {
-			out = append(out, v)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out, nil
 }

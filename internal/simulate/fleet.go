@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/veiltelemetry/veil/internal/catalog"
 	"github.com/veiltelemetry/veil/schemas"
 )
 
@@ -22,6 +23,9 @@ type Config struct {
 	Seed          uint64    // default 1
 	Canary        bool      // identifying fields carry unique canary strings
 	Start         time.Time // event times spread over the hour before Start; default now
+	// Catalog is the service catalog the hosted ids and campaigns are drawn
+	// from, the one the enricher checks them against; default catalog.Demo().
+	Catalog *catalog.Catalog
 }
 
 // CanaryPrefix starts every canary string.
@@ -65,15 +69,17 @@ var zips = []string{"10027", "94110", "60614", "73301", "98109", "02139", "30309
 
 // Fleet generates events; it is not safe for concurrent use (give each goroutine its own).
 type Fleet struct {
-	cfg     Config
-	rng     *rand.Rand
-	ids     io.Reader // random bytes of event ids, read from crypto/rand 4 KiB at a time
-	inst    []installation
-	wsum    int
-	seq     uint64
-	canary  uint64
-	layouts *layouts
-	events  map[string]*event // by kind: the record NextFlat fills
+	cfg       Config
+	rng       *rand.Rand
+	ids       io.Reader // random bytes of event ids, read from crypto/rand 4 KiB at a time
+	inst      []installation
+	wsum      int
+	seq       uint64
+	canary    uint64
+	layouts   *layouts
+	events    map[string]*event   // by kind: the record NextFlat fills
+	hostedIDs map[string][]string // catalog ids by hosted type
+	campaigns []string
 }
 
 // rawLayouts are the field positions of the raw schemas built into the binary.
@@ -100,6 +106,17 @@ func NewFleet(cfg Config) *Fleet {
 		ids: bufio.NewReaderSize(crand.Reader, 4096), layouts: rawLayouts, events: map[string]*event{}}
 	for kind, s := range f.layouts.raw {
 		f.events[kind] = &event{s: s, v: make([]schemas.Value, len(s.Fields))}
+	}
+	cat := cfg.Catalog
+	if cat == nil {
+		cat = catalog.Demo()
+	}
+	f.hostedIDs = map[string][]string{}
+	for _, it := range cat.Items(catalog.Hosted) {
+		f.hostedIDs[it.Type] = append(f.hostedIDs[it.Type], it.ID)
+	}
+	for _, it := range cat.Items(catalog.Campaign) {
+		f.campaigns = append(f.campaigns, it.ID)
 	}
 	for _, d := range devices {
 		f.wsum += d.weight
@@ -200,23 +217,25 @@ func baseName(p string) string {
 	return p
 }
 
-// hosted content the service itself serves: tracked by catalog id.
-func (f *Fleet) hostedItem() (item, string) {
+// hostedItem is content the service itself serves, tracked by catalog id: an id
+// drawn from the service catalog, with its type (trailer, live_tv, dvr, ad).
+// A catalog without items of a type gives that type no id.
+func (f *Fleet) hostedItem() (it item, id, typ string) {
 	r := f.rng
 	switch r.IntN(4) {
 	case 0:
-		return item{mediaType: "video", container: "mp4", vcodec: "h264", acodec: "aac", title: "Trailer", durationMs: int64(90+r.IntN(90)) * 1000, bitrateKbps: 6000, width: 1920, height: 1080, sizeBytes: 100 << 20},
-			fmt.Sprintf("trailer:%d", 1000+r.IntN(500))
+		typ, it = "trailer", item{mediaType: "video", container: "mp4", vcodec: "h264", acodec: "aac", title: "Trailer", durationMs: int64(90+r.IntN(90)) * 1000, bitrateKbps: 6000, width: 1920, height: 1080, sizeBytes: 100 << 20}
 	case 1:
-		return item{mediaType: "video", container: "mpegts", vcodec: "h264", acodec: "aac", title: "Live TV", durationMs: 3_600_000, bitrateKbps: 8000, width: 1920, height: 1080, sizeBytes: 3600 * 1000 * 1000},
-			fmt.Sprintf("livetv:channel-%d", 1+r.IntN(120))
+		typ, it = "live_tv", item{mediaType: "video", container: "mpegts", vcodec: "h264", acodec: "aac", title: "Live TV", durationMs: 3_600_000, bitrateKbps: 8000, width: 1920, height: 1080, sizeBytes: 3600 * 1000 * 1000}
 	case 2:
-		return item{mediaType: "video", container: "mpegts", vcodec: "mpeg2video", acodec: "ac3", title: "DVR", durationMs: int64(30+r.IntN(90)) * 60_000, bitrateKbps: 12000, width: 1920, height: 1080, sizeBytes: 4 << 30},
-			fmt.Sprintf("dvr:program-%d", r.IntN(5000))
+		typ, it = "dvr", item{mediaType: "video", container: "mpegts", vcodec: "mpeg2video", acodec: "ac3", title: "DVR", durationMs: int64(30+r.IntN(90)) * 60_000, bitrateKbps: 12000, width: 1920, height: 1080, sizeBytes: 4 << 30}
 	default:
-		return item{mediaType: "video", container: "mp4", vcodec: "h264", acodec: "aac", title: "Ad", durationMs: int64(15+15*r.IntN(3)) * 1000, bitrateKbps: 4000, width: 1280, height: 720, sizeBytes: 20 << 20},
-			fmt.Sprintf("ad:campaign-%d", r.IntN(200))
+		typ, it = "ad", item{mediaType: "video", container: "mp4", vcodec: "h264", acodec: "aac", title: "Ad", durationMs: int64(15+15*r.IntN(3)) * 1000, bitrateKbps: 4000, width: 1280, height: 720, sizeBytes: 20 << 20}
 	}
+	if ids := f.hostedIDs[typ]; len(ids) > 0 {
+		id = ids[r.IntN(len(ids))]
+	}
+	return it, id, typ
 }
 
 // Next returns the next raw event and its kind, in goavro's native form for the
@@ -306,7 +325,7 @@ func (f *Fleet) playback(in *installation, e *event) {
 	var it item
 	source, catalog := "local", ""
 	if r.IntN(100) < 12 {
-		it, catalog = f.hostedItem()
+		it, catalog, _ = f.hostedItem()
 		source = "hosted"
 	} else {
 		it = in.items[r.IntN(len(in.items))]
@@ -354,9 +373,7 @@ func (f *Fleet) playback(in *installation, e *event) {
 
 func (f *Fleet) hosted(in *installation, e *event) {
 	r, l := f.rng, &f.layouts.hosted
-	_, catalog := f.hostedItem()
-	kind, _, _ := strings.Cut(catalog, ":")
-	ct := map[string]string{"trailer": "trailer", "livetv": "live_tv", "dvr": "dvr", "ad": "ad"}[kind]
+	_, catalog, ct := f.hostedItem()
 	pos := "none"
 	if ct == "ad" {
 		pos = []string{"pre_roll", "mid_roll", "post_roll"}[r.IntN(3)]
@@ -379,7 +396,11 @@ func (f *Fleet) marketing(in *installation, e *event) {
 	f.head(e, &l.common, in)
 	e.str(l.AccountID, acct)
 	e.str(l.Email, strings.ToLower(f.pick(firstNames))+"."+acct+"@example.org")
-	e.str(l.CampaignID, []string{"2026-11-holiday", "2026-10-live-tv", "2026-09-premium"}[r.IntN(3)])
+	campaign := ""
+	if len(f.campaigns) > 0 {
+		campaign = f.campaigns[r.IntN(len(f.campaigns))]
+	}
+	e.str(l.CampaignID, campaign)
 	e.enum(l.Channel, []string{"email", "in_app", "push"}[r.IntN(3)])
 	e.enum(l.Action, []string{"delivered", "opened", "clicked", "dismissed", "unsubscribed"}[r.IntN(5)])
 	e.str(l.AppVersion, f.pick(appVersions))

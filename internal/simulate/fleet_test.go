@@ -34,7 +34,7 @@ func TestFleetMakesValidEventsOfEveryKind(t *testing.T) {
 			if got, err := s.AppendFlat(nil, flat); err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("%s event: flat encoding differs from goavro's (err %v)\n%v", kind, err, rec)
 			}
-			if err := schemas.Validate(rec, time.Now()); err != nil {
+			if err := schemas.Validate(s, rec, schemas.WindowAt(time.Now(), 0)); err != nil {
 				t.Fatalf("%s event is invalid: %v", kind, err)
 			}
 			if canary && !strings.HasPrefix(s.InstallationID(flat), CanaryPrefix) {

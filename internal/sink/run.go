@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +28,7 @@ type metrics struct {
 	insert   prometheus.Histogram
 	failures prometheus.Counter
 	lag      *prometheus.GaugeVec
-	fresh    prometheus.Histogram
+	delay    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -42,10 +44,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_insert_failures_total", Help: "INSERTs that failed and were retried."}),
 		lag:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "veil_sink_consumer_lag", Help: "Records behind the end of the partition, per assigned partition."}, []string{"partition"}),
 	}
-	m.fresh = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "veil_sink_event_to_queryable_seconds",
-		Help:    "Per record: from its append to the raw topic (the timestamp the enricher carries over to the clean record) until ClickHouse acknowledged the INSERT holding it.",
+	// Clean records carry no time finer than the hour, so the sink cannot tell
+	// how old an event is; it measures its own share of the delay, and
+	// scripts/bench measures the whole with marker events of its own.
+	m.delay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "veil_sink_batch_delay_seconds",
+		Help:    "Per batch: from the moment its first record was taken until ClickHouse acknowledged every INSERT of the batch (the sink's share of an event's delay).",
 		Buckets: []float64{.01, .025, .05, .075, .1, .15, .2, .3, .4, .5, .75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300}})
-	reg.MustRegister(m.rows, m.skipped, m.dups, m.dead, m.insert, m.failures, m.lag, m.fresh)
+	reg.MustRegister(m.rows, m.skipped, m.dups, m.dead, m.insert, m.failures, m.lag, m.delay)
 	return m
 }
 
@@ -71,8 +76,9 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // Run consumes the clean topic into ClickHouse until ctx is done. It applies the
-// migrations first. On shutdown each partition finishes the batch in hand (insert
-// and commit) before returning.
+// migrations first. On shutdown the batch in hand is inserted and committed if
+// that succeeds within stream.DrainTimeout without a retry; otherwise it stays
+// uncommitted, is loaded by the next run, and Run returns an error saying so.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -100,8 +106,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err != nil {
 		return err
 	}
-	defer dlq.Close()
-	s := &sinker{cfg: cfg, cluster: cluster, log: log, store: st, schemas: schemaReg, dlq: dlq, m: newMetrics(reg)}
+	defer stream.Close(dlq, "dead-letter writer")
+	s := &sinker{cfg: cfg, cluster: cluster, log: log, store: st, schemas: schemaReg, dlq: dlq, m: newMetrics(reg), shutdown: ctx}
 
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                cfg.Group,
@@ -127,7 +133,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	})
 	g.Go(func() error {
 		<-ctx.Done()
-		return group.Close() // ends the generation: partition loops drain and return
+		// Closing ends the generation: the loader drains (within
+		// stream.DrainTimeout) and the partition loops return; then the member
+		// leaves the group, which gets stream.CloseTimeout.
+		closed := make(chan struct{})
+		go func() { group.Close(); close(closed) }()
+		select {
+		case <-s.loaderDone():
+		case <-time.After(stream.DrainTimeout):
+		}
+		select {
+		case <-closed:
+		case <-time.After(stream.CloseTimeout):
+			log.Warn("leaving the consumer group takes too long; going without: the coordinator notices after the session timeout")
+		}
+		return nil
 	})
 	g.Go(func() error {
 		log.Info("sink consuming", "topic", cfg.Kafka.Topics.Clean, "group", cfg.Group, "clickhouse", cfg.ClickHouse.Addr, "clickhouse_user", cfg.ClickHouse.User, "server", st.Version())
@@ -145,7 +165,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 			// One loader per generation batches the records of every partition
 			// this instance holds: one INSERT per table, however many partitions.
 			feed := make(chan record, feedCapacity)
-			gen.Start(func(gctx context.Context) { s.loader(gctx, gen, feed) })
+			loaded := make(chan struct{})
+			s.mu.Lock()
+			s.loaded = loaded
+			s.mu.Unlock()
+			gen.Start(func(gctx context.Context) { defer close(loaded); s.loader(gctx, gen, feed) })
 			for topic, parts := range gen.Assignments {
 				ids := make([]int, 0, len(parts))
 				for _, p := range parts {
@@ -157,7 +181,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 			}
 		}
 	})
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if n := s.unloaded.Load(); n > 0 {
+		return fmt.Errorf("sink: shutdown left %d records unloaded and uncommitted (the next run loads them)", n)
+	}
+	return nil
 }
 
 type sinker struct {
@@ -168,6 +198,24 @@ type sinker struct {
 	schemas *schemas.Registry
 	dlq     *kafka.Writer
 	m       *metrics
+	// shutdown is Run's context; unloaded counts the records of batches the
+	// loader gave up on once it was done.
+	shutdown context.Context
+	unloaded atomic.Int64
+	mu       sync.Mutex
+	loaded   chan struct{} // closed when the loader of the latest generation returns
+}
+
+// loaderDone returns a channel closed once no loader runs.
+func (s *sinker) loaderDone() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loaded == nil {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return s.loaded
 }
 
 // fetchBytes is the most one fetch of a partition returns.
@@ -251,14 +299,16 @@ func (s *sinker) feed(ctx context.Context, topic string, part int, start int64, 
 // loader collects the records the feeders send into batches of up to
 // --batch-records, inserts each batch and then commits every partition it
 // holds, until the generation ends. The batch in hand when it ends is still
-// inserted and committed (within the drain timeout); if that commit fails, the
-// next owner of a partition skips what was inserted.
+// inserted and committed if that succeeds within stream.DrainTimeout without a
+// retry; if the commit fails, the next owner of a partition skips what was
+// inserted.
 func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan record) {
 	rows := map[string]*chstore.Rows{}
 	batch := make([]record, 0, s.cfg.Batch.MaxRecords)
 	for {
 		clear(batch[:cap(batch)]) // let the last batch's records go before taking more
-		batch = collect(ctx, in, s.cfg.Batch, batch[:0])
+		var first time.Time
+		batch, first = collect(ctx, in, s.cfg.Batch, batch[:0])
 		if len(batch) == 0 {
 			return // generation ended
 		}
@@ -266,6 +316,7 @@ func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan re
 		work, cancelWork := stream.DrainContext(ctx)
 		err := s.load(work, batch, rows)
 		if err == nil {
+			s.m.delay.Observe(time.Since(first).Seconds())
 			next := map[int]int64{}
 			for _, r := range batch {
 				next[r.msg.Partition] = r.msg.Offset + 1 // a partition's records arrive in order
@@ -275,6 +326,10 @@ func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan re
 			}
 		}
 		cancelWork()
+		if err != nil && s.shutdown.Err() != nil {
+			s.unloaded.Add(int64(len(batch)))
+			s.log.Warn("shutdown: batch not loaded, left uncommitted", "records", len(batch), "err", err)
+		}
 		if err != nil || ctx.Err() != nil {
 			if err != nil && ctx.Err() == nil {
 				s.log.Error("loader stopped", "err", err)
@@ -285,15 +340,17 @@ func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan re
 }
 
 // collect appends to batch one record (waiting for it until ctx ends) and then
-// whatever else arrives within b.MaxWait, up to b.MaxRecords. It returns the
-// batch empty only when ctx ended before the first record.
-func collect(ctx context.Context, in <-chan record, b stream.Batching, batch []record) []record {
+// whatever else arrives within b.MaxWait, up to b.MaxRecords, and the time the
+// first record arrived. It returns the batch empty only when ctx ended before
+// the first record.
+func collect(ctx context.Context, in <-chan record, b stream.Batching, batch []record) ([]record, time.Time) {
 	select {
 	case r := <-in:
 		batch = append(batch, r)
 	case <-ctx.Done():
-		return batch
+		return batch, time.Time{}
 	}
+	first := time.Now()
 	fill := time.NewTimer(b.MaxWait)
 	defer fill.Stop()
 	for len(batch) < b.MaxRecords {
@@ -301,12 +358,12 @@ func collect(ctx context.Context, in <-chan record, b stream.Batching, batch []r
 		case r := <-in:
 			batch = append(batch, r)
 		case <-fill.C:
-			return batch
+			return batch, first
 		case <-ctx.Done():
-			return batch
+			return batch, first
 		}
 	}
-	return batch
+	return batch, first
 }
 
 // load turns a batch into rows, dead-letters what cannot be loaded, and inserts the
@@ -376,16 +433,7 @@ func (s *sinker) load(ctx context.Context, batch []record, rows map[string]*chst
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	now := time.Now()
-	for i := range batch {
-		if t := batch[i].msg.Time; !t.IsZero() {
-			s.m.fresh.Observe(now.Sub(t).Seconds())
-		}
-	}
-	return nil
+	return g.Wait()
 }
 
 // insert sends rs as one INSERT, retrying until ClickHouse acknowledges it or ctx

@@ -45,16 +45,15 @@ func (b Batching) Validate() error {
 // again with the same batch.
 type Handler func(ctx context.Context, batch []kafka.Message) error
 
-// drainTimeout bounds how long a batch already fetched may take to finish once
-// shutdown began.
-const drainTimeout = 30 * time.Second
-
 // Consume runs fetch → handle → commit until ctx is done. A handler error is retried
 // with exponential backoff (up to 5s) on the same batch, so nothing is skipped and
 // nothing new is fetched while downstream is failing. When ctx is cancelled, the
-// batch in hand is still handled and committed (within drainTimeout); records not
-// yet fetched stay in Kafka. A failed commit is logged and the loop goes on: the
-// records will be delivered again, which is at-least-once.
+// batch in hand is still handled and committed if that succeeds within
+// DrainTimeout without another attempt (see DrainContext); records not yet fetched
+// stay in Kafka. Consume then returns nil, or an error when the batch in hand was
+// left unhandled: it stays uncommitted and is delivered again. A failed commit is
+// logged and the loop goes on: the records will be delivered again, which is
+// at-least-once.
 func Consume(ctx context.Context, src Source, b Batching, log *slog.Logger, handle Handler) error {
 	if b.MaxRecords <= 0 {
 		b.MaxRecords = 5000
@@ -77,10 +76,10 @@ func Consume(ctx context.Context, src Source, b Batching, log *slog.Logger, hand
 			}
 		}
 		cancelWork()
-		if ctx.Err() != nil {
-			return nil
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("stream: shutdown left a batch of %d records unhandled and uncommitted (it will be delivered again): %w", len(batch), err)
 		}
-		if err != nil {
+		if err != nil || ctx.Err() != nil {
 			return err
 		}
 	}
@@ -127,20 +126,12 @@ func FetchBatch(ctx context.Context, src Fetcher, b Batching, log *slog.Logger, 
 	return batch, nil
 }
 
-// DrainContext returns a context for finishing work already in hand: it is not
-// cancelled with parent, but ends drainTimeout (30s) after parent is.
-func DrainContext(parent context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
-	stop := context.AfterFunc(parent, func() {
-		t := time.AfterFunc(drainTimeout, cancel)
-		context.AfterFunc(ctx, func() { t.Stop() })
-	})
-	return ctx, func() { stop(); cancel() }
-}
-
 // Retry calls fn until it succeeds or ctx ends, backing off from 100ms to 5s.
+// Under a DrainContext whose shutdown began, the attempt in progress is the
+// last: a failure is returned at once, joined with ErrDraining.
 func Retry(ctx context.Context, log *slog.Logger, fn func() error) error {
 	backoff := 100 * time.Millisecond
+	shutdown := drainParent(ctx).Done()
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		if err == nil {
@@ -149,10 +140,15 @@ func Retry(ctx context.Context, log *slog.Logger, fn func() error) error {
 		if ctx.Err() != nil {
 			return errors.Join(err, ctx.Err())
 		}
+		if Draining(ctx) {
+			return errors.Join(err, ErrDraining)
+		}
 		log.Warn("batch failed; retrying", "attempt", attempt, "in", backoff, "err", err)
 		select {
 		case <-ctx.Done():
 			return errors.Join(err, ctx.Err())
+		case <-shutdown:
+			return errors.Join(err, ErrDraining)
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)

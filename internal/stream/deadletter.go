@@ -16,6 +16,8 @@ const (
 	HeaderSourcePartition = "veil-source-partition" // its partition
 	HeaderSourceOffset    = "veil-source-offset"    // its offset
 	HeaderTime            = "veil-dead-lettered-at" // RFC 3339, when it was dead-lettered
+	HeaderSourceTime      = "veil-source-time"      // RFC 3339, its Kafka timestamp where it was read (absent when it had none)
+	HeaderRedacted        = "veil-redacted"         // fields blanked in the value before it was dead-lettered, comma-separated
 	HeaderContentType     = "content-type"
 	HeaderFingerprint     = "schema-fingerprint"
 	HeaderProducedBy      = "veil-produced-by"
@@ -27,10 +29,16 @@ const AvroContentType = "application/vnd.apache.avro+binary"
 // DeadLetter builds the dead-letter record for src: the original key and value
 // untouched, the original headers kept after new headers naming the stage, the error and
 // where the record came from.
+//
+// The dead letter keeps src's timestamp, also recorded in HeaderSourceTime, so
+// that the dead-letter topic's retention, which is no longer than the raw topic's,
+// counts from when the record first arrived rather than from when it failed, and a
+// replay can write it back with its original time. A src without a timestamp (the
+// collector's, never written) is stamped by the writer.
 func DeadLetter(topic, stage, reason string, err error, src kafka.Message, now time.Time) kafka.Message {
 	// The new headers come first: Header returns the first match, so a record
 	// dead-lettered twice reports its latest failure.
-	h := make([]kafka.Header, 0, len(src.Headers)+7)
+	h := make([]kafka.Header, 0, len(src.Headers)+8)
 	h = append(h,
 		kafka.Header{Key: HeaderStage, Value: []byte(stage)},
 		kafka.Header{Key: HeaderReason, Value: []byte(reason)},
@@ -40,8 +48,21 @@ func DeadLetter(topic, stage, reason string, err error, src kafka.Message, now t
 		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(src.Offset, 10))},
 		kafka.Header{Key: HeaderTime, Value: []byte(now.UTC().Format(time.RFC3339Nano))},
 	)
+	if !src.Time.IsZero() {
+		h = append(h, kafka.Header{Key: HeaderSourceTime, Value: []byte(src.Time.UTC().Format(time.RFC3339Nano))})
+	}
 	h = append(h, src.Headers...)
-	return kafka.Message{Topic: topic, Key: src.Key, Value: src.Value, Headers: h}
+	return kafka.Message{Topic: topic, Key: src.Key, Value: src.Value, Headers: h, Time: src.Time}
+}
+
+// SourceTime returns the timestamp m had before it was dead-lettered: its
+// HeaderSourceTime, or else m's own timestamp (dead letters written before the
+// header existed were stamped when they failed).
+func SourceTime(m kafka.Message) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, Header(m, HeaderSourceTime)); err == nil {
+		return t
+	}
+	return m.Time
 }
 
 // Header returns the value of the first header called key, or "".

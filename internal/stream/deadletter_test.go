@@ -79,6 +79,38 @@ func TestDeadLetterKeepsTheRecordAndSaysWhatWentWrong(t *testing.T) {
 	}
 }
 
+// A dead letter keeps the timestamp of the record it holds, so that its
+// retention counts from when the record arrived, and says what it was in a
+// header that a replay reads.
+func TestDeadLetterKeepsTheSourceTimestamp(t *testing.T) {
+	arrived := time.Date(2026, 11, 24, 13, 19, 5, 123_000_000, time.FixedZone("CET", 3600))
+	src := kafka.Message{Topic: "telemetry.raw.v1", Partition: 1, Offset: 2, Value: []byte("v"), Time: arrived}
+	failed := arrived.Add(5 * time.Hour)
+	dl := stream.DeadLetter("dlq", "enricher", "invalid", errors.New("bad"), src, failed)
+	if !dl.Time.Equal(arrived) {
+		t.Errorf("dead letter timestamp = %v, want the source's %v", dl.Time, arrived)
+	}
+	if got := stream.Header(dl, stream.HeaderSourceTime); got != "2026-11-24T12:19:05.123Z" {
+		t.Errorf("Header(source time) = %q, want the source's timestamp in UTC", got)
+	}
+	if got := stream.SourceTime(dl); !got.Equal(arrived) {
+		t.Errorf("SourceTime(dead letter) = %v, want %v", got, arrived)
+	}
+	// A dead letter from before the header existed: its own timestamp is the
+	// best there is.
+	old := kafka.Message{Time: failed, Headers: []kafka.Header{{Key: stream.HeaderStage, Value: []byte("enricher")}}}
+	if got := stream.SourceTime(old); !got.Equal(failed) {
+		t.Errorf("SourceTime without the header = %v, want the record's timestamp %v", got, failed)
+	}
+	// A record that never had a timestamp (the collector's, refused by Kafka)
+	// leaves the dead letter's to the writer.
+	src.Time = time.Time{}
+	dl = stream.DeadLetter("dlq", "collector", "refused", errors.New("x"), src, failed)
+	if !dl.Time.IsZero() || stream.Header(dl, stream.HeaderSourceTime) != "" {
+		t.Errorf("dead letter of a record without timestamp: time %v, source time header %q; want neither", dl.Time, stream.Header(dl, stream.HeaderSourceTime))
+	}
+}
+
 func TestParseCompression(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -16,6 +16,10 @@ type Topic struct {
 	Partitions int           // default 8
 	Retention  time.Duration // 0: broker default; negative: forever
 	Compacted  bool          // cleanup.policy=compact (the consent topic)
+	// NoLongerThan names a topic whose retention this one's must not exceed
+	// (the dead-letter topic's: the raw topic's). EnsureTopics lowers the
+	// retention of an existing topic that keeps records longer.
+	NoLongerThan string
 }
 
 // Topics names the pipeline's topics.
@@ -36,22 +40,30 @@ func DefaultTopics() Topics {
 	}
 }
 
-// Specs returns creation specs with the default sizes: raw events and dead letters
-// may hold identifiers, so they are kept only briefly.
+// RawRetention is how long the raw topic keeps records when it is created: raw
+// events may hold identifiers, so they are kept only briefly.
+const RawRetention = 24 * time.Hour
+
+// Specs returns creation specs with the default sizes. Dead letters may hold
+// what raw events hold, so they are kept no longer than the raw topic keeps
+// them: RawRetention when created, and never longer than the raw topic's
+// retention (NoLongerThan).
 func (t Topics) Specs(partitions int) []Topic {
 	if partitions <= 0 {
 		partitions = 8
 	}
 	return []Topic{
-		{Name: t.Raw, Partitions: partitions, Retention: 24 * time.Hour},
+		{Name: t.Raw, Partitions: partitions, Retention: RawRetention},
 		{Name: t.Clean, Partitions: partitions, Retention: 7 * 24 * time.Hour},
 		{Name: t.Consent, Partitions: 4, Compacted: true, Retention: -1},
-		{Name: t.DeadLetter, Partitions: 4, Retention: 72 * time.Hour},
+		{Name: t.DeadLetter, Partitions: 4, Retention: RawRetention, NoLongerThan: t.Raw},
 	}
 }
 
 // EnsureTopics creates the topics that do not exist yet; existing ones are left as
-// they are. It returns an error naming the first topic the broker refused.
+// they are, except that the retention of a topic with NoLongerThan is lowered to
+// that topic's when it is longer. It returns an error naming the first topic the
+// broker refused.
 func EnsureTopics(ctx context.Context, c Cluster, topics []Topic) error {
 	client := c.Client(30 * time.Second)
 	req := &kafka.CreateTopicsRequest{}
@@ -81,7 +93,94 @@ func EnsureTopics(ctx context.Context, c Cluster, topics []Topic) error {
 			return fmt.Errorf("stream: create topic %s: %w", t.Name, err)
 		}
 	}
-	return waitForLeaders(ctx, client, topics)
+	if err := waitForLeaders(ctx, client, topics); err != nil {
+		return err
+	}
+	for _, t := range topics {
+		if t.NoLongerThan != "" {
+			if err := capRetention(ctx, client, t.Name, t.NoLongerThan); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// capRetention lowers the retention of topic to that of limit when it is longer
+// (-1, forever, being the longest).
+func capRetention(ctx context.Context, client *kafka.Client, topic, limit string) error {
+	ms, err := Retention(ctx, client, topic, limit)
+	if err != nil {
+		return err
+	}
+	want, lower := Lowered(ms[topic], ms[limit])
+	if !lower {
+		return nil
+	}
+	resp, err := client.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{
+		Resources: []kafka.IncrementalAlterConfigsRequestResource{{
+			ResourceType: kafka.ResourceTypeTopic,
+			ResourceName: topic,
+			Configs: []kafka.IncrementalAlterConfigsRequestConfig{{
+				Name: "retention.ms", Value: strconv.FormatInt(want, 10), ConfigOperation: kafka.ConfigOperationSet,
+			}},
+		}},
+	})
+	if err == nil {
+		for _, r := range resp.Resources {
+			err = errors.Join(err, r.Error)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("stream: lower the retention of %s to that of %s (%d ms): %w", topic, limit, want, err)
+	}
+	return nil
+}
+
+// Lowered returns the retention.ms a topic must have for it to keep records no
+// longer than a topic whose retention is limit, and whether that is a change
+// from have. -1, forever, is the longest; a retention is never raised.
+func Lowered(have, limit int64) (int64, bool) {
+	if limit < 0 || (have >= 0 && have <= limit) {
+		return have, false
+	}
+	return limit, true
+}
+
+// Retention returns the retention.ms in force for each topic (-1: forever).
+func Retention(ctx context.Context, client *kafka.Client, topics ...string) (map[string]int64, error) {
+	req := &kafka.DescribeConfigsRequest{}
+	for _, t := range topics {
+		req.Resources = append(req.Resources, kafka.DescribeConfigRequestResource{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: t, ConfigNames: []string{"retention.ms"},
+		})
+	}
+	resp, err := client.DescribeConfigs(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("stream: describe topics %v: %w", topics, err)
+	}
+	out := map[string]int64{}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return nil, fmt.Errorf("stream: describe topic %s: %w", r.ResourceName, r.Error)
+		}
+		for _, c := range r.ConfigEntries {
+			if c.ConfigName != "retention.ms" {
+				continue
+			}
+			ms, err := strconv.ParseInt(c.ConfigValue, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("stream: retention.ms of %s is %q: %w", r.ResourceName, c.ConfigValue, err)
+			}
+			out[r.ResourceName] = ms
+		}
+	}
+	for _, t := range topics {
+		if _, ok := out[t]; !ok {
+			return nil, fmt.Errorf("stream: the broker did not say the retention of %s", t)
+		}
+	}
+	return out, nil
 }
 
 // waitForLeaders returns once every partition of the topics has a leader that

@@ -1,6 +1,7 @@
 // Package testenv connects integration tests to the real Kafka broker and
-// ClickHouse server that scripts/test starts. A test asks for a service; when the
-// variable naming it (VEIL_KAFKA, VEIL_CLICKHOUSE) is unset the test is skipped
+// ClickHouse server that scripts/test starts, and to Avro Java, the reference
+// implementation of Avro. A test asks for a service; when the variable naming it
+// (VEIL_KAFKA, VEIL_CLICKHOUSE, VEIL_AVRO_JAVA) is unset the test is skipped
 // visibly, except under CI=true, where it fails: CI must never pass by skipping.
 // A service that is named but does not answer always fails the test.
 //

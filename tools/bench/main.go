@@ -12,10 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/veiltelemetry/veil/internal/bench"
+	"github.com/veiltelemetry/veil/internal/cli"
 	"github.com/veiltelemetry/veil/internal/config"
 )
 
@@ -37,7 +36,7 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.NotifyContext(context.Background(), log) // a second Ctrl-C exits at once
 	defer stop()
 	if err := bench.Run(ctx, cfg, log, os.Stdout); err != nil {
 		log.Error("bench failed", "err", err)
