@@ -97,14 +97,17 @@ func (h *harness) kafkaArgs() []string {
 
 func (h *harness) enricherConfig() enricher.Config {
 	var cfg enricher.Config
-	testenv.Configure(h.t, cfg.Register, append(h.kafkaArgs(), "--group", h.groups["enricher"], "--key-dir", h.keys,
+	testenv.Configure(h.t, cfg.Register, append(h.kafkaArgs(), "--group", h.groups["enricher"], "--key-dir", h.keys, "--drain-timeout", "30s",
 		"--service-catalog", demoCatalog(h.t))...)
 	return cfg
 }
 
 func (h *harness) sinkArgs() []string {
 	return append(h.kafkaArgs(), "--group", h.groups["sink"], "--clickhouse-addr", h.chAddr,
-		"--clickhouse-db", h.db, "--batch-wait", "300ms", "--batch-records", "20000")
+		"--clickhouse-db", h.db, "--batch-wait", "300ms", "--batch-records", "20000",
+		// Stages stopped mid-flow by these tests finish their batch, however
+		// loaded the machine: the tests check what a graceful stop leaves.
+		"--drain-timeout", "30s")
 }
 
 func (h *harness) startEnricher() *stage {
