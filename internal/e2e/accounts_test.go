@@ -13,6 +13,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/veiltelemetry/veil/internal/accounts"
@@ -68,7 +69,7 @@ func TestEachAccountRunsItsStageAndIsRefusedTheRest(t *testing.T) {
 		t.Fatalf("POST /v1/events as veil-collector = %d %s, want 202", status, body)
 	}
 	h.setConsent(url, "srv-accounts-test", "crash") // writes the consent topic
-	status, body = testenv.Request(t, http.MethodGet, url+"/v1/consent/srv-accounts-test", collectorToken, "")
+	status, body = testenv.Request(t, http.MethodGet, url+"/v1/consent/srv-accounts-test", operatorToken, "")
 	if status != http.StatusOK || !strings.Contains(body, `"crash"`) {
 		t.Errorf("GET consent as veil-collector (it follows the consent topic) = %d %s", status, body)
 	}
@@ -191,11 +192,11 @@ func TestEachAccountRunsItsStageAndIsRefusedTheRest(t *testing.T) {
 
 // collectorEvent is one playback event as a device posts it.
 func collectorEvent(now time.Time) string {
-	return fmt.Sprintf(`{"events": [{"kind": "playback", "event_id": "accounts-%d", "event_time": %d,
+	return fmt.Sprintf(`{"events": [{"kind": "playback", "event_id": "%s", "event_time": %d,
 	 "installation_id": "srv-accounts-test", "device_type": "tv", "platform": "android", "player": "Veil for Android TV",
 	 "app_version": "1.42.1", "media_source": "local", "media_type": "video", "container": "mkv", "duration_ms": 7862000,
 	 "bitrate_kbps": 14320, "size_bytes": 14075432960, "playback_event": "stop", "played_ms": 5121000, "decision": "direct_play"}]}`,
-		now.UnixNano(), now.UnixMilli())
+		uuid.NewString(), now.UnixMilli())
 }
 
 // refused reports whether err is Kafka refusing an operation to the account.

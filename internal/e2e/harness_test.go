@@ -112,7 +112,7 @@ func (h *harness) kafkaArgs(stage string) []string {
 
 func (h *harness) enricherConfig() enricher.Config {
 	var cfg enricher.Config
-	testenv.Configure(h.t, cfg.Register, append(h.kafkaArgs("enricher"), "--group", h.groups["enricher"], "--key-dir", h.keys,
+	testenv.Configure(h.t, cfg.Register, append(h.kafkaArgs("enricher"), "--group", h.groups["enricher"], "--key-dir", h.keys, "--drain-timeout", "30s",
 		"--service-catalog", demoCatalog(h.t))...)
 	return cfg
 }
@@ -123,7 +123,10 @@ func (h *harness) sinkArgs() []string {
 		ch = *h.sinkCH
 	}
 	return append(append(h.kafkaArgs("sink"), testenv.ClickHouseArgs(ch)...),
-		"--group", h.groups["sink"], "--batch-wait", "300ms", "--batch-records", "20000")
+		"--group", h.groups["sink"], "--batch-wait", "300ms", "--batch-records", "20000",
+		// Stages stopped mid-flow by these tests finish their batch, however
+		// loaded the machine: the tests check what a graceful stop leaves.
+		"--drain-timeout", "30s")
 }
 
 func (h *harness) startEnricher() *stage {

@@ -173,15 +173,15 @@ var interruptCases = []interruptCase{{
 }, {
 	name: "producer serve",
 	args: func(t *testing.T, k, _ string) (string, []string) {
-		return "producer", []string{"serve", "--brokers", k, "--listen", testenv.FreeAddr(t), "--tokens", "fleet:0123456789abcdef"}
+		return "producer", []string{"serve", "--brokers", k, "--listen", testenv.FreeAddr(t), "--tokens-file", testenv.File(t, "tokens", "fleet:relay:0123456789abcdef\n")}
 	},
 	failsAtStart: true, // it follows the consent topic from the start
 	code:         0,    // nothing in flight: drained cleanly
 	out:          `collector drained`,
 }, {
 	name: "producer loadgen",
-	args: func(_ *testing.T, k, _ string) (string, []string) {
-		return "producer", []string{"loadgen", "--url", "http://" + k, "--token", "0123456789abcdef", "--duration", "10m",
+	args: func(t *testing.T, k, _ string) (string, []string) {
+		return "producer", []string{"loadgen", "--url", "http://" + k, "--token-file", testenv.File(t, "token", "0123456789abcdef\n"), "--duration", "10m",
 			"--clients", "2", "--batch", "10", "--pool", "1", "--timeout", "10m"}
 	},
 	ready: "loadgen: ",
@@ -321,9 +321,9 @@ func TestCollectorUnderLoadWithKafkaHangingStopsOnSIGINT(t *testing.T) {
 	t.Parallel()
 	addr := testenv.FreeAddr(t)
 	const token = "0123456789abcdef"
-	serve := startProc(t, "producer", "serve", "--brokers", testenv.SilentAddr(t), "--listen", addr, "--tokens", "load:"+token)
+	serve := startProc(t, "producer", "serve", "--brokers", testenv.SilentAddr(t), "--listen", addr, "--tokens-file", testenv.File(t, "tokens", "load:relay:"+token+"\n"))
 	serve.waitOutput("collector listening")
-	load := startProc(t, "producer", "loadgen", "--url", "http://"+addr, "--token", token, "--duration", "10m",
+	load := startProc(t, "producer", "loadgen", "--url", "http://"+addr, "--token-file", testenv.File(t, "token", token+"\n"), "--duration", "10m",
 		"--clients", "1", "--batch", "10", "--pool", "1", "--timeout", "10m")
 	waitInflight(t, "http://"+addr) // requests are waiting for Kafka
 	serve.signal(syscall.SIGINT)
@@ -370,7 +370,7 @@ func TestSecondSignalExitsAtOnceWhileTheFirstShutdownIsBlocked(t *testing.T) {
 			t.Parallel()
 			addr := testenv.FreeAddr(t)
 			const token = "0123456789abcdef"
-			p := startProc(t, "producer", "serve", "--brokers", testenv.SilentAddr(t), "--listen", addr, "--tokens", "slow:"+token,
+			p := startProc(t, "producer", "serve", "--brokers", testenv.SilentAddr(t), "--listen", addr, "--tokens-file", testenv.File(t, "tokens", "slow:relay:"+token+"\n"),
 				"--drain-timeout", "10m", "--read-timeout", "10m")
 			p.waitOutput("collector listening")
 			conn, err := net.Dial("tcp", addr)

@@ -32,6 +32,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Group, "group", "veil-enricher", "Kafka consumer group")
 	fs.IntVar(&c.Batch.MaxRecords, "batch-records", 5000, "records per batch")
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", 100*time.Millisecond, "how long a batch waits to fill after its first record")
+	fs.DurationVar(&c.Batch.Drain, "drain-timeout", stream.DrainTimeout, "after a signal, how long the batch in hand may take to finish (no retries); what does not finish stays uncommitted and is processed again by the next run")
 	fs.StringVar(&c.KeyDir, "key-dir", ".state/keys", "directory of pseudonym keys, shared by every enricher instance")
 	fs.DurationVar(&c.KeyPeriod, "key-period", pseudonym.DefaultPeriod, "length of a pseudonym key epoch")
 	fs.IntVar(&c.KeyRetention, "key-retention", pseudonym.DefaultRetention, "epochs whose pseudonym keys are kept, the current one included; older keys are destroyed")

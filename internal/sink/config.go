@@ -29,6 +29,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Group, "group", "veil-sink", "Kafka consumer group")
 	fs.IntVar(&c.Batch.MaxRecords, "batch-records", 25000, "records per batch; a batch gathers every partition this instance holds and is one INSERT per table")
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", time.Second, "how long a batch waits to fill after its first record")
+	fs.DurationVar(&c.Batch.Drain, "drain-timeout", stream.DrainTimeout, "after a signal, how long the batch in hand may take to finish (no retries); what does not finish stays uncommitted and is processed again by the next run")
 	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
 	fs.StringVar(&c.ClickHouse.Database, "clickhouse-db", "veil", "ClickHouse database")
 	fs.StringVar(&c.ClickHouse.User, "clickhouse-user", "default", "ClickHouse user (scripts/clickhouse's veil_sink may write only its database)")

@@ -140,7 +140,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		go func() { group.Close(); close(closed) }()
 		select {
 		case <-s.loaderDone():
-		case <-time.After(stream.DrainTimeout):
+		case <-time.After(s.cfg.Batch.DrainOr()):
 		}
 		select {
 		case <-closed:
@@ -313,7 +313,7 @@ func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan re
 			return // generation ended
 		}
 		// While the generation lives, a ClickHouse outage is waited out.
-		work, cancelWork := stream.DrainContext(ctx)
+		work, cancelWork := stream.DrainContextFor(ctx, s.cfg.Batch.Drain)
 		err := s.load(work, batch, rows)
 		if err == nil {
 			s.m.delay.Observe(time.Since(first).Seconds())

@@ -26,6 +26,18 @@ type Source interface {
 type Batching struct {
 	MaxRecords int           // default 5000
 	MaxWait    time.Duration // after the first record; default 200ms
+	// Drain is how long the batch in hand may take to finish, without a retry,
+	// once shutdown began (--drain-timeout); default DrainTimeout. What does not
+	// finish stays uncommitted and is delivered again.
+	Drain time.Duration
+}
+
+// DrainOr is Drain, or DrainTimeout when Drain is 0.
+func (b Batching) DrainOr() time.Duration {
+	if b.Drain > 0 {
+		return b.Drain
+	}
+	return DrainTimeout
 }
 
 // Validate names the first bad bound, as the flags --batch-records and
@@ -36,6 +48,8 @@ func (b Batching) Validate() error {
 		return fmt.Errorf("--batch-records: must be positive, got %d", b.MaxRecords)
 	case b.MaxWait <= 0:
 		return fmt.Errorf("--batch-wait: must be positive, got %s", b.MaxWait)
+	case b.Drain < 0:
+		return fmt.Errorf("--drain-timeout: must not be negative, got %s", b.Drain)
 	}
 	return nil
 }
@@ -68,7 +82,7 @@ func Consume(ctx context.Context, src Source, b Batching, log *slog.Logger, hand
 			return nil // ctx is done
 		}
 		// From here the batch is finished even if shutdown begins.
-		work, cancelWork := DrainContext(ctx)
+		work, cancelWork := DrainContextFor(ctx, b.Drain)
 		err = Retry(work, log, func() error { return handle(work, batch) })
 		if err == nil {
 			if cerr := src.CommitMessages(work, batch...); cerr != nil {

@@ -29,9 +29,18 @@ type drainKey struct{}
 // done, Retry under it makes no further attempt: the work gets the attempt in
 // progress, or one more if none is, and no retries.
 func DrainContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return DrainContextFor(parent, DrainTimeout)
+}
+
+// DrainContextFor is DrainContext with a drain of d instead of DrainTimeout (d
+// of 0 means DrainTimeout).
+func DrainContextFor(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		d = DrainTimeout
+	}
 	ctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(parent), drainKey{}, parent))
 	stop := context.AfterFunc(parent, func() {
-		t := time.AfterFunc(DrainTimeout, cancel)
+		t := time.AfterFunc(d, cancel)
 		context.AfterFunc(ctx, func() { t.Stop() })
 	})
 	return ctx, func() { stop(); cancel() }
