@@ -249,7 +249,7 @@ func binary(t *testing.T, name string) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./producer", "./enricher", "./sink")
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./producer", "./enricher", "./sink", "./veilctl")
 		cmd.Dir = testenv.RepoRoot(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
