@@ -195,3 +195,13 @@ func (c *Cluster) OpenNode(ctx context.Context, n Node) (*Store, error) {
 // Cluster is the name of the cluster a shard's or server's Store belongs to
 // ("" for a Store of one server, from Open).
 func (s *Store) Cluster() string { return s.cluster }
+
+// TableName qualifies a table of the migrations by the Store's database: on a
+// shard's or server's Store, its local table (db.event_ids_local for
+// "event_ids"), elsewhere the table itself (db.event_ids).
+func (s *Store) TableName(name string) string {
+	if s.cluster != "" {
+		name += LocalSuffix
+	}
+	return s.db + "." + name
+}

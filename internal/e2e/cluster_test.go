@@ -280,8 +280,8 @@ func load(t *testing.T, any *chstore.Store, recs []map[string]any, storeOf func(
 			if !ok {
 				t.Fatal("no playback table")
 			}
-			if st.Cluster() != "" && !strings.HasSuffix(tb.Name, chstore.LocalSuffix) {
-				t.Fatalf("a shard's store inserts into %s, not a local table", tb.Name)
+			if st.Cluster() != "" && tb.Name != st.TableName("playback") {
+				t.Fatalf("a shard's store inserts into %s, not the local table %s", tb.Name, st.TableName("playback"))
 			}
 			r = chstore.NewRows(tb)
 			rows[st] = r
