@@ -101,28 +101,16 @@ func splitStatements(sql string) []string {
 // Migrate creates the database and applies every migration not yet recorded in
 // schema_migrations. It is idempotent and safe to run from several sinks at once:
 // every statement is CREATE ... IF NOT EXISTS, and a version is recorded only after
-// all its statements succeeded.
+// all its statements succeeded. A Store of a cluster's shard or server refuses:
+// Cluster.Migrate migrates every server.
 func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
-	if err := s.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+s.db); err != nil {
-		return nil, fmt.Errorf("chstore: create database %s: %w", s.db, err)
+	if s.cluster != "" {
+		return nil, fmt.Errorf("chstore: a server of cluster %s is migrated with the cluster's (sink migrate --clickhouse-cluster %s)", s.cluster, s.cluster)
 	}
-	if err := s.conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+s.db+".schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = TinyLog"); err != nil {
-		return nil, fmt.Errorf("chstore: create schema_migrations: %w", err)
-	}
-	applied := map[int]bool{}
-	rows, err := s.conn.Query(ctx, "SELECT version FROM "+s.db+".schema_migrations")
+	applied, err := s.migrationState(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("chstore: read schema_migrations: %w", err)
+		return nil, err
 	}
-	for rows.Next() {
-		var v uint32
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		applied[int(v)] = true
-	}
-	rows.Close()
 	all, err := Migrations()
 	if err != nil {
 		return nil, err
@@ -147,6 +135,31 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 		done = append(done, m)
 	}
 	return done, nil
+}
+
+// migrationState creates the database and its schema_migrations if missing and
+// returns the versions recorded there.
+func (s *Store) migrationState(ctx context.Context) (map[int]bool, error) {
+	if err := s.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+s.db); err != nil {
+		return nil, fmt.Errorf("chstore: create database %s: %w", s.db, err)
+	}
+	if err := s.conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+s.db+".schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = TinyLog"); err != nil {
+		return nil, fmt.Errorf("chstore: create schema_migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	rows, err := s.conn.Query(ctx, "SELECT version FROM "+s.db+".schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("chstore: read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		applied[int(v)] = true
+	}
+	return applied, rows.Err()
 }
 
 // record notes a migration as applied. It inserts through PrepareBatch: on

@@ -150,6 +150,12 @@ func quoteIdent(name string) string {
 // partitions older than months (with dryRun, only lists them) and writes one
 // line per partition to w, then a summary line.
 func Retain(ctx context.Context, o Options, months int, dryRun bool, now time.Time, w io.Writer) error {
+	if o.Cluster != "" {
+		// Each shard's local tables would need it, on the replica that leads
+		// them: ClickHouse 18.16 forwards DROP PARTITION from the others to the
+		// leader without a password, which the administrator has.
+		return fmt.Errorf("chstore: retention of cluster %s: not supported yet; drop each shard's month partitions of the local tables on the replica system.replicas says leads them", o.Cluster)
+	}
 	reg, err := schemas.Load()
 	if err != nil {
 		return err

@@ -25,6 +25,12 @@ type Options struct {
 	// none. On one machine none saves both ends the work; across a network lz4
 	// sends a third of the bytes.
 	Compression string
+	// Cluster names a cluster of the servers' <remote_servers> (e.g.
+	// veil_cluster): the tables are sharded and replicated (OpenCluster,
+	// Cluster.Migrate), and Addr may list several of its servers,
+	// comma-separated, the first that answers telling the others. Empty: one
+	// server.
+	Cluster string
 }
 
 // ParseCompression maps a compression name to clickhouse-go's setting.
@@ -47,6 +53,7 @@ type Store struct {
 	version  string
 	features Features
 	tables   map[string]*Table // by event kind
+	cluster  string            // the cluster of a shard's or server's Store (OpenShard, OpenNode): its tables are the local ones
 }
 
 // dialTimeout bounds connecting to ClickHouse, the TCP connection and the
@@ -60,19 +67,54 @@ func Open(ctx context.Context, o Options, reg *schemas.Registry) (*Store, error)
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:9000"
 	}
+	return open(ctx, o, []string{o.Addr}, reg, "")
+}
+
+// open connects to the first of addrs that answers (the driver tries them in
+// order, and the next when a connection to one fails), with the tables named
+// db.<kind><suffix>.
+func open(ctx context.Context, o Options, addrs []string, reg *schemas.Registry, suffix string) (*Store, error) {
 	if o.Database == "" {
 		o.Database = "veil"
 	}
+	conn, v, err := dial(ctx, o, addrs)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		conn: conn, db: o.Database,
+		version:  fmt.Sprintf("%d.%d.%d", v.Version.Major, v.Version.Minor, v.Version.Patch),
+		features: FeaturesOf(int(v.Version.Major), int(v.Version.Minor)),
+		tables:   map[string]*Table{},
+	}
+	for _, kind := range reg.Kinds() {
+		clean := reg.Latest(schemas.Clean, kind)
+		if clean == nil {
+			continue
+		}
+		t, err := newTableNamed(o.Database, clean.Kind+suffix, clean)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		s.tables[kind] = t
+	}
+	return s, nil
+}
+
+// dial opens a connection pool to addrs and reads the server's version.
+func dial(ctx context.Context, o Options, addrs []string) (driver.Conn, *driver.ServerVersion, error) {
 	if o.User == "" {
 		o.User = "default"
 	}
+	where := strings.Join(addrs, ",")
 	comp, err := ParseCompression(o.Compression)
 	if err != nil {
-		return nil, fmt.Errorf("chstore: %w", err)
+		return nil, nil, fmt.Errorf("chstore: %w", err)
 	}
 	dialer := &net.Dialer{Timeout: dialTimeout}
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr: []string{o.Addr},
+		Addr: addrs,
 		// No current database: every statement names its database, and a user
 		// allowed only its own databases (allow_databases) may not use
 		// "default". The database itself may not exist before Migrate.
@@ -94,7 +136,7 @@ func Open(ctx context.Context, o Options, reg *schemas.Registry) (*Store, error)
 		MaxIdleConns:         2,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("chstore: open %s: %w", o.Addr, err)
+		return nil, nil, fmt.Errorf("chstore: open %s: %w", where, err)
 	}
 	// The driver reads the handshake until DialTimeout whatever ctx says; the
 	// ping is left to finish in the background when ctx ends first.
@@ -107,32 +149,14 @@ func Open(ctx context.Context, o Options, reg *schemas.Registry) (*Store, error)
 	}
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("chstore: ping %s: %w", o.Addr, err)
+		return nil, nil, fmt.Errorf("chstore: ping %s: %w", where, err)
 	}
 	v, err := conn.ServerVersion()
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("chstore: server version: %w", err)
+		return nil, nil, fmt.Errorf("chstore: server version: %w", err)
 	}
-	s := &Store{
-		conn: conn, db: o.Database,
-		version:  fmt.Sprintf("%d.%d.%d", v.Version.Major, v.Version.Minor, v.Version.Patch),
-		features: FeaturesOf(int(v.Version.Major), int(v.Version.Minor)),
-		tables:   map[string]*Table{},
-	}
-	for _, kind := range reg.Kinds() {
-		clean := reg.Latest(schemas.Clean, kind)
-		if clean == nil {
-			continue
-		}
-		t, err := newTable(o.Database, clean)
-		if err != nil {
-			conn.Close()
-			return nil, err
-		}
-		s.tables[kind] = t
-	}
-	return s, nil
+	return conn, v, nil
 }
 
 // Close closes the connection.
@@ -159,7 +183,8 @@ func (s *Store) Table(kind string) (*Table, bool) {
 	return t, ok
 }
 
-// Table maps a clean schema onto a ClickHouse table of the same name as its kind.
+// Table maps a clean schema onto a ClickHouse table of the same name as its kind
+// (in a cluster, its local table: the kind and LocalSuffix).
 type Table struct {
 	Name     string // qualified: db.kind
 	Schema   *schemas.Schema
@@ -170,7 +195,11 @@ type Table struct {
 }
 
 func newTable(db string, clean *schemas.Schema) (*Table, error) {
-	t := &Table{Name: db + "." + clean.Kind, Schema: clean}
+	return newTableNamed(db, clean.Kind, clean)
+}
+
+func newTableNamed(db, name string, clean *schemas.Schema) (*Table, error) {
+	t := &Table{Name: db + "." + name, Schema: clean}
 	for _, f := range clean.Fields {
 		switch fieldKind(f.Type) {
 		case kindString:

@@ -3,6 +3,7 @@ package sink
 import (
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/veiltelemetry/veil/internal/chstore"
@@ -15,7 +16,7 @@ type Config struct {
 	Kafka      stream.Kafka
 	Group      string          // --group, default veil-sink
 	Batch      stream.Batching // --batch-records (default 25000), --batch-wait (default 1s)
-	ClickHouse chstore.Options // --clickhouse-addr (127.0.0.1:9000), --clickhouse-db (veil), --clickhouse-user (default), --clickhouse-compression (lz4); its Password is filled by ClickHouseOptions
+	ClickHouse chstore.Options // --clickhouse-addr (127.0.0.1:9000), --clickhouse-db (veil), --clickhouse-user (default), --clickhouse-compression (lz4), --clickhouse-cluster (none: one server); its Password is filled by ClickHouseOptions
 	// ClickHousePassword: --clickhouse-password-file, or the password itself in
 	// VEIL_CLICKHOUSE_PASSWORD; none by default.
 	ClickHousePassword config.Secret
@@ -30,7 +31,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Batch.MaxRecords, "batch-records", 25000, "records per batch; a batch gathers every partition this instance holds and is one INSERT per table")
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", time.Second, "how long a batch waits to fill after its first record")
 	fs.DurationVar(&c.Batch.Drain, "drain-timeout", stream.DrainTimeout, "after a signal, how long the batch in hand may take to finish (no retries); what does not finish stays uncommitted and is processed again by the next run")
-	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
+	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address; with --clickhouse-cluster, one or more of its servers, comma-separated")
+	fs.StringVar(&c.ClickHouse.Cluster, "clickhouse-cluster", "", "a cluster of the servers' <remote_servers> to migrate: replicated tables on every shard, Distributed tables over them (empty: one server)")
 	fs.StringVar(&c.ClickHouse.Database, "clickhouse-db", "veil", "ClickHouse database")
 	fs.StringVar(&c.ClickHouse.User, "clickhouse-user", "default", "ClickHouse user (scripts/clickhouse's veil_sink may write only its database)")
 	config.SecretVar(fs, &c.ClickHousePassword, "clickhouse-password-file", "VEIL_CLICKHOUSE_PASSWORD", "file holding the ClickHouse user's password")
@@ -65,6 +67,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--clickhouse-addr must not be empty")
 	case c.ClickHouse.Database == "":
 		return fmt.Errorf("--clickhouse-db must not be empty")
+	case c.ClickHouse.Cluster == "" && strings.Contains(c.ClickHouse.Addr, ","):
+		return fmt.Errorf("--clickhouse-addr %s: several servers are the servers of a cluster (--clickhouse-cluster)", c.ClickHouse.Addr)
 	}
 	if _, err := chstore.ParseCompression(c.ClickHouse.Compression); err != nil {
 		return fmt.Errorf("--clickhouse-compression: %w", err)

@@ -54,11 +54,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// Migrate connects to ClickHouse and applies the embedded migrations.
+// Migrate connects to ClickHouse and applies the embedded migrations; with
+// --clickhouse-cluster, to every server of the cluster (migrateCluster).
 func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg, err := schemas.Load()
 	if err != nil {
 		return err
+	}
+	if cfg.ClickHouse.Cluster != "" {
+		return migrateCluster(ctx, cfg, reg, log)
 	}
 	st, err := chstore.Open(ctx, cfg.ClickHouseOptions(), reg)
 	if err != nil {
@@ -82,6 +86,9 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	if cfg.ClickHouse.Cluster != "" {
+		return errClusterRun
 	}
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
 		return err

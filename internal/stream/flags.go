@@ -17,6 +17,7 @@ type Kafka struct {
 	Topics       Topics        // --topic-raw, --topic-clean, --topic-consent, --topic-deadletter
 	CreateTopics bool          // --create-topics: create missing topics at start
 	Partitions   int           // --partitions for created raw and clean topics, default 8
+	Replication  Replication   // --replication-factor (default -1: the broker's) and --min-insync-replicas (default 0: the broker's) of created topics
 	Compression  string        // --compression of produced batches, default lz4
 }
 
@@ -33,6 +34,8 @@ func (k *Kafka) Register(fs *flag.FlagSet) {
 	fs.StringVar(&k.Topics.DeadLetter, "topic-deadletter", k.Topics.DeadLetter, "topic of records that could not be processed")
 	fs.BoolVar(&k.CreateTopics, "create-topics", false, "create missing topics at start")
 	fs.IntVar(&k.Partitions, "partitions", 8, "partitions of the raw and clean topics when created")
+	fs.IntVar(&k.Replication.Factor, "replication-factor", -1, "copies of each partition of created topics; -1: the broker's default.replication.factor (a cluster wants 3)")
+	fs.IntVar(&k.Replication.MinInSync, "min-insync-replicas", 0, "min.insync.replicas of created topics, the copies a write must reach (the writers use acks=all); 0: the broker's default (a cluster of replication factor 3 wants 2)")
 	fs.StringVar(&k.Compression, "compression", "lz4", "compression of produced batches: none, gzip, snappy, lz4, zstd")
 }
 
@@ -49,6 +52,9 @@ func (k *Kafka) Validate() error {
 		return fmt.Errorf("--kafka-user %s: no password (--kafka-password-file or %s)", k.User, k.Password.Env)
 	case k.User == "" && k.Password.Value() != "":
 		return fmt.Errorf("--kafka-password-file or %s: a password without --kafka-user", k.Password.Env)
+	}
+	if err := k.Replication.Validate(); err != nil {
+		return err
 	}
 	_, err := ParseCompression(k.Compression)
 	if err != nil {
@@ -75,7 +81,7 @@ func (k *Kafka) Ensure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return EnsureTopics(ctx, c, k.Topics.Specs(k.Partitions))
+	return EnsureTopics(ctx, c, k.Replication.Apply(k.Topics.Specs(k.Partitions)))
 }
 
 // Writer returns a writer for the shared settings; topic "" lets each message name its own.

@@ -20,6 +20,44 @@ type Topic struct {
 	// (the dead-letter topic's: the raw topic's). EnsureTopics lowers the
 	// retention of an existing topic that keeps records longer.
 	NoLongerThan string
+	// ReplicationFactor is the number of copies of each partition: 0 or -1
+	// take the broker's default.replication.factor. A topic that exists with
+	// another factor is an error: EnsureTopics cannot change it.
+	ReplicationFactor int
+	// MinInSyncReplicas is the topic's min.insync.replicas, how many copies
+	// must have a record before a write with acks=all succeeds: 0 takes the
+	// broker's default. EnsureTopics sets it on a topic that exists with
+	// another value.
+	MinInSyncReplicas int
+}
+
+// Replication is how the topics a binary creates are replicated.
+type Replication struct {
+	Factor    int // copies of each partition; -1 (or 0): the broker's default.replication.factor
+	MinInSync int // min.insync.replicas; 0: the broker's default
+}
+
+// Validate names the first bad field, as the flags call them.
+func (r Replication) Validate() error {
+	switch {
+	case r.Factor < -1:
+		return fmt.Errorf("--replication-factor: -1 (the broker's default) or at least 1, got %d", r.Factor)
+	case r.MinInSync < 0:
+		return fmt.Errorf("--min-insync-replicas: 0 (the broker's default) or at least 1, got %d", r.MinInSync)
+	case r.Factor > 0 && r.MinInSync > r.Factor:
+		return fmt.Errorf("--min-insync-replicas %d exceeds --replication-factor %d: no write could succeed", r.MinInSync, r.Factor)
+	}
+	return nil
+}
+
+// Apply returns the specs with the replication set on each.
+func (r Replication) Apply(specs []Topic) []Topic {
+	out := make([]Topic, len(specs))
+	for i, t := range specs {
+		t.ReplicationFactor, t.MinInSyncReplicas = r.Factor, r.MinInSync
+		out[i] = t
+	}
+	return out
 }
 
 // Topics names the pipeline's topics.
@@ -62,8 +100,11 @@ func (t Topics) Specs(partitions int) []Topic {
 
 // EnsureTopics creates the topics that do not exist yet; existing ones are left as
 // they are, except that the retention of a topic with NoLongerThan is lowered to
-// that topic's when it is longer. It returns an error naming the first topic the
-// broker refused.
+// that topic's when it is longer, and min.insync.replicas is set where the spec
+// names one the topic lacks. A topic that exists with another replication
+// factor than its spec names is an error (moving partitions is an operator's
+// job: kafka-reassign-partitions). It returns an error naming the first topic
+// the broker refused.
 func EnsureTopics(ctx context.Context, c Cluster, topics []Topic) error {
 	client := c.Client(30 * time.Second)
 	req := &kafka.CreateTopicsRequest{}
@@ -72,7 +113,14 @@ func EnsureTopics(ctx context.Context, c Cluster, topics []Topic) error {
 		if parts <= 0 {
 			parts = 8
 		}
-		tc := kafka.TopicConfig{Topic: t.Name, NumPartitions: parts, ReplicationFactor: -1}
+		rf := t.ReplicationFactor
+		if rf <= 0 {
+			rf = -1 // the broker's default.replication.factor
+		}
+		tc := kafka.TopicConfig{Topic: t.Name, NumPartitions: parts, ReplicationFactor: rf}
+		if t.MinInSyncReplicas > 0 {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "min.insync.replicas", ConfigValue: strconv.Itoa(t.MinInSyncReplicas)})
+		}
 		switch {
 		case t.Retention > 0:
 			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(t.Retention.Milliseconds(), 10)})
@@ -96,6 +144,9 @@ func EnsureTopics(ctx context.Context, c Cluster, topics []Topic) error {
 	if err := waitForLeaders(ctx, client, topics); err != nil {
 		return err
 	}
+	if err := checkReplication(ctx, client, topics); err != nil {
+		return err
+	}
 	for _, t := range topics {
 		if t.NoLongerThan != "" {
 			if err := capRetention(ctx, client, t.Name, t.NoLongerThan); err != nil {
@@ -104,6 +155,87 @@ func EnsureTopics(ctx context.Context, c Cluster, topics []Topic) error {
 		}
 	}
 	return nil
+}
+
+// checkReplication fails when an existing topic has another replication
+// factor than its spec names, and sets min.insync.replicas where the spec names
+// one the topic does not have.
+func checkReplication(ctx context.Context, client *kafka.Client, topics []Topic) error {
+	var names []string
+	for _, t := range topics {
+		if t.ReplicationFactor > 0 || t.MinInSyncReplicas > 0 {
+			names = append(names, t.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	if err != nil {
+		return fmt.Errorf("stream: metadata of %v: %w", names, err)
+	}
+	factor := map[string]int{}
+	for _, t := range md.Topics {
+		if len(t.Partitions) > 0 {
+			factor[t.Name] = len(t.Partitions[0].Replicas)
+		}
+	}
+	isr, err := topicConfig(ctx, client, "min.insync.replicas", names...)
+	if err != nil {
+		return err
+	}
+	var alter []kafka.IncrementalAlterConfigsRequestResource
+	for _, t := range topics {
+		if t.ReplicationFactor > 0 && factor[t.Name] != t.ReplicationFactor {
+			return fmt.Errorf("stream: topic %s has replication factor %d, not %d: it existed before; reassign its partitions (kafka-reassign-partitions) or delete it",
+				t.Name, factor[t.Name], t.ReplicationFactor)
+		}
+		if want := strconv.Itoa(t.MinInSyncReplicas); t.MinInSyncReplicas > 0 && isr[t.Name] != want {
+			alter = append(alter, kafka.IncrementalAlterConfigsRequestResource{
+				ResourceType: kafka.ResourceTypeTopic, ResourceName: t.Name,
+				Configs: []kafka.IncrementalAlterConfigsRequestConfig{{Name: "min.insync.replicas", Value: want, ConfigOperation: kafka.ConfigOperationSet}},
+			})
+		}
+	}
+	if len(alter) == 0 {
+		return nil
+	}
+	resp, err := client.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{Resources: alter})
+	if err == nil {
+		for _, r := range resp.Resources {
+			err = errors.Join(err, r.Error)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("stream: set min.insync.replicas of %d topics: %w", len(alter), err)
+	}
+	return nil
+}
+
+// topicConfig returns the value in force of one config of each topic.
+func topicConfig(ctx context.Context, client *kafka.Client, name string, topics ...string) (map[string]string, error) {
+	req := &kafka.DescribeConfigsRequest{}
+	for _, t := range topics {
+		req.Resources = append(req.Resources, kafka.DescribeConfigRequestResource{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: t, ConfigNames: []string{name},
+		})
+	}
+	resp, err := client.DescribeConfigs(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("stream: describe %s of %v: %w", name, topics, err)
+	}
+	out := map[string]string{}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return nil, fmt.Errorf("stream: describe topic %s: %w", r.ResourceName, r.Error)
+		}
+		for _, c := range r.ConfigEntries {
+			if c.ConfigName == name {
+				out[r.ResourceName] = c.ConfigValue
+			}
+		}
+	}
+	return out, nil
 }
 
 // capRetention lowers the retention of topic to that of limit when it is longer

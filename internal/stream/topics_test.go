@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,4 +119,87 @@ func TestTheDeadLetterTopicKeepsRecordsNoLongerThanTheRawTopic(t *testing.T) {
 	set(tp.Raw, 12*time.Hour)
 	ensure()
 	wait("the dead-letter topic lowered to the raw topic's new 12h", tp.DeadLetter, 12*time.Hour)
+}
+
+func TestReplicationValidate(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		r    stream.Replication
+		want string // "" for valid
+	}{
+		{"the broker's defaults", stream.Replication{Factor: -1}, ""},
+		{"three copies, two in sync", stream.Replication{Factor: 3, MinInSync: 2}, ""},
+		{"the broker's factor with a minimum in sync", stream.Replication{Factor: -1, MinInSync: 2}, ""},
+		{"a factor below -1", stream.Replication{Factor: -2}, "--replication-factor"},
+		{"a negative minimum in sync", stream.Replication{Factor: 3, MinInSync: -1}, "--min-insync-replicas"},
+		{"more in sync than copies", stream.Replication{Factor: 2, MinInSync: 3}, "no write could succeed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.r.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate = %v, want an error naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// The flags reach every topic a binary creates.
+func TestReplicationFlagsApplyToEveryCreatedTopic(t *testing.T) {
+	var k stream.Kafka
+	testenv.Configure(t, k.Register, "--replication-factor", "3", "--min-insync-replicas", "2")
+	specs := k.Replication.Apply(k.Topics.Specs(k.Partitions))
+	if len(specs) != 4 {
+		t.Fatalf("%d specs, want the raw, clean, consent and dead-letter topics", len(specs))
+	}
+	for _, s := range specs {
+		if s.ReplicationFactor != 3 || s.MinInSyncReplicas != 2 {
+			t.Errorf("%s: replication factor %d, min.insync.replicas %d; want 3 and 2", s.Name, s.ReplicationFactor, s.MinInSyncReplicas)
+		}
+	}
+	var d stream.Kafka
+	testenv.Configure(t, d.Register)
+	if d.Replication != (stream.Replication{Factor: -1}) {
+		t.Errorf("default replication %+v; want the broker's defaults (-1, 0)", d.Replication)
+	}
+}
+
+// A topic is created with the replication it is asked for; min.insync.replicas
+// is set again on a topic that has another, and a topic that exists with
+// another replication factor is an error, not silently kept. On one broker the
+// factor can only be 1.
+func TestEnsureTopicsSetsMinInSyncReplicasAndRefusesAnotherFactor(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id := testenv.Unique("t")
+	tp := stream.Topics{Raw: id + ".raw", Clean: id + ".clean", Consent: id + ".consent", DeadLetter: id + ".deadletter"}
+	testenv.DeleteAtEnd(t, brokers, tp)
+	client := brokers.Client(10 * time.Second)
+	isr := func(want string) {
+		t.Helper()
+		testenv.Eventually(t, 10*time.Second, "min.insync.replicas "+want, func() (bool, string) {
+			resp, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+				ResourceType: kafka.ResourceTypeTopic, ResourceName: tp.Clean, ConfigNames: []string{"min.insync.replicas"}}}})
+			if err != nil || len(resp.Resources) != 1 || len(resp.Resources[0].ConfigEntries) != 1 {
+				return false, fmt.Sprint(resp, err)
+			}
+			got := resp.Resources[0].ConfigEntries[0].ConfigValue
+			return got == want, got
+		})
+	}
+	if err := stream.EnsureTopics(ctx, brokers, stream.Replication{Factor: 1, MinInSync: 1}.Apply(tp.Specs(1))); err != nil {
+		t.Fatal(err)
+	}
+	isr("1")
+	if err := stream.EnsureTopics(ctx, brokers, stream.Replication{Factor: 1, MinInSync: 2}.Apply(tp.Specs(1))); err != nil {
+		t.Fatal(err)
+	}
+	isr("2")
+	err := stream.EnsureTopics(ctx, brokers, stream.Replication{Factor: 3}.Apply(tp.Specs(1)))
+	if err == nil || !strings.Contains(err.Error(), "replication factor 1, not 3") {
+		t.Errorf("EnsureTopics of existing topics of factor 1 asking 3 = %v; want an error saying so", err)
+	}
 }
