@@ -102,9 +102,12 @@ func (h *harness) enricherConfig() enricher.Config {
 	return cfg
 }
 
-func (h *harness) sinkArgs() []string {
-	return append(h.kafkaArgs(), "--group", h.groups["sink"], "--clickhouse-addr", h.chAddr,
-		"--clickhouse-db", h.db, "--batch-wait", "300ms", "--batch-records", "20000")
+// sinkArgs are the flags of a sink of this pipeline: a new instance, with a
+// dedup directory of its own (extra flags may name another).
+func (h *harness) sinkArgs(extra ...string) []string {
+	args := append(h.kafkaArgs(), "--group", h.groups["sink"], "--clickhouse-addr", h.chAddr,
+		"--clickhouse-db", h.db, "--batch-wait", "300ms", "--batch-records", "20000", "--dedup-dir", h.t.TempDir())
+	return append(args, extra...)
 }
 
 func (h *harness) startEnricher() *stage {
@@ -114,9 +117,9 @@ func (h *harness) startEnricher() *stage {
 	})
 }
 
-func (h *harness) startSink() *stage {
+func (h *harness) startSink(extra ...string) *stage {
 	var cfg sink.Config
-	testenv.Configure(h.t, cfg.Register, h.sinkArgs()...)
+	testenv.Configure(h.t, cfg.Register, h.sinkArgs(extra...)...)
 	return h.run("sink", func(ctx context.Context) error {
 		return sink.Run(ctx, cfg, h.log.With("bin", "sink"), obs.NewRegistry())
 	})
@@ -239,9 +242,9 @@ type process struct {
 	done chan struct{}
 }
 
-func (h *harness) startSinkProcess() *process {
+func (h *harness) startSinkProcess(extra ...string) *process {
 	h.t.Helper()
-	cmd := exec.Command(binary(h.t, "sink"), append([]string{"run"}, h.sinkArgs()...)...)
+	cmd := exec.Command(binary(h.t, "sink"), append([]string{"run"}, h.sinkArgs(extra...)...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		h.t.Fatal(err)

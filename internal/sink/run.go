@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/veiltelemetry/veil/internal/chstore"
+	"github.com/veiltelemetry/veil/internal/dedup"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/schemas"
@@ -22,6 +23,7 @@ type metrics struct {
 	rows     *prometheus.CounterVec
 	skipped  prometheus.Counter
 	dups     prometheus.Counter
+	caughtUp prometheus.Counter
 	dead     *prometheus.CounterVec
 	insert   prometheus.Histogram
 	failures prometheus.Counter
@@ -35,7 +37,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_records_skipped_total",
 			Help: "Records delivered again whose rows ClickHouse already had (crash or rebalance replay)."}),
 		dups: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_duplicates_total",
-			Help: "Copies of an event already loaded (same event id at another offset) that were not inserted again."}),
+			Help: "Copies of an event stored within the dedup horizon (same event id at another offset) that were not inserted again."}),
+		caughtUp: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_dedup_caught_up_ids_total",
+			Help: "Event ids added to the dedup index from ClickHouse when a partition was assigned (stored by another instance, or before a crash)."}),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_sink_deadletters_total", Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
 		insert: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "veil_sink_insert_seconds", Help: "Time for ClickHouse to acknowledge one INSERT.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
@@ -48,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.delay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "veil_sink_batch_delay_seconds",
 		Help:    "Per batch: from the moment its first record was taken until ClickHouse acknowledged every INSERT of the batch (the sink's share of an event's delay).",
 		Buckets: []float64{.01, .025, .05, .075, .1, .15, .2, .3, .4, .5, .75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300}})
-	reg.MustRegister(m.rows, m.skipped, m.dups, m.dead, m.insert, m.failures, m.lag, m.delay)
+	reg.MustRegister(m.rows, m.skipped, m.dups, m.caughtUp, m.dead, m.insert, m.failures, m.lag, m.delay)
 	return m
 }
 
@@ -95,12 +99,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		return err
 	}
 	defer st.Close()
+	idx, err := dedup.Open(dedup.Options{
+		Dir: cfg.Dedup.Dir, Horizon: cfg.Dedup.Horizon, Memory: int64(cfg.Dedup.MemoryMiB) << 20,
+		Identity: st.Database() + " " + cfg.Kafka.Topics.Clean, Log: log.With("component", "dedup"),
+	})
+	if err != nil {
+		return fmt.Errorf("sink: --dedup-dir: %w", err)
+	}
+	defer func() {
+		if err := idx.Close(); err != nil {
+			log.Warn("closing the dedup index", "err", err) // ClickHouse has what it lost: the next start catches up
+		}
+	}()
 	dlq, err := cfg.Kafka.Writer("") // dead letters name their topic; kafka-go refuses a topic in both places
 	if err != nil {
 		return err
 	}
 	defer dlq.Close()
-	s := &sinker{cfg: cfg, log: log, store: st, schemas: schemaReg, dlq: dlq, m: newMetrics(reg)}
+	s := &sinker{cfg: cfg, log: log, store: st, idx: idx, schemas: schemaReg, dlq: dlq, m: newMetrics(reg), fatal: make(chan error, 1)}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "veil_sink_dedup_index_bytes",
+		Help: "Disk space of the index of stored event ids."}, func() float64 { return float64(idx.DiskBytes()) }))
 
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                cfg.Group,
@@ -127,6 +145,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		<-ctx.Done()
 		return group.Close() // ends the generation: partition loops drain and return
 	})
+	g.Go(func() error {
+		select {
+		case err := <-s.fatal: // the index failed: stop rather than store copies
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	})
+	g.Go(func() error { s.expire(ctx); return nil })
 	g.Go(func() error {
 		log.Info("sink consuming", "topic", cfg.Kafka.Topics.Clean, "group", cfg.Group, "clickhouse", cfg.ClickHouse.Addr, "server", st.Version())
 		for {
@@ -162,9 +189,19 @@ type sinker struct {
 	cfg     Config
 	log     *slog.Logger
 	store   *chstore.Store
+	idx     *dedup.Index
 	schemas *schemas.Registry
 	dlq     *kafka.Writer
 	m       *metrics
+	fatal   chan error // an error that must stop the sink
+}
+
+// stop hands err to Run, which stops the sink with it.
+func (s *sinker) stop(err error) {
+	select {
+	case s.fatal <- err:
+	default: // one is enough
+	}
 }
 
 // fetchBytes is the most one fetch of a partition returns.
@@ -184,12 +221,11 @@ type record struct {
 }
 
 // partState is what loading needs to know of one assigned partition: the
-// offsets ClickHouse already has and the event ids it loaded last. Its feeder
-// fills it before sending the first record; from then on only the loader
-// touches it.
+// offsets ClickHouse already has. Its feeder fills it, and catches the dedup
+// index up with the partition, before sending the first record; from then on
+// only the loader touches it.
 type partState struct {
 	resume map[chstore.ResumeKey]int64
-	win    *window
 }
 
 // feed reads one partition from start and hands its records to the loader until
@@ -198,23 +234,15 @@ type partState struct {
 // queue is full. That is the backpressure.
 func (s *sinker) feed(ctx context.Context, topic string, part int, start int64, out chan<- record) {
 	log := s.log.With("partition", part)
-	st := &partState{win: newWindow(s.cfg.DedupWindow)}
+	st := &partState{}
+	caughtUp := int64(0)
 	if err := stream.Retry(ctx, log, func() (err error) {
 		st.resume, err = s.store.Resume(ctx, part)
 		if err != nil {
 			return err
 		}
-		last := int64(-1)
-		for _, off := range st.resume {
-			last = max(last, off)
-		}
-		if last < 0 || s.cfg.DedupWindow == 0 {
-			return nil
-		}
-		ids, err := s.store.RecentIDs(ctx, part, last-int64(s.cfg.DedupWindow))
-		for _, id := range ids {
-			st.win.seenOrAdd(id)
-		}
+		n, err := s.catchUp(ctx, part, log)
+		caughtUp += n
 		return err
 	}); err != nil {
 		return // generation over before ClickHouse answered
@@ -229,7 +257,7 @@ func (s *sinker) feed(ctx context.Context, topic string, part int, start int64, 
 		log.Error("cannot seek", "offset", start, "err", err)
 		return
 	}
-	log.Debug("partition started", "offset", start, "resume_points", len(st.resume), "recent_ids", st.win.len())
+	log.Debug("partition started", "offset", start, "resume_points", len(st.resume), "ids_caught_up", caughtUp)
 	lag := s.m.lag.WithLabelValues(strconv.Itoa(part))
 	for {
 		m, err := stream.Fetch(ctx, r, log)
@@ -253,6 +281,8 @@ func (s *sinker) feed(ctx context.Context, topic string, part int, start int64, 
 func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan record) {
 	rows := map[string]*chstore.Rows{}
 	batch := make([]record, 0, s.cfg.Batch.MaxRecords)
+	ids := s.idx.NewBatch()
+	defer ids.Close()
 	for {
 		clear(batch[:cap(batch)]) // let the last batch's records go before taking more
 		var first time.Time
@@ -262,7 +292,15 @@ func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan re
 		}
 		// While the generation lives, a ClickHouse outage is waited out.
 		work, cancelWork := stream.DrainContext(ctx)
-		err := s.load(work, batch, rows)
+		err := s.load(work, batch, rows, ids)
+		if err == nil {
+			// The index learns the batch only now that ClickHouse has it: a
+			// crash in between loses nothing, since the next owner catches
+			// the index up from ClickHouse.
+			if err = ids.Commit(); err != nil {
+				s.stop(err)
+			}
+		}
 		if err == nil {
 			s.m.delay.Observe(time.Since(first).Seconds())
 			next := map[int]int64{}
@@ -310,12 +348,18 @@ func collect(ctx context.Context, in <-chan record, b stream.Batching, batch []r
 	return batch, first
 }
 
-// load turns a batch into rows, dead-letters what cannot be loaded, and inserts the
-// rows of every table, retrying until ClickHouse accepts them or ctx ends.
-func (s *sinker) load(ctx context.Context, batch []record, rows map[string]*chstore.Rows) error {
+// load turns a batch into rows, dead-letters what cannot be loaded, drops the
+// records ClickHouse has and the copies of events stored within the horizon,
+// and inserts the rows of every table, retrying until ClickHouse accepts them
+// or ctx ends. It adds the ids of the batch to ids, which the caller commits
+// once load succeeded. An error of the index stops the sink.
+func (s *sinker) load(ctx context.Context, batch []record, rows map[string]*chstore.Rows, ids *dedup.Batch) error {
 	for _, r := range rows {
 		r.Reset()
 	}
+	// After collect: every partition in the batch has caught its index up, and
+	// the lookups below see it.
+	ids.Reset()
 	var dead []kafka.Message
 	deadLetter := func(m kafka.Message, reason string, err error) {
 		s.m.dead.WithLabelValues(reason).Inc()
@@ -346,16 +390,28 @@ func (s *sinker) load(ctx context.Context, batch []record, rows map[string]*chst
 			deadLetter(m, "unloadable", err)
 			continue
 		}
+		id := dedup.IDOf(sch.EventID(rec))
 		key := chstore.ResumeKey{Table: t.Name, Partition: m.Partition, Month: rs.Month(rs.Len() - 1)}
 		if last, ok := r.part.resume[key]; ok && m.Offset <= last {
 			rs.DropLast() // this very record is stored already
 			s.m.skipped.Inc()
+			ids.Add(m.Partition, id) // the catch-up has it too, unless a view's insert was lost
+			ids.Advance(m.Partition, dedup.Checkpoint{Indexed: m.Offset, Stored: m.Offset})
 			continue
 		}
-		if r.part.win.seenOrAdd(sch.EventID(rec)) {
+		dup, err := ids.Contains(m.Partition, id)
+		if err != nil {
+			s.stop(err)
+			return err
+		}
+		if dup {
 			rs.DropLast() // another copy of this event is stored or in this batch
 			s.m.dups.Inc()
+			ids.Advance(m.Partition, dedup.Checkpoint{Indexed: m.Offset, Stored: -1})
+			continue
 		}
+		ids.Add(m.Partition, id)
+		ids.Advance(m.Partition, dedup.Checkpoint{Indexed: m.Offset, Stored: m.Offset})
 	}
 	if len(dead) > 0 {
 		if err := stream.Retry(ctx, s.log, func() error { return s.dlq.WriteMessages(ctx, dead...) }); err != nil {
