@@ -30,6 +30,8 @@ type run struct {
 	admin  *admin
 	ch     *chClient
 	keyDir string
+	// dedupRoot holds each sink's --dedup-dir, named after the sink.
+	dedupRoot string
 
 	topics  []string
 	groups  []string
@@ -65,6 +67,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 		return fmt.Errorf("bench: key directory: %w", err)
 	}
 	defer os.RemoveAll(keyDir)
+	dedupRoot, err := os.MkdirTemp("", "veil-bench-sink-dedup-")
+	if err != nil {
+		return fmt.Errorf("bench: dedup directory: %w", err)
+	}
+	defer os.RemoveAll(dedupRoot)
 	ch, err := openClickHouse(ctx, cfg.ClickHouseAddr, cfg.CHCompression, reg)
 	if err != nil {
 		return err
@@ -76,7 +83,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 
 	commit, modified := buildCommit()
 	r := &run{
-		cfg: cfg, log: log, reg: reg, ch: ch, keyDir: keyDir, admin: newAdmin(cfg.Brokers),
+		cfg: cfg, log: log, reg: reg, ch: ch, keyDir: keyDir, dedupRoot: dedupRoot, admin: newAdmin(cfg.Brokers),
 		procs: &procs{dir: logDir, bin: cfg.BinDir, env: childEnv(os.Environ(), cfg.GOMAXPROCS), log: log, profile: cfg.Profile},
 		res: &Results{Commit: commit, Modified: modified, Time: start, RunID: cfg.TopicPrefix,
 			GOMAXPROCS: runtime.GOMAXPROCS(0), NProc: runtime.NumCPU(), Flags: cfg.Flags, LogDir: logDir},
@@ -235,7 +242,8 @@ func (r *run) startSink(ctx context.Context, name string, t stream.Topics, group
 		return nil, err
 	}
 	args := append([]string{"run"}, r.kafkaArgs(t)...)
-	args = append(args, "--group", group, "--clickhouse-addr", r.cfg.ClickHouseAddr, "--clickhouse-db", db, "--clickhouse-compression", r.cfg.CHCompression, "--metrics-addr", addr)
+	args = append(args, "--group", group, "--clickhouse-addr", r.cfg.ClickHouseAddr, "--clickhouse-db", db, "--clickhouse-compression", r.cfg.CHCompression, "--metrics-addr", addr,
+		"--dedup-dir", r.sinkDedupDir(name))
 	if r.cfg.SinkBatch > 0 {
 		args = append(args, "--batch-records", strconv.Itoa(r.cfg.SinkBatch))
 	}
@@ -245,6 +253,9 @@ func (r *run) startSink(ctx context.Context, name string, t stream.Topics, group
 	}
 	return p, waitReady(ctx, p, addr, 2*time.Minute)
 }
+
+// sinkDedupDir is the --dedup-dir of the sink named name.
+func (r *run) sinkDedupDir(name string) string { return filepath.Join(r.dedupRoot, name) }
 
 // simulate runs `producer simulate` with extra flags to its end and returns its summary.
 func (r *run) simulate(ctx context.Context, name string, t stream.Topics, extra ...string) (*Proc, SimulateSummary, error) {

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/veiltelemetry/veil/internal/bench/naive"
 )
 
 // BenchmarkIndex is the sink's index work per event in steady state: look the
@@ -72,22 +74,22 @@ func BenchmarkIndex(b *testing.B) {
 
 func BenchmarkWindow(b *testing.B) {
 	const parts = 8
-	ws := make([]*window, parts)
+	ws := make([]*naive.Window, parts)
 	for i := range ws {
-		ws[i] = newWindow(100000)
+		ws[i] = naive.NewWindow(100000)
 	}
 	ids := make([]string, 1<<18) // more than the window: every add evicts
 	for i := range ids {
 		ids[i] = fmt.Sprintf("0192f0c4-7d1e-7a3b-9c2d-%012d", i)
 	}
 	for i, id := range ids {
-		ws[i%parts].seenOrAdd(id)
+		ws[i%parts].SeenOrAdd(id)
 	}
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		ws[i%parts].seenOrAdd(ids[(i+len(ids)/2)&(len(ids)-1)])
+		ws[i%parts].SeenOrAdd(ids[(i+len(ids)/2)&(len(ids)-1)])
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/event")

@@ -1,21 +1,22 @@
-package dedup
+package naive
 
 import (
 	"hash/maphash"
 	"math/bits"
 )
 
-// window is the sink's deduplication before the index, kept as the baseline of
-// BenchmarkIndex.
+// Window is the sink's deduplication before its on-disk index (package
+// dedup), kept as the baseline the index is measured against, in scripts/bench
+// and in BenchmarkIndex.
 //
-// window remembers the event ids of the last size records of one partition, so
+// Window remembers the event ids of the last size records of one partition, so
 // that a second copy of an event (a collector retry, an enricher replay after a
 // crash) is recognised and not inserted again. Copies land in the same partition
 // because the clean topic is keyed by event id. Ids are kept as 64-bit hashes,
 // in arrival order in a ring and in an open-addressing set (linear probing, at
 // most half full): about 24 bytes per id, where a Go map took about 45. A false
 // match needs a 64-bit collision within the window.
-type window struct {
+type Window struct {
 	seed  maphash.Seed
 	ring  []uint64 // hashes in arrival order; the oldest at next once full
 	slots []uint64 // the set; 0 marks an empty slot, so no stored hash is 0
@@ -25,8 +26,9 @@ type window struct {
 	n     int
 }
 
-func newWindow(size int) *window {
-	w := &window{seed: maphash.MakeSeed(), ring: make([]uint64, size)}
+// NewWindow returns a window of size ids.
+func NewWindow(size int) *Window {
+	w := &Window{seed: maphash.MakeSeed(), ring: make([]uint64, size)}
 	if size > 0 {
 		slots := uint64(1) << bits.Len(uint(2*size-1)) // a power of two ≥ 2×size
 		w.slots, w.mask = make([]uint64, slots), slots-1
@@ -34,8 +36,8 @@ func newWindow(size int) *window {
 	return w
 }
 
-// seenOrAdd reports whether id is in the window, and adds it when it is not.
-func (w *window) seenOrAdd(id string) bool {
+// SeenOrAdd reports whether id is in the window, and adds it when it is not.
+func (w *Window) SeenOrAdd(id string) bool {
 	if len(w.ring) == 0 {
 		return false
 	}
@@ -69,7 +71,7 @@ func (w *window) seenOrAdd(id string) bool {
 // remove deletes h from the set, moving back the entries after it that would
 // otherwise become unreachable from their home slot (backward-shift deletion:
 // no tombstones, so lookups stay short).
-func (w *window) remove(h uint64) {
+func (w *Window) remove(h uint64) {
 	i := h & w.mask
 	for w.slots[i] != h {
 		i = (i + 1) & w.mask
@@ -86,5 +88,5 @@ func (w *window) remove(h uint64) {
 	w.slots[i] = 0
 }
 
-// len is the number of ids held.
-func (w *window) len() int { return w.n }
+// Len is the number of ids held.
+func (w *Window) Len() int { return w.n }
