@@ -2,11 +2,13 @@ package dedup
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -115,12 +117,22 @@ func Open(o Options) (*Index, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{o.Log},
 	}
+	// A small base level: with the default 64 MB, an index of less than some
+	// hundreds of MB has no level between L0 and the last, and every flush's
+	// compaction rewrote the whole current bucket there. Intermediate levels
+	// merge new ids into little data first.
+	opts.LBaseMaxBytes = 4 << 20
 	// Small files at every level keep each file's bloom filter small enough to
 	// sit in the block cache (Pebble's default doubles the size per level, up to
 	// 128 MB files with 5 MB filters at the bottom).
 	for i := range opts.TargetFileSizes {
 		opts.TargetFileSizes[i] = 8 << 20
 	}
+	// No file spans two buckets: flushes and compactions cut their output at
+	// every bucket's first key. Otherwise the file holding the end of one
+	// bucket and the start of the next is rewritten by every compaction of
+	// the current bucket, and Expire could not drop it whole.
+	opts.Experimental.SpanPolicyFunc = bucketSpans
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10) // 1% false positives: a miss rarely reads a block
 		// Ids are random bytes: compression would cost CPU and save nothing;
@@ -162,7 +174,10 @@ func (x *Index) checkMeta(want meta, log *slog.Logger) error {
 	}
 	b := x.db.NewBatch()
 	defer b.Close()
-	_ = b.DeleteRange([]byte{0}, []byte{0xff}, nil)
+	if err := x.deleteBuckets(b, 0, math.MaxUint64); err != nil {
+		return err
+	}
+	_ = b.DeleteRange([]byte{prefixCheckpoint}, []byte{prefixCheckpoint + 1}, nil)
 	data, _ = json.Marshal(want)
 	_ = b.Set(keyMeta, data, nil)
 	if err := b.Commit(pebble.NoSync); err != nil {
@@ -224,6 +239,28 @@ func bucketKey(bucket uint64) []byte {
 	k[0] = prefixID
 	binary.BigEndian.PutUint64(k[1:], bucket)
 	return k
+}
+
+// bucketSpans tells Pebble where an output file must end: at the next bucket.
+// Keys outside the id range (checkpoints, meta) form spans of their own.
+func bucketSpans(start []byte) (pebble.SpanPolicy, []byte, error) {
+	switch {
+	case len(start) == 0 || start[0] < prefixID:
+		return pebble.SpanPolicy{}, []byte{prefixID}, nil
+	case start[0] > prefixID:
+		return pebble.SpanPolicy{}, nil, nil
+	case len(start) < 9:
+		return pebble.SpanPolicy{}, bucketKey(0), nil
+	}
+	return pebble.SpanPolicy{}, bucketEnd(binary.BigEndian.Uint64(start[1:9])), nil
+}
+
+// bucketEnd is the first key after bucket b.
+func bucketEnd(b uint64) []byte {
+	if b == math.MaxUint64 {
+		return []byte{prefixID + 1}
+	}
+	return bucketKey(b + 1)
 }
 
 // partKey is the first key of a partition within a bucket.
@@ -317,30 +354,91 @@ func (x *Index) Expire() (bool, error) {
 	if lo <= x.expiredTo {
 		return false, nil
 	}
-	if err := x.db.DeleteRange(bucketKey(0), bucketKey(lo), pebble.NoSync); err != nil {
+	b := x.db.NewBatch()
+	defer b.Close()
+	if err := x.deleteBuckets(b, 0, lo); err != nil {
+		return false, err
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
 		return false, fmt.Errorf("dedup: expire buckets before %d: %w", lo, err)
 	}
 	x.expiredTo = lo
 	return true, nil
 }
 
+// deleteBuckets adds to b one range deletion per bucket in [from, to) that
+// holds ids. One per bucket, not one over the range: flushes and compactions
+// cut their output at every bucket boundary a tombstone covers (bucketSpans),
+// and a range over buckets never written (a short horizon after a long
+// pause) would cut it into as many empty files.
+func (x *Index) deleteBuckets(b *pebble.Batch, from, to uint64) error {
+	upper := []byte{prefixID + 1}
+	if to < math.MaxUint64 {
+		upper = bucketKey(to)
+	}
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: bucketKey(from), UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("dedup: delete buckets: %w", err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < 9 {
+			ok = it.Next()
+			continue
+		}
+		bk := binary.BigEndian.Uint64(k[1:9])
+		_ = b.DeleteRange(bucketKey(bk), bucketEnd(bk), nil)
+		if bk == math.MaxUint64 {
+			break
+		}
+		ok = it.SeekGE(bucketKey(bk + 1))
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("dedup: delete buckets: %w", err)
+	}
+	return nil
+}
+
 // Batch is one round of lookups and additions at one moment: its time fixes the
 // bucket new ids go to and the buckets lookups probe. Ids added to a batch are
-// found by its own lookups at once, and by everyone once it is committed.
+// found by its own lookups at once, and by everyone once it is committed. A
+// Batch is for one goroutine at a time.
 type Batch struct {
 	x       *Index
 	now     time.Time
 	lo, hi  uint64
 	it      *pebble.Iterator // what the index held at the first lookup since Reset
 	pending map[pendingKey]struct{}
-	keys    [][idKeyLen]byte // the additions, sorted at Commit
+	adds    []addition // what pending holds, sorted at Commit
 	cps     map[int]Checkpoint
+	order   []int // Lookup's scratch
 	key     [idKeyLen]byte
 }
 
 type pendingKey struct {
 	part uint32
 	id   ID
+}
+
+// addition is an id key as integers, which sort in the order of the key's
+// bytes, and faster than the bytes.
+type addition struct {
+	bucket uint64
+	part   uint32
+	hi, lo uint64
+}
+
+func (a addition) compare(c addition) int {
+	switch {
+	case a.bucket != c.bucket:
+		return cmp.Compare(a.bucket, c.bucket)
+	case a.part != c.part:
+		return cmp.Compare(a.part, c.part)
+	case a.hi != c.hi:
+		return cmp.Compare(a.hi, c.hi)
+	}
+	return cmp.Compare(a.lo, c.lo)
 }
 
 // NewBatch starts a batch at the current time.
@@ -359,36 +457,115 @@ func (b *Batch) Reset() {
 	b.lo, b.hi = b.x.live(b.now)
 	clear(b.pending)
 	clear(b.cps)
-	b.keys = b.keys[:0]
+	b.adds = b.adds[:0]
 }
 
-// Contains reports whether id was indexed in partition part within the horizon
-// (at most one bucket more), or added to this batch.
-func (b *Batch) Contains(part int, id ID) (bool, error) {
-	if _, ok := b.pending[pendingKey{uint32(part), id}]; ok {
-		return true, nil
-	}
+// iter returns the batch's view of the index.
+func (b *Batch) iter() (*pebble.Iterator, error) {
 	if b.it == nil {
 		// Bloom filters at every level, the last one too: Pebble skips them at
 		// L6 by default, where most of this index lives and most lookups miss.
 		it, err := b.x.db.NewIter(&pebble.IterOptions{UseL6Filters: true})
 		if err != nil {
-			return false, fmt.Errorf("dedup: look up partition %d: %w", part, err)
+			return nil, fmt.Errorf("dedup: look up: %w", err)
 		}
 		b.it = it
 	}
+	return b.it, nil
+}
+
+// probe reports whether id is in partition part of bucket bk. A prefix seek
+// finds the key itself or nothing; seeks to ascending keys step forward from
+// the last position instead of searching from the top.
+func (b *Batch) probe(it *pebble.Iterator, part int, bk uint64, id ID) (bool, error) {
+	idKey(&b.key, part, bk, id)
+	if it.SeekPrefixGE(b.key[:]) {
+		return true, nil
+	}
+	if err := it.Error(); err != nil {
+		return false, fmt.Errorf("dedup: look up partition %d: %w", part, err)
+	}
+	return false, nil
+}
+
+// Contains reports whether id was indexed in partition part within the horizon
+// (at most one bucket more), or added to this batch. It adds nothing.
+func (b *Batch) Contains(part int, id ID) (bool, error) {
+	if _, ok := b.pending[pendingKey{uint32(part), id}]; ok {
+		return true, nil
+	}
+	it, err := b.iter()
+	if err != nil {
+		return false, err
+	}
 	for bk := b.hi; ; bk-- {
-		idKey(&b.key, part, bk, id)
-		if b.it.SeekPrefixGE(b.key[:]) {
-			return true, nil // a prefix seek finds the key itself or nothing
-		}
-		if err := b.it.Error(); err != nil {
-			return false, fmt.Errorf("dedup: look up partition %d: %w", part, err)
+		if found, err := b.probe(it, part, bk, id); found || err != nil {
+			return found, err
 		}
 		if bk == b.lo {
 			return false, nil
 		}
 	}
+}
+
+// Query is one question to Lookup.
+type Query struct {
+	Part int
+	ID   ID
+	Dup  bool // Lookup's answer
+}
+
+// Lookup answers every query as if, one after the other in their order, it
+// was looked up with Contains and added when not found: Dup is set when the id
+// was indexed within the horizon, was added to the batch before, or is asked
+// by an earlier query of qs. The ids of the other queries are added. It asks
+// the index in key order, bucket by bucket, so successive seeks stay in the
+// same files and blocks. On error the batch must be Reset.
+func (b *Batch) Lookup(qs []Query) error {
+	order := b.order[:0]
+	for i := range qs {
+		_, qs[i].Dup = b.pending[pendingKey{uint32(qs[i].Part), qs[i].ID}]
+		if !qs[i].Dup {
+			order = append(order, i)
+		}
+	}
+	slices.SortFunc(order, func(i, j int) int {
+		if c := cmp.Compare(qs[i].Part, qs[j].Part); c != 0 {
+			return c
+		}
+		if c := bytes.Compare(qs[i].ID[:], qs[j].ID[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(i, j) // copies in their order: the first is kept
+	})
+	for k := 1; k < len(order); k++ {
+		if p, q := &qs[order[k-1]], &qs[order[k]]; p.Part == q.Part && p.ID == q.ID {
+			q.Dup = true
+		}
+	}
+	b.order = order
+	it, err := b.iter()
+	if err != nil {
+		return err
+	}
+	for bk := b.hi; ; bk-- {
+		for _, i := range order {
+			if q := &qs[i]; !q.Dup {
+				if q.Dup, err = b.probe(it, q.Part, bk, q.ID); err != nil {
+					return err
+				}
+			}
+		}
+		if bk == b.lo {
+			break
+		}
+	}
+	for _, i := range order {
+		if !qs[i].Dup {
+			b.add(qs[i].Part, b.hi, qs[i].ID)
+		}
+	}
+	return nil
 }
 
 // Add indexes id in partition part as of the batch's time.
@@ -410,13 +587,12 @@ func (b *Batch) AddAt(part int, id ID, at time.Time) bool {
 
 func (b *Batch) add(part int, bucket uint64, id ID) {
 	b.pending[pendingKey{uint32(part), id}] = struct{}{}
-	var k [idKeyLen]byte
-	idKey(&k, part, bucket, id)
-	b.keys = append(b.keys, k)
+	b.adds = append(b.adds, addition{bucket: bucket, part: uint32(part),
+		hi: binary.BigEndian.Uint64(id[:8]), lo: binary.BigEndian.Uint64(id[8:])})
 }
 
 // Added is the number of additions since the last Reset.
-func (b *Batch) Added() int { return len(b.keys) }
+func (b *Batch) Added() int { return len(b.adds) }
 
 // Advance raises partition part's checkpoint to at least cp when the batch is
 // committed.
@@ -435,11 +611,17 @@ func (b *Batch) Commit() error {
 	// In key order, the memtable inserts each key next to the last one instead
 	// of searching its skiplist from the top: a third of the index's CPU when
 	// the keys came in the order of the records.
-	slices.SortFunc(b.keys, func(a, c [idKeyLen]byte) int { return bytes.Compare(a[:], c[:]) })
+	slices.SortFunc(b.adds, addition.compare)
 	pb := b.x.db.NewBatch()
 	defer pb.Close()
-	for i := range b.keys {
-		_ = pb.Set(b.keys[i][:], nil, nil) // Set fails only on a committed batch
+	var k [idKeyLen]byte
+	for _, a := range b.adds {
+		k[0] = prefixID
+		binary.BigEndian.PutUint64(k[1:], a.bucket)
+		binary.BigEndian.PutUint32(k[9:], a.part)
+		binary.BigEndian.PutUint64(k[13:], a.hi)
+		binary.BigEndian.PutUint64(k[21:], a.lo)
+		_ = pb.Set(k[:], nil, nil) // Set copies the key; it fails only on a committed batch
 	}
 	b.x.commit.Lock()
 	defer b.x.commit.Unlock()
@@ -451,7 +633,7 @@ func (b *Batch) Commit() error {
 		_ = pb.Set(checkpointKey(p), have.merge(cp).encode(), nil)
 	}
 	if err := pb.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("dedup: commit %d ids: %w", len(b.keys), err)
+		return fmt.Errorf("dedup: commit %d ids: %w", len(b.adds), err)
 	}
 	b.Reset()
 	return nil

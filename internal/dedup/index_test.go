@@ -156,6 +156,60 @@ func TestABatchFindsWhatItAddedBeforeItIsCommitted(t *testing.T) {
 	}
 }
 
+// Lookup answers a batch of queries as looking each up and adding it, one after
+// the other, would: over a stream with copies within batches, across batches
+// and across partitions, it agrees with a set of everything seen before.
+func TestLookupAnswersAsLookingUpAndAddingInTurnWould(t *testing.T) {
+	c := &clock{t: epoch}
+	x := open(t, t.TempDir(), time.Hour, c)
+	defer x.Close()
+	rng := rand.New(rand.NewPCG(3, 4))
+	pool := make([]ID, 3000)
+	for i := range pool {
+		pool[i] = randomID(rng)
+	}
+	seen := map[pendingKey]bool{}
+	b := x.NewBatch()
+	defer b.Close()
+	dups := 0
+	for round := range 20 {
+		b.Reset()
+		if round%5 == 4 {
+			// An id added outside Lookup, as the sink adds the records it
+			// finds stored already, is a copy to later queries.
+			id := pool[rng.IntN(len(pool))]
+			b.Add(1, id)
+			seen[pendingKey{1, id}] = true
+		}
+		qs := make([]Query, 500)
+		want := make([]bool, len(qs))
+		for i := range qs {
+			qs[i] = Query{Part: rng.IntN(3), ID: pool[rng.IntN(len(pool))], Dup: i%2 == 0} // Dup is overwritten
+			k := pendingKey{uint32(qs[i].Part), qs[i].ID}
+			want[i] = seen[k]
+			seen[k] = true
+		}
+		if err := b.Lookup(qs); err != nil {
+			t.Fatal(err)
+		}
+		for i := range qs {
+			if qs[i].Dup != want[i] {
+				t.Fatalf("round %d, query %d (partition %d): Dup = %v, want %v", round, i, qs[i].Part, qs[i].Dup, want[i])
+			}
+			if want[i] {
+				dups++
+			}
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		c.add(time.Minute) // across buckets (15 minutes wide)
+	}
+	if dups < 1000 {
+		t.Errorf("only %d copies in the stream: the test proves little", dups)
+	}
+}
+
 func TestIDsAndCheckpointsSurviveReopening(t *testing.T) {
 	dir := t.TempDir()
 	c := &clock{t: epoch}
