@@ -21,12 +21,13 @@ import (
 const (
 	dedupPrefill = 1_000_000 // ids already in the index when the measurement starts
 	dedupHorizon = 24 * time.Hour
-	dedupMemory  = 32 << 20 // the sink's default --dedup-memory
-	windowSize   = 100_000  // ids per partition of the old window
+	dedupMemory  = dedup.DefaultMemory // the sink's --dedup-memory
+	windowSize   = 100_000             // ids per partition of the old window
 )
 
 // baselineDedup measures the sink's index work per event: IDOf, a lookup in
-// every live bucket and an addition, committed per sink batch, for the
+// every live bucket and an addition (one sorted Lookup and one Commit per sink
+// batch, as the sink does), for the
 // baseline's number of new ids, into an index already holding a million spread
 // over the horizon. It counts the CPU time of the whole bench process up to the
 // index's Close, so Pebble's flushes and compactions are in the figure. The
@@ -77,22 +78,20 @@ func (r *run) baselineDedup(ctx context.Context, b *Baselines, batch int) error 
 	r.log.Info("baselines: dedup index lookup+add", "ids", n, "batch", batch)
 	cpu0, t0 := processCPU(), time.Now()
 	bt := idx.NewBatch()
+	qs := make([]dedup.Query, 0, batch)
 	for i, s := range ids {
-		part := i % parts
-		id := dedup.IDOf(s)
-		dup, err := bt.Contains(part, id)
-		if err != nil {
-			bt.Close()
-			return err
-		}
-		if !dup {
-			bt.Add(part, id)
-		}
-		if (i+1)%batch == 0 || i == n-1 {
-			if err := bt.Commit(); err != nil {
+		qs = append(qs, dedup.Query{Part: i % parts, ID: dedup.IDOf(s)})
+		if len(qs) == batch || i == n-1 {
+			bt.Reset()
+			err := bt.Lookup(qs) // as the sink does: one sorted lookup per batch
+			if err == nil {
+				err = bt.Commit()
+			}
+			if err != nil {
 				bt.Close()
 				return err
 			}
+			qs = qs[:0]
 		}
 	}
 	bt.Close()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/veiltelemetry/veil/internal/dedup"
 	"github.com/veiltelemetry/veil/internal/stream"
 )
 
@@ -57,8 +58,8 @@ func Table(r *Results) []Section {
 			s.Rows = append(s.Rows,
 				Row{Name: "dedup index lookup+add", Value: nsPerEvent(b.DedupIndexNs), Ref: nsPerEvent(b.DedupWindowNs),
 					Ratio: times(ratio(b.DedupIndexNs, b.DedupWindowNs)),
-					Note: fmt.Sprintf("CPU per event, Pebble's flushes and compactions included (wall %s); %s new ids into an index of %s (24 h horizon, 32 MiB); baseline: the in-memory window of 100,000 ids per partition it replaced",
-						nsPerEvent(b.DedupIndexWallNs), count(int64(b.DedupIDs)), count(int64(b.DedupPrefill)))},
+					Note: fmt.Sprintf("CPU per event, Pebble's flushes and compactions included (wall %s); %s new ids into an index of %s (24 h horizon, %d MiB); baseline: the in-memory window of 100,000 ids per partition it replaced",
+						nsPerEvent(b.DedupIndexWallNs), count(int64(b.DedupIDs)), count(int64(b.DedupPrefill)), dedup.DefaultMemory>>20)},
 				Row{Name: "dedup index on disk", Value: perMillion(b.DedupIndexBytes, uint64(b.DedupIDs+b.DedupPrefill)),
 					Note: fmt.Sprintf("%s for %s ids, flushed", mib(b.DedupIndexBytes), count(int64(b.DedupIDs+b.DedupPrefill)))},
 			)

@@ -28,8 +28,9 @@ import (
 const Slices = 4
 
 // DefaultMemory is what the index may hold in memory when Options.Memory is 0:
-// memtables and block cache together.
-const DefaultMemory = 32 << 20
+// memtables and block cache together. With 16 MiB the sink stays under
+// 200 MiB at full rate; 32 MiB saved it a few percent of the index's CPU.
+const DefaultMemory = 16 << 20
 
 // Key layout (integers big-endian, so id keys sort by time first):
 //

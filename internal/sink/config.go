@@ -23,7 +23,7 @@ type Config struct {
 type Dedup struct {
 	Dir       string        // --dedup-dir, default .state/sink-dedup; one per sink instance
 	Horizon   time.Duration // --dedup-horizon, default 24h: how long after a copy a later copy is still dropped
-	MemoryMiB int           // --dedup-memory, default 32: MiB of memtables and block cache
+	MemoryMiB int           // --dedup-memory, default 16: MiB of memtables and block cache
 }
 
 // Register adds the flags to fs with their defaults.
@@ -40,7 +40,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9103", "address of /metrics, /healthz and /readyz; empty disables")
 	fs.StringVar(&c.Dedup.Dir, "dedup-dir", ".state/sink-dedup", "directory of this instance's index of stored event ids (each sink instance needs its own; an empty one is rebuilt from ClickHouse)")
 	fs.DurationVar(&c.Dedup.Horizon, "dedup-horizon", 24*time.Hour, "a copy of an event arriving within this long of the first is not stored again; every sink of a group must use the same")
-	fs.IntVar(&c.Dedup.MemoryMiB, "dedup-memory", 32, "MiB of memory for the index of stored event ids (memtables and block cache)")
+	fs.IntVar(&c.Dedup.MemoryMiB, "dedup-memory", 16, "MiB of memory for the index of stored event ids (memtables and block cache)")
 }
 
 // Validate names the first bad field.
