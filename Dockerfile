@@ -12,10 +12,10 @@ RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./producer ./enricher ./sink ./veilctl
 RUN mkdir /geoip && /out/enricher geoip build --out /geoip/geoip.mmdb
-# The pseudonym key directory, owned by the user the binaries run as: a named
+# The pseudonym key directory and the sink's dedup index, owned by the user the binaries run as: a named
 # volume mounted there starts with its owner and mode, so the enricher can write
-# keys and keep the directory at 0700.
-RUN mkdir -p -m 0700 /state/keys
+# keys and keep the directory at 0700, and the sink its index.
+RUN mkdir -p -m 0700 /state/keys /state/sink-dedup
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/

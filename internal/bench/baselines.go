@@ -65,6 +65,9 @@ func (r *run) baselines(ctx context.Context) (*Baselines, error) {
 		return b, err
 	}
 	r.log.Info("baselines: inserts done", "raw_rows_per_second", int(b.ClickHouseRaw.PerSec), "chstore_rows_per_second", int(b.ClickHouseStore.PerSec))
+	if err := r.baselineDedup(ctx, b, b.InsertBatch); err != nil {
+		return b, err
+	}
 	return b, nil
 }
 

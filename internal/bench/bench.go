@@ -31,6 +31,8 @@ type run struct {
 	cluster stream.Cluster // as --kafka-user
 	ch      *chClient
 	keyDir  string
+	// dedupRoot holds each sink's --dedup-dir, named after the sink.
+	dedupRoot string
 
 	topics  []string
 	groups  []string
@@ -66,6 +68,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 		return fmt.Errorf("bench: key directory: %w", err)
 	}
 	defer os.RemoveAll(keyDir)
+	dedupRoot, err := os.MkdirTemp("", "veil-bench-sink-dedup-")
+	if err != nil {
+		return fmt.Errorf("bench: dedup directory: %w", err)
+	}
+	defer os.RemoveAll(dedupRoot)
 	ch, err := openClickHouse(ctx, cfg.chOptions(""), reg)
 	if err != nil {
 		return err
@@ -81,7 +88,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 
 	commit, modified := buildCommit()
 	r := &run{
-		cfg: cfg, log: log, reg: reg, ch: ch, keyDir: keyDir, admin: newAdmin(cluster), cluster: cluster,
+		cfg: cfg, log: log, reg: reg, ch: ch, keyDir: keyDir, dedupRoot: dedupRoot, admin: newAdmin(cluster), cluster: cluster,
 		procs: &procs{dir: logDir, bin: cfg.BinDir, env: childEnv(os.Environ(), cfg.GOMAXPROCS, cfg.secretEnv()...), log: log, profile: cfg.Profile},
 		res: &Results{Commit: commit, Modified: modified, Time: start, RunID: cfg.TopicPrefix,
 			GOMAXPROCS: runtime.GOMAXPROCS(0), NProc: runtime.NumCPU(), Flags: cfg.Flags, LogDir: logDir},
@@ -246,7 +253,8 @@ func (r *run) startSink(ctx context.Context, name string, t stream.Topics, group
 	}
 	args := append([]string{"run"}, r.kafkaArgs(t)...)
 	args = append(args, "--group", group, "--clickhouse-addr", r.cfg.ClickHouseAddr, "--clickhouse-user", r.cfg.CHUser,
-		"--clickhouse-db", db, "--clickhouse-compression", r.cfg.CHCompression, "--metrics-addr", addr)
+		"--clickhouse-db", db, "--clickhouse-compression", r.cfg.CHCompression, "--metrics-addr", addr,
+		"--dedup-dir", r.sinkDedupDir(name))
 	if r.cfg.SinkBatch > 0 {
 		args = append(args, "--batch-records", strconv.Itoa(r.cfg.SinkBatch))
 	}
@@ -256,6 +264,9 @@ func (r *run) startSink(ctx context.Context, name string, t stream.Topics, group
 	}
 	return p, waitReady(ctx, p, addr, 2*time.Minute)
 }
+
+// sinkDedupDir is the --dedup-dir of the sink named name.
+func (r *run) sinkDedupDir(name string) string { return filepath.Join(r.dedupRoot, name) }
 
 // simulate runs `producer simulate` with extra flags to its end and returns its summary.
 func (r *run) simulate(ctx context.Context, name string, t stream.Topics, extra ...string) (*Proc, SimulateSummary, error) {

@@ -1,8 +1,11 @@
 // Package bench measures the pipeline against baselines taken in the same run, on
 // the same broker and server: what kafka-go, goavro and clickhouse-go do on their
-// own with the pipeline's settings, then each real binary alone on a filled topic,
+// own with the pipeline's settings, and the sink's dedup index against the
+// in-memory window it replaced (CPU per event, disk per million ids), then each
+// real binary alone on a filled topic,
 // then the whole pipeline end to end (throughput, zero loss, event-to-queryable
-// latency at full and at half rate, peak RSS and CPU of each process, consumer lag),
+// latency at full and at half rate, peak RSS and CPU of each process, consumer
+// lag, the sinks' dedup indexes on disk per million events),
 // optionally the HTTP collector under load and a two-instance scale run.
 //
 // Every run is isolated: its own topics (a prefix per run), consumer groups, key

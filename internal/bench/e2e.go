@@ -161,6 +161,18 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 			r.log.Warn("process did not stop cleanly", "proc", p.Name, "err", err)
 		}
 	}
+	// The sinks flushed their indexes when they stopped: what is on disk now
+	// holds every event landed.
+	if res.DedupEvents, err = r.ch.landed(ctx, pl.db); err != nil {
+		return res, err
+	}
+	for _, p := range pl.sinks {
+		n, err := dirBytes(r.sinkDedupDir(p.Name))
+		if err != nil {
+			return res, err
+		}
+		res.DedupBytes += n
+	}
 	paths := []string{}
 	for _, p := range pl.procs() {
 		paths = append(paths, p.LogPath)

@@ -51,6 +51,16 @@ type Baselines struct {
 	ClickHouseRaw    Throughput       `json:"clickhouse_raw_insert"`
 	ClickHouseStore  Throughput       `json:"chstore_insert"`
 	InsertBatch      int              `json:"insert_batch_rows"` // rows per INSERT of both: the sink's --batch-records
+	// The sink's dedup index alone: DedupIDs new ids looked up and added into an
+	// index already holding DedupPrefill, per event: CPU of the bench process
+	// (Pebble's flushes and compactions included) and wall time; the baseline is
+	// the in-memory window it replaced, on the same ids.
+	DedupIDs         int     `json:"dedup_ids"`
+	DedupPrefill     int     `json:"dedup_prefill_ids"`
+	DedupIndexNs     float64 `json:"dedup_index_cpu_ns_per_event"`
+	DedupIndexWallNs float64 `json:"dedup_index_wall_ns_per_event"`
+	DedupWindowNs    float64 `json:"dedup_window_cpu_ns_per_event"`
+	DedupIndexBytes  int64   `json:"dedup_index_bytes"` // on disk, holding DedupPrefill + DedupIDs ids
 }
 
 // EnricherRatio is the enricher's time per event over the naive conversion's.
@@ -122,6 +132,11 @@ type EndToEnd struct {
 	ServiceCPU map[string]float64 `json:"service_cpu_seconds,omitempty"`
 	// ClickHouseWork is what the server wrote over the same span.
 	ClickHouseWork *ClickHouseWork `json:"clickhouse_work,omitempty"`
+	// DedupBytes is the disk space of the sinks' dedup indexes once they
+	// stopped (memtables flushed), holding DedupEvents events: every event
+	// landed, full and half rate, all within the 24 h horizon.
+	DedupBytes  int64  `json:"dedup_index_bytes"`
+	DedupEvents uint64 `json:"dedup_index_events"`
 }
 
 // ClickHouseWork is the write work of the ClickHouse server over a run, from

@@ -18,6 +18,7 @@ func sampleResults() *Results {
 			Records: 1000, RecordBytes: 278, KafkaProduce: Throughput{Events: 1000, Seconds: 0.01, PerSec: 100000},
 			KafkaConsume: Throughput{PerSec: 400000}, NaiveAvroNs: 6000, EnricherNs: 2400,
 			ClickHouseRaw: Throughput{Events: 1000, PerSec: 200000}, ClickHouseStore: Throughput{Events: 1000, PerSec: 180000},
+			DedupIDs: 300000, DedupPrefill: 1000000, DedupIndexNs: 4000, DedupIndexWallNs: 3000, DedupWindowNs: 50, DedupIndexBytes: 39 << 20,
 		},
 		Stages: &Stages{Events: 1000,
 			Producer: &StageRun{Throughput: Throughput{PerSec: 50000}, Baseline: 100000, Ratio: 0.5},
@@ -27,7 +28,8 @@ func sampleResults() *Results {
 			PerSec: 42000, Latency: Quantiles{P50: 1, P95: 2, P99: 3, Count: 10},
 			HalfRate:       &LatencyRun{Rate: 21000, Latency: Quantiles{P50: 0.2, P95: 0.9, P99: 2.0, Count: 10}},
 			Processes:      []ProcReport{{Name: "producer", PeakRSS: 250 << 20}, {Name: "enricher", PeakRSS: 90 << 20}},
-			ClickHouseWork: &ClickHouseWork{InsertedRows: 1234567, WrittenRows: 1300000, MergedRows: 3900000, MergeSeconds: 12}},
+			ClickHouseWork: &ClickHouseWork{InsertedRows: 1234567, WrittenRows: 1300000, MergedRows: 3900000, MergeSeconds: 12},
+			DedupBytes:     25 << 20, DedupEvents: 2500000},
 	}
 	r.Targets = evaluate(r)
 	return r
@@ -112,6 +114,9 @@ func TestRenderAlignsEveryColumn(t *testing.T) {
 		"targets met",
 		"0.40×",        // enricher over naive
 		"3.0× per row", // ClickHouse merges: 3,900,000 merged of 1,300,000 written
+		"80.00×",       // dedup index over the window: 4,000 against 50 ns
+		"30.0 MiB/M",   // dedup baseline: 39 MiB for 1,300,000 ids
+		"10.0 MiB/M",   // the sinks' indexes: 25 MiB for 2,500,000 events
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)

@@ -183,12 +183,21 @@ func TestMigrationsAndQueriesRunOnCurrentClickHouse(t *testing.T) {
 	for _, q := range queries {
 		stmts = append(stmts, chdbStatement{Name: q.name, SQL: q.sql})
 	}
+	// The views into event_ids record what an INSERT stores, there too, with
+	// the hour of the insert.
+	stmts = append(stmts,
+		chdbStatement{Name: "insert two crashes", SQL: "INSERT INTO veil.crash (event_id, event_hour, installation_id, country, region, device_type, platform, app_version, component, exception_type, stack_hash, kafka_partition, kafka_offset) " +
+			"VALUES ('e1', toDateTime('2026-12-01 10:00:00'), 'i', '', '', '', '', '', '', '', '', 3, 7), ('e2', toDateTime('2026-12-01 10:00:00'), 'i', '', '', '', '', '', '', '', '', 3, 8)"},
+		chdbStatement{Name: "event ids", SQL: "SELECT kafka_partition, kafka_offset, event_id, inserted_hour = toStartOfHour(now()) FROM veil.event_ids ORDER BY kafka_offset"})
 	run := runChDB(t, py, stmts)
 	t.Logf("chDB %s, ClickHouse %s: %d migration statements, %d queries", run.Chdb, run.Engine, len(migrations), len(queries))
 	engineAtLeast(t, run.Engine)
 	for _, r := range run.Results {
 		if !r.OK {
 			t.Errorf("%s fails on ClickHouse %s: %s", r.Name, run.Engine, r.Error)
+		}
+		if r.Name == "event ids" && r.OK && r.Output != "3\t7\te1\t1\n3\t8\te2\t1\n" {
+			t.Errorf("event_ids after inserting two crashes:\n%s\nwant both, in the hour of the insert", r.Output)
 		}
 		if r.Name == "column types" && r.OK {
 			want := "device_type\tLowCardinality(String)\nevent_id\tString\nkafka_offset\tUInt64\n"
@@ -349,6 +358,12 @@ func TestQueriesAgreeBetween18_16AndCurrentClickHouse(t *testing.T) {
 	for _, q := range queries {
 		stmts = append(stmts, chdbStatement{Name: q.name, SQL: q.sql})
 	}
+	// The views into event_ids record what an INSERT stores, there too, with
+	// the hour of the insert.
+	stmts = append(stmts,
+		chdbStatement{Name: "insert two crashes", SQL: "INSERT INTO veil.crash (event_id, event_hour, installation_id, country, region, device_type, platform, app_version, component, exception_type, stack_hash, kafka_partition, kafka_offset) " +
+			"VALUES ('e1', toDateTime('2026-12-01 10:00:00'), 'i', '', '', '', '', '', '', '', '', 3, 7), ('e2', toDateTime('2026-12-01 10:00:00'), 'i', '', '', '', '', '', '', '', '', 3, 8)"},
+		chdbStatement{Name: "event ids", SQL: "SELECT kafka_partition, kafka_offset, event_id, inserted_hour = toStartOfHour(now()) FROM veil.event_ids ORDER BY kafka_offset"})
 	run := runChDB(t, py, stmts)
 	engineAtLeast(t, run.Engine)
 	byName := map[string]chdbResult{}

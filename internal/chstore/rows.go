@@ -152,24 +152,49 @@ func (s *Store) Insert(ctx context.Context, r *Rows) error {
 // many it removed. The sink calls it before retrying a failed INSERT: the server
 // may have written the block and failed only to answer.
 func (r *Rows) DropStored(resume map[ResumeKey]int64) int {
-	keep := 0
+	return r.keepIf(func(i int) bool {
+		last, ok := resume[ResumeKey{Table: r.t.Name, Partition: int(r.parts[i]), Month: r.months[i]}]
+		return !ok || int64(r.offs[i]) > last
+	})
+}
+
+// DropRows removes the rows at the given positions, which must ascend, and
+// returns how many it removed. The others keep their order.
+func (r *Rows) DropRows(rows []int) int {
+	if len(rows) == 0 {
+		return 0
+	}
+	next := 0
+	return r.keepIf(func(i int) bool {
+		if next < len(rows) && rows[next] == i {
+			next++
+			return false
+		}
+		return true
+	})
+}
+
+// keepIf keeps the rows keep is true of, in order, in every column, and
+// returns how many it removed. keep is called once per row, in order.
+func (r *Rows) keepIf(keep func(i int) bool) int {
+	kept := 0
 	for i := range r.offs {
-		if last, ok := resume[ResumeKey{Table: r.t.Name, Partition: int(r.parts[i]), Month: r.months[i]}]; ok && int64(r.offs[i]) <= last {
+		if !keep(i) {
 			continue
 		}
 		for c, k := range r.kinds {
 			switch k {
 			case kindString:
-				r.strs[c][keep] = r.strs[c][i]
+				r.strs[c][kept] = r.strs[c][i]
 			case kindTime:
-				r.times[c][keep] = r.times[c][i]
+				r.times[c][kept] = r.times[c][i]
 			}
 		}
-		r.parts[keep], r.offs[keep], r.months[keep] = r.parts[i], r.offs[i], r.months[i]
-		keep++
+		r.parts[kept], r.offs[kept], r.months[kept] = r.parts[i], r.offs[i], r.months[i]
+		kept++
 	}
-	dropped := len(r.offs) - keep
-	r.truncate(keep)
+	dropped := len(r.offs) - kept
+	r.truncate(kept)
 	return dropped
 }
 

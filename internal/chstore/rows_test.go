@@ -169,3 +169,37 @@ func benchSinkBatch(b *testing.B, flat bool) {
 		}
 	}
 }
+
+// DropRows removes exactly the rows named, in every column, and keeps the
+// others in order.
+func TestDropRowsRemovesThePositionsGiven(t *testing.T) {
+	reg := schemas.MustLoad()
+	clean := reg.Latest(schemas.Clean, "crash")
+	tb, err := newTable("db", clean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRows(tb)
+	for i, msg := range cleanMessages(t, clean, 10) {
+		flat, err := clean.DecodeFlat(msg[10:], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.AppendFlat(flat, 1, int64(100+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idCol := clean.Index("event_id")
+	ids := append([]string(nil), r.strs[idCol]...)
+	if n := r.DropRows(nil); n != 0 || r.Len() != 10 {
+		t.Fatalf("DropRows(nil) removed %d rows, %d left", n, r.Len())
+	}
+	if n := r.DropRows([]int{0, 3, 4, 9}); n != 4 {
+		t.Errorf("DropRows removed %d rows, want 4", n)
+	}
+	wantOffs := []uint64{101, 102, 105, 106, 107, 108}
+	wantIDs := []string{ids[1], ids[2], ids[5], ids[6], ids[7], ids[8]}
+	if !reflect.DeepEqual(r.offs, wantOffs) || !reflect.DeepEqual(r.strs[idCol], wantIDs) || r.Len() != len(r.months) || r.Len() != len(r.times[clean.Index("event_hour")]) {
+		t.Errorf("after DropRows: offsets %v ids %v, want %v %v", r.offs, r.strs[idCol], wantOffs, wantIDs)
+	}
+}

@@ -296,34 +296,3 @@ func Month(t time.Time) uint32 {
 	t = t.UTC()
 	return uint32(t.Year()*100 + int(t.Month()))
 }
-
-// RecentIDs returns the event ids of the rows read from partition at offsets
-// above after, in every table: what the sink's deduplication window must hold
-// when it takes the partition over.
-func (s *Store) RecentIDs(ctx context.Context, partition int, after int64) ([]string, error) {
-	var ids []string
-	for _, t := range s.tables {
-		q := fmt.Sprintf("SELECT event_id FROM %s WHERE kafka_partition = %d", t.Name, partition)
-		if after >= 0 {
-			q += fmt.Sprintf(" AND kafka_offset > %d", after)
-		}
-		rows, err := s.conn.Query(ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("chstore: recent ids of %s partition %d: %w", t.Name, partition, err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			ids = append(ids, id)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	return ids, nil
-}

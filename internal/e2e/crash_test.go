@@ -33,7 +33,8 @@ func TestSinkKilledRepeatedlyDuringLoadLosesAndDuplicatesNothing(t *testing.T) {
 	const n = 200000
 	h := newHarness(t, testenv.Kafka(t), testenv.ClickHouse(t))
 	h.startEnricher()
-	sink := h.startSinkProcess()
+	dir := t.TempDir() // one instance, restarted: it keeps its dedup index
+	sink := h.startSinkProcess("--dedup-dir", dir)
 	h.waitTables()
 	wait := h.loadInBackground(n, 25000) // about 8s of load
 	kills := 0
@@ -42,7 +43,7 @@ func TestSinkKilledRepeatedlyDuringLoadLosesAndDuplicatesNothing(t *testing.T) {
 		time.Sleep(1200 * time.Millisecond)
 		sink.kill() // SIGKILL: no drain, no commit
 		kills++
-		sink = h.startSinkProcess()
+		sink = h.startSinkProcess("--dedup-dir", dir)
 	}
 	wait()
 	t.Logf("sink killed %d times", kills)

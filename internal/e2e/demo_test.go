@@ -221,7 +221,7 @@ func stageSettings(t *testing.T, where string, run invocation, global map[string
 // Both runs must give them, each its own value.
 func deploymentFlag(name string, secret bool) bool {
 	switch name {
-	case "brokers", "listen", "url", "key-dir", "geoip", "service-catalog", "secrets":
+	case "brokers", "listen", "url", "key-dir", "dedup-dir", "geoip", "service-catalog", "secrets":
 		return true
 	}
 	return secret || strings.HasSuffix(name, "-file") || strings.HasSuffix(name, "-addr")
@@ -232,7 +232,7 @@ var essentialFlags = map[string][]string{
 	"veilctl kafka setup": {"kafka-user", "kafka-password-file", "create-topics", "secrets"},
 	"producer serve":      {"kafka-user", "kafka-password-file", "tokens-file", "credential-secrets-file", "geoip"},
 	"enricher run":        {"kafka-user", "kafka-password-file", "geoip", "service-catalog", "key-dir"},
-	"sink run":            {"kafka-user", "kafka-password-file", "clickhouse-user", "clickhouse-password-file"},
+	"sink run":            {"kafka-user", "kafka-password-file", "clickhouse-user", "clickhouse-password-file", "dedup-dir"},
 	"producer simulate":   {"kafka-user", "kafka-password-file", "count"},
 	"producer loadgen":    {"url", "token-file", "requests"},
 }

@@ -117,16 +117,19 @@ func (h *harness) enricherConfig() enricher.Config {
 	return cfg
 }
 
-func (h *harness) sinkArgs() []string {
+// sinkArgs are the flags of a sink of this pipeline: a new instance, with a
+// dedup directory of its own (extra flags may name another).
+func (h *harness) sinkArgs(extra ...string) []string {
 	ch := h.ch
 	if h.sinkCH != nil {
 		ch = *h.sinkCH
 	}
-	return append(append(h.kafkaArgs("sink"), testenv.ClickHouseArgs(ch)...),
+	args := append(append(h.kafkaArgs("sink"), testenv.ClickHouseArgs(ch)...),
 		"--group", h.groups["sink"], "--batch-wait", "300ms", "--batch-records", "20000",
 		// Stages stopped mid-flow by these tests finish their batch, however
 		// loaded the machine: the tests check what a graceful stop leaves.
-		"--drain-timeout", "30s")
+		"--drain-timeout", "30s", "--dedup-dir", h.t.TempDir())
+	return append(args, extra...)
 }
 
 func (h *harness) startEnricher() *stage {
@@ -136,9 +139,9 @@ func (h *harness) startEnricher() *stage {
 	})
 }
 
-func (h *harness) startSink() *stage {
+func (h *harness) startSink(extra ...string) *stage {
 	var cfg sink.Config
-	testenv.Configure(h.t, cfg.Register, h.sinkArgs()...)
+	testenv.Configure(h.t, cfg.Register, h.sinkArgs(extra...)...)
 	return h.run("sink", func(ctx context.Context) error {
 		return sink.Run(ctx, cfg, h.log.With("bin", "sink"), obs.NewRegistry())
 	})
@@ -267,9 +270,9 @@ type process struct {
 	done chan struct{}
 }
 
-func (h *harness) startSinkProcess() *process {
+func (h *harness) startSinkProcess(extra ...string) *process {
 	h.t.Helper()
-	cmd := exec.Command(binary(h.t, "sink"), append([]string{"run"}, h.sinkArgs()...)...)
+	cmd := exec.Command(binary(h.t, "sink"), append([]string{"run"}, h.sinkArgs(extra...)...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		h.t.Fatal(err)

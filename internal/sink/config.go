@@ -21,7 +21,14 @@ type Config struct {
 	// VEIL_CLICKHOUSE_PASSWORD; none by default.
 	ClickHousePassword config.Secret
 	MetricsAddr        string // --metrics-addr, default 127.0.0.1:9103; empty disables
-	DedupWindow        int    // --dedup-window: event ids remembered per partition, default 100000
+	Dedup              Dedup
+}
+
+// Dedup configures the index of stored event ids (package dedup).
+type Dedup struct {
+	Dir       string        // --dedup-dir, default .state/sink-dedup; one per sink instance
+	Horizon   time.Duration // --dedup-horizon, default 24h: how long after a copy a later copy is still dropped
+	MemoryMiB int           // --dedup-memory, default 16: MiB of memtables and block cache
 }
 
 // Register adds the flags to fs with their defaults.
@@ -38,7 +45,9 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	config.SecretVar(fs, &c.ClickHousePassword, "clickhouse-password-file", "VEIL_CLICKHOUSE_PASSWORD", "file holding the ClickHouse user's password")
 	fs.StringVar(&c.ClickHouse.Compression, "clickhouse-compression", "lz4", "compression of the blocks sent to ClickHouse: lz4, zstd or none (none saves CPU when ClickHouse runs on the same machine)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9103", "address of /metrics, /healthz and /readyz; empty disables")
-	fs.IntVar(&c.DedupWindow, "dedup-window", 100000, "event ids remembered per partition to drop copies of an event (about 40 bytes each; 0 disables)")
+	fs.StringVar(&c.Dedup.Dir, "dedup-dir", ".state/sink-dedup", "directory of this instance's index of stored event ids (each sink instance needs its own; an empty one is rebuilt from ClickHouse)")
+	fs.DurationVar(&c.Dedup.Horizon, "dedup-horizon", 24*time.Hour, "a copy of an event arriving within this long of the first is not stored again; every sink of a group must use the same")
+	fs.IntVar(&c.Dedup.MemoryMiB, "dedup-memory", 16, "MiB of memory for the index of stored event ids (memtables and block cache)")
 }
 
 // ClickHouseOptions are the options the sink connects to ClickHouse with, the
@@ -61,8 +70,12 @@ func (c *Config) Validate() error {
 		return err
 	}
 	switch {
-	case c.DedupWindow < 0:
-		return fmt.Errorf("--dedup-window: must not be negative, got %d", c.DedupWindow)
+	case c.Dedup.Dir == "":
+		return fmt.Errorf("--dedup-dir must not be empty")
+	case c.Dedup.Horizon < time.Second:
+		return fmt.Errorf("--dedup-horizon: must be at least 1s, got %s", c.Dedup.Horizon)
+	case c.Dedup.MemoryMiB < 4:
+		return fmt.Errorf("--dedup-memory: must be at least 4 (MiB), got %d", c.Dedup.MemoryMiB)
 	case c.ClickHouse.Addr == "":
 		return fmt.Errorf("--clickhouse-addr must not be empty")
 	case c.ClickHouse.Database == "":

@@ -1,87 +1,110 @@
 package sink
 
 import (
-	"hash/maphash"
-	"math/bits"
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/veiltelemetry/veil/internal/chstore"
+	"github.com/veiltelemetry/veil/internal/dedup"
 )
 
-// window remembers the event ids of the last size records of one partition, so
-// that a second copy of an event (a collector retry, an enricher replay after a
-// crash) is recognised and not inserted again. Copies land in the same partition
-// because the clean topic is keyed by event id. Ids are kept as 64-bit hashes,
-// in arrival order in a ring and in an open-addressing set (linear probing, at
-// most half full): about 24 bytes per id, where a Go map took about 45. A false
-// match needs a 64-bit collision within the window.
-type window struct {
-	seed  maphash.Seed
-	ring  []uint64 // hashes in arrival order; the oldest at next once full
-	slots []uint64 // the set; 0 marks an empty slot, so no stored hash is 0
-	mask  uint64
-	next  int
-	full  bool
-	n     int
-}
+// catchUpBatch is how many ids a catch-up adds to the index per commit.
+const catchUpBatch = 50000
 
-func newWindow(size int) *window {
-	w := &window{seed: maphash.MakeSeed(), ring: make([]uint64, size)}
-	if size > 0 {
-		slots := uint64(1) << bits.Len(uint(2*size-1)) // a power of two ≥ 2×size
-		w.slots, w.mask = make([]uint64, slots), slots-1
+// catchUp brings the dedup index of partition part up to what ClickHouse
+// stored, and returns how many ids it added. It runs when the partition is
+// assigned, before its first record is loaded: the ids ClickHouse holds above
+// the index's checkpoint are the ones another instance stored while it held
+// the partition, or this one stored before a crash lost the index's last
+// commits. A new instance, with an empty index, rebuilds the whole horizon
+// this way. ClickHouse knows only the hour of an insert, so an id caught up is
+// dated at the end of that hour: remembered a little longer, never shorter.
+//
+// An index whose last stored offset ClickHouse does not hold describes
+// another database (dropped and created again since) or ids past the horizon;
+// it is emptied first. A failed catch-up leaves the ids it added and the old
+// checkpoint: the next attempt adds them again, which changes nothing.
+func (s *sinker) catchUp(ctx context.Context, part int, log *slog.Logger) (int64, error) {
+	cp, err := s.idx.Checkpoint(part)
+	if err != nil {
+		return 0, err
 	}
-	return w
-}
-
-// seenOrAdd reports whether id is in the window, and adds it when it is not.
-func (w *window) seenOrAdd(id string) bool {
-	if len(w.ring) == 0 {
-		return false
-	}
-	h := maphash.String(w.seed, id)
-	if h == 0 {
-		h = 1
-	}
-	i := h & w.mask
-	for ; w.slots[i] != 0; i = (i + 1) & w.mask {
-		if w.slots[i] == h {
-			return true
+	if cp.Stored >= 0 {
+		has, err := s.store.HasStoredID(ctx, part, cp.Stored)
+		if err != nil {
+			return 0, err
+		}
+		if !has {
+			log.Info("ClickHouse does not hold the last offset the dedup index saw stored; rebuilding the partition's index", "offset", cp.Stored)
+			if err := s.idx.Forget(part); err != nil {
+				return 0, err
+			}
+			cp = dedup.None
 		}
 	}
-	if w.full {
-		w.remove(w.ring[w.next])
-		// The removal may have shifted entries back; find the free slot again.
-		for i = h & w.mask; w.slots[i] != 0; i = (i + 1) & w.mask {
+	start := time.Now()
+	b := s.idx.NewBatch()
+	defer b.Close()
+	since := start.Add(-s.idx.Horizon() - s.idx.BucketWidth() - time.Hour)
+	var added int64
+	top := cp.Indexed
+	err = s.store.StoredIDs(ctx, part, cp.Indexed, since, func(id chstore.StoredID) error {
+		if b.AddAt(part, dedup.IDOf(id.EventID), id.InsertedHour.Add(time.Hour)) {
+			added++
 		}
-	} else {
-		w.n++
+		top = max(top, id.Offset)
+		if b.Added() >= catchUpBatch {
+			return b.Commit() // no checkpoint yet: the rows come in no order
+		}
+		return nil
+	})
+	if err != nil {
+		return added, fmt.Errorf("sink: catch the dedup index of partition %d up: %w", part, err)
 	}
-	w.slots[i] = h
-	w.ring[w.next] = h
-	w.next++
-	if w.next == len(w.ring) {
-		w.next, w.full = 0, true
+	if top > cp.Indexed {
+		b.Advance(part, dedup.Checkpoint{Indexed: top, Stored: top})
 	}
-	return false
+	if err := b.Commit(); err != nil {
+		return added, err
+	}
+	s.m.caughtUp.Add(float64(added))
+	if added > 0 {
+		log.Info("dedup index caught up from ClickHouse", "ids", added, "above_offset", cp.Indexed, "to_offset", top, "seconds", time.Since(start).Seconds())
+	}
+	return added, nil
 }
 
-// remove deletes h from the set, moving back the entries after it that would
-// otherwise become unreachable from their home slot (backward-shift deletion:
-// no tombstones, so lookups stay short).
-func (w *window) remove(h uint64) {
-	i := h & w.mask
-	for w.slots[i] != h {
-		i = (i + 1) & w.mask
-	}
-	for j := (i + 1) & w.mask; w.slots[j] != 0; j = (j + 1) & w.mask {
-		home := w.slots[j] & w.mask
-		// The entry at j stays if its home lies cyclically in (i, j].
-		if (i < j && i < home && home <= j) || (i > j && (home > i || home <= j)) {
-			continue
+// expire drops what is older than the horizon until ctx ends: the index's old
+// buckets (checked a few times per bucket) and the days of ClickHouse's
+// event_ids that no catch-up can need any more (checked hourly). Failures are
+// logged and retried at the next tick; they cost disk space, not correctness.
+func (s *sinker) expire(ctx context.Context) {
+	every := min(s.idx.BucketWidth()/4, time.Minute)
+	keep := s.idx.Horizon() + s.idx.BucketWidth() + time.Hour // what a catch-up reads
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var lastDrop time.Time
+	for {
+		if _, err := s.idx.Expire(); err != nil {
+			s.log.Warn("expiring the dedup index", "err", err)
 		}
-		w.slots[i] = w.slots[j]
-		i = j
+		if time.Since(lastDrop) >= time.Hour {
+			days, err := s.store.DropStoredIDsBefore(ctx, time.Now().Add(-keep))
+			if err != nil {
+				s.log.Warn("dropping old days of event_ids", "err", err)
+			} else {
+				lastDrop = time.Now()
+			}
+			if len(days) > 0 {
+				s.log.Info("dropped days of event_ids older than the dedup horizon", "days", days)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
-	w.slots[i] = 0
 }
-
-// len is the number of ids held.
-func (w *window) len() int { return w.n }

@@ -12,17 +12,39 @@
 // TestSinkMemoryStaysBoundedWhileClickHouseIsDown measures it. `sink run` sets
 // GOGC=50 unless the environment sets GOGC, for a lower peak at full rate.
 //
-// Delivery: effectively exactly once into the tables. Every row stores the Kafka
-// partition and offset it came from. When a partition is assigned, the sink reads
-// from ClickHouse the highest stored offset per (table, month) of that partition
-// and skips records at or below it, so records delivered again after a crash, a
-// rebalance or a failed commit are not inserted twice. Before retrying a failed
-// INSERT it asks the same question, in case the server stored the block and failed
-// only to answer. This works because each (table, month) share of an INSERT is
-// written as one part that appears whole or not at all, and a batch holds, per
-// partition, a run of consecutive offsets. The one window left is a ClickHouse
-// server crash in the middle of writing a block that spans two months or its
-// materialized views; the README discusses it.
+// Delivery: effectively exactly once into the tables, for copies of an event up
+// to --dedup-horizon (24h) apart. Two mechanisms:
+//
+// Records delivered again (a crash, a rebalance, a failed commit). Every row
+// stores the Kafka partition and offset it came from. When a partition is
+// assigned, the sink reads from ClickHouse the highest stored offset per (table,
+// month) of that partition and skips records at or below it. Before retrying a
+// failed INSERT it asks the same question, in case the server stored the block
+// and failed only to answer. This works because each (table, month) share of an
+// INSERT is written as one part that appears whole or not at all, and a batch
+// holds, per partition, a run of consecutive offsets.
+//
+// Copies of an event at other offsets (a client's retry, minutes or days later;
+// an enricher replay). The clean topic is keyed by event id, so every copy lands
+// in the same partition. Each instance keeps an on-disk index of the event ids
+// it stored per partition (package dedup, Pebble, in --dedup-dir), and drops a
+// record whose id the index or the batch already holds. An id is remembered for
+// the horizon after the sink indexed it, measured on the sink's clock, and at
+// most a quarter horizon longer; a copy arriving later is stored again. The
+// batch's ids enter the index after ClickHouse acknowledged the batch and before
+// the Kafka commit. ClickHouse is the source of truth: every insert also
+// records its ids in event_ids (by partition and offset, through views), and
+// when a partition is assigned the sink adds to its index what event_ids holds
+// above the index's checkpoint for that partition. That covers what another
+// instance stored while it held the partition, and whatever a crash took from
+// the index (it keeps no write-ahead log); a new instance with an empty
+// directory rebuilds the partition's horizon this way. Memory stays bounded:
+// the index holds --dedup-memory (16 MiB) of memtables and cache, the rest is on
+// disk, about 19 MiB per million events (scripts/bench measures it).
+//
+// The one window left is a ClickHouse server crash in the middle of writing a
+// block that spans two months or its materialized views (event_ids among them);
+// the README discusses it.
 //
 // Records that cannot be decoded or do not fit their table go to the dead-letter
 // topic with headers and never block the partition.

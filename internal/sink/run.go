@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/veiltelemetry/veil/internal/chstore"
+	"github.com/veiltelemetry/veil/internal/dedup"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/schemas"
@@ -24,6 +25,7 @@ type metrics struct {
 	rows     *prometheus.CounterVec
 	skipped  prometheus.Counter
 	dups     prometheus.Counter
+	caughtUp prometheus.Counter
 	dead     *prometheus.CounterVec
 	insert   prometheus.Histogram
 	failures prometheus.Counter
@@ -37,7 +39,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_records_skipped_total",
 			Help: "Records delivered again whose rows ClickHouse already had (crash or rebalance replay)."}),
 		dups: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_duplicates_total",
-			Help: "Copies of an event already loaded (same event id at another offset) that were not inserted again."}),
+			Help: "Copies of an event stored within the dedup horizon (same event id at another offset) that were not inserted again."}),
+		caughtUp: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_dedup_caught_up_ids_total",
+			Help: "Event ids added to the dedup index from ClickHouse when a partition was assigned (stored by another instance, or before a crash)."}),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_sink_deadletters_total", Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
 		insert: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "veil_sink_insert_seconds", Help: "Time for ClickHouse to acknowledge one INSERT.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
@@ -50,7 +54,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.delay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "veil_sink_batch_delay_seconds",
 		Help:    "Per batch: from the moment its first record was taken until ClickHouse acknowledged every INSERT of the batch (the sink's share of an event's delay).",
 		Buckets: []float64{.01, .025, .05, .075, .1, .15, .2, .3, .4, .5, .75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300}})
-	reg.MustRegister(m.rows, m.skipped, m.dups, m.dead, m.insert, m.failures, m.lag, m.delay)
+	reg.MustRegister(m.rows, m.skipped, m.dups, m.caughtUp, m.dead, m.insert, m.failures, m.lag, m.delay)
 	return m
 }
 
@@ -109,12 +113,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err != nil {
 		return err
 	}
+	idx, err := dedup.Open(dedup.Options{
+		Dir: cfg.Dedup.Dir, Horizon: cfg.Dedup.Horizon, Memory: int64(cfg.Dedup.MemoryMiB) << 20,
+		Identity: st.Database() + " " + cfg.Kafka.Topics.Clean, Log: log.With("component", "dedup"),
+	})
+	if err != nil {
+		return fmt.Errorf("sink: --dedup-dir: %w", err)
+	}
+	defer func() {
+		if err := idx.Close(); err != nil {
+			log.Warn("closing the dedup index", "err", err) // ClickHouse has what it lost: the next start catches up
+		}
+	}()
 	dlq, err := cfg.Kafka.Writer("") // dead letters name their topic; kafka-go refuses a topic in both places
 	if err != nil {
 		return err
 	}
 	defer stream.Close(dlq, "dead-letter writer")
-	s := &sinker{cfg: cfg, cluster: cluster, log: log, store: st, schemas: schemaReg, dlq: dlq, m: newMetrics(reg), shutdown: ctx}
+	s := &sinker{cfg: cfg, cluster: cluster, log: log, store: st, idx: idx, schemas: schemaReg, dlq: dlq, m: newMetrics(reg), shutdown: ctx, fatal: make(chan error, 1)}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "veil_sink_dedup_index_bytes",
+		Help: "Disk space of the index of stored event ids."}, func() float64 { return float64(idx.DiskBytes()) }))
 
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                cfg.Group,
@@ -156,6 +174,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		}
 		return nil
 	})
+	g.Go(func() error {
+		select {
+		case err := <-s.fatal: // the index failed: stop rather than store copies
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	})
+	g.Go(func() error { s.expire(ctx); return nil })
 	g.Go(func() error {
 		log.Info("sink consuming", "topic", cfg.Kafka.Topics.Clean, "group", cfg.Group, "clickhouse", cfg.ClickHouse.Addr, "clickhouse_user", cfg.ClickHouse.User, "server", st.Version())
 		for {
@@ -202,6 +229,7 @@ type sinker struct {
 	cluster stream.Cluster
 	log     *slog.Logger
 	store   *chstore.Store
+	idx     *dedup.Index
 	schemas *schemas.Registry
 	dlq     *kafka.Writer
 	m       *metrics
@@ -211,6 +239,7 @@ type sinker struct {
 	unloaded atomic.Int64
 	mu       sync.Mutex
 	loaded   chan struct{} // closed when the loader of the latest generation returns
+	fatal    chan error    // an error that must stop the sink
 }
 
 // loaderDone returns a channel closed once no loader runs.
@@ -223,6 +252,14 @@ func (s *sinker) loaderDone() <-chan struct{} {
 		return done
 	}
 	return s.loaded
+}
+
+// stop hands err to Run, which stops the sink with it.
+func (s *sinker) stop(err error) {
+	select {
+	case s.fatal <- err:
+	default: // one is enough
+	}
 }
 
 // fetchBytes is the most one fetch of a partition returns.
@@ -242,12 +279,11 @@ type record struct {
 }
 
 // partState is what loading needs to know of one assigned partition: the
-// offsets ClickHouse already has and the event ids it loaded last. Its feeder
-// fills it before sending the first record; from then on only the loader
-// touches it.
+// offsets ClickHouse already has. Its feeder fills it, and catches the dedup
+// index up with the partition, before sending the first record; from then on
+// only the loader touches it.
 type partState struct {
 	resume map[chstore.ResumeKey]int64
-	win    *window
 }
 
 // feed reads one partition from start and hands its records to the loader until
@@ -256,23 +292,15 @@ type partState struct {
 // queue is full. That is the backpressure.
 func (s *sinker) feed(ctx context.Context, topic string, part int, start int64, out chan<- record) {
 	log := s.log.With("partition", part)
-	st := &partState{win: newWindow(s.cfg.DedupWindow)}
+	st := &partState{}
+	caughtUp := int64(0)
 	if err := stream.Retry(ctx, log, func() (err error) {
 		st.resume, err = s.store.Resume(ctx, part)
 		if err != nil {
 			return err
 		}
-		last := int64(-1)
-		for _, off := range st.resume {
-			last = max(last, off)
-		}
-		if last < 0 || s.cfg.DedupWindow == 0 {
-			return nil
-		}
-		ids, err := s.store.RecentIDs(ctx, part, last-int64(s.cfg.DedupWindow))
-		for _, id := range ids {
-			st.win.seenOrAdd(id)
-		}
+		n, err := s.catchUp(ctx, part, log)
+		caughtUp += n
 		return err
 	}); err != nil {
 		return // generation over before ClickHouse answered
@@ -287,7 +315,7 @@ func (s *sinker) feed(ctx context.Context, topic string, part int, start int64, 
 		log.Error("cannot seek", "offset", start, "err", err)
 		return
 	}
-	log.Debug("partition started", "offset", start, "resume_points", len(st.resume), "recent_ids", st.win.len())
+	log.Debug("partition started", "offset", start, "resume_points", len(st.resume), "ids_caught_up", caughtUp)
 	lag := s.m.lag.WithLabelValues(strconv.Itoa(part))
 	for {
 		m, err := stream.Fetch(ctx, r, log)
@@ -312,6 +340,9 @@ func (s *sinker) feed(ctx context.Context, topic string, part int, start int64, 
 func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan record) {
 	rows := map[string]*chstore.Rows{}
 	batch := make([]record, 0, s.cfg.Batch.MaxRecords)
+	ids := s.idx.NewBatch()
+	defer ids.Close()
+	var sc lookups
 	for {
 		clear(batch[:cap(batch)]) // let the last batch's records go before taking more
 		var first time.Time
@@ -321,7 +352,16 @@ func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan re
 		}
 		// While the generation lives, a ClickHouse outage is waited out.
 		work, cancelWork := stream.DrainContextFor(ctx, s.cfg.Batch.Drain)
-		err := s.load(work, batch, rows)
+		err := s.load(work, batch, rows, ids, &sc)
+		indexed := err == nil
+		if err == nil {
+			// The index learns the batch only now that ClickHouse has it: a
+			// crash in between loses nothing, since the next owner catches
+			// the index up from ClickHouse.
+			if err = ids.Commit(); err != nil {
+				s.stop(err)
+			}
+		}
 		if err == nil {
 			s.m.delay.Observe(time.Since(first).Seconds())
 			next := map[int]int64{}
@@ -333,7 +373,7 @@ func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan re
 			}
 		}
 		cancelWork()
-		if err != nil && s.shutdown.Err() != nil {
+		if err != nil && !indexed && s.shutdown.Err() != nil {
 			s.unloaded.Add(int64(len(batch)))
 			s.log.Warn("shutdown: batch not loaded, left uncommitted", "records", len(batch), "err", err)
 		}
@@ -373,12 +413,19 @@ func collect(ctx context.Context, in <-chan record, b stream.Batching, batch []r
 	return batch, first
 }
 
-// load turns a batch into rows, dead-letters what cannot be loaded, and inserts the
-// rows of every table, retrying until ClickHouse accepts them or ctx ends.
-func (s *sinker) load(ctx context.Context, batch []record, rows map[string]*chstore.Rows) error {
+// load turns a batch into rows, dead-letters what cannot be loaded, drops the
+// records ClickHouse has and the copies of events stored within the horizon,
+// and inserts the rows of every table, retrying until ClickHouse accepts them
+// or ctx ends. It adds the ids of the batch to ids, which the caller commits
+// once load succeeded. An error of the index stops the sink.
+func (s *sinker) load(ctx context.Context, batch []record, rows map[string]*chstore.Rows, ids *dedup.Batch, sc *lookups) error {
 	for _, r := range rows {
 		r.Reset()
 	}
+	sc.reset()
+	// After collect: every partition in the batch has caught its index up, and
+	// the lookups below see it.
+	ids.Reset()
 	var dead []kafka.Message
 	deadLetter := func(m kafka.Message, reason string, err error) {
 		s.m.dead.WithLabelValues(reason).Inc()
@@ -409,16 +456,35 @@ func (s *sinker) load(ctx context.Context, batch []record, rows map[string]*chst
 			deadLetter(m, "unloadable", err)
 			continue
 		}
+		id := dedup.IDOf(sch.EventID(rec))
 		key := chstore.ResumeKey{Table: t.Name, Partition: m.Partition, Month: rs.Month(rs.Len() - 1)}
 		if last, ok := r.part.resume[key]; ok && m.Offset <= last {
 			rs.DropLast() // this very record is stored already
 			s.m.skipped.Inc()
+			ids.Add(m.Partition, id) // the catch-up has it too, unless a view's insert was lost
+			ids.Advance(m.Partition, dedup.Checkpoint{Indexed: m.Offset, Stored: m.Offset})
 			continue
 		}
-		if r.part.win.seenOrAdd(sch.EventID(rec)) {
-			rs.DropLast() // another copy of this event is stored or in this batch
-			s.m.dups.Inc()
+		sc.queries = append(sc.queries, dedup.Query{Part: m.Partition, ID: id})
+		sc.rows = append(sc.rows, rowAt{rs, rs.Len() - 1, m.Offset})
+	}
+	// One lookup for the whole batch: the index answers in key order, which
+	// is several times cheaper than record by record.
+	if err := ids.Lookup(sc.queries); err != nil {
+		s.stop(err)
+		return err
+	}
+	for i, q := range sc.queries {
+		at := sc.rows[i]
+		if q.Dup { // another copy of this event is stored, or earlier in this batch
+			sc.drop[at.rows] = append(sc.drop[at.rows], at.row)
+			ids.Advance(q.Part, dedup.Checkpoint{Indexed: at.offset, Stored: -1})
+		} else {
+			ids.Advance(q.Part, dedup.Checkpoint{Indexed: at.offset, Stored: at.offset})
 		}
+	}
+	for rs, drop := range sc.drop {
+		s.m.dups.Add(float64(rs.DropRows(drop)))
 	}
 	if len(dead) > 0 {
 		if err := stream.Retry(ctx, s.log, func() error { return s.dlq.WriteMessages(ctx, dead...) }); err != nil {
@@ -472,6 +538,33 @@ func (s *sinker) insert(ctx context.Context, rs *chstore.Rows, batch []record) e
 		s.m.insert.Observe(time.Since(start).Seconds())
 		return nil
 	})
+}
+
+// lookups is the memory load keeps from one batch to the next for the index
+// lookups: a query per record to insert, and where its row is.
+type lookups struct {
+	queries []dedup.Query
+	rows    []rowAt
+	drop    map[*chstore.Rows][]int // rows found to be copies, ascending per table
+}
+
+// rowAt is where a record's row is in its table's buffer.
+type rowAt struct {
+	rows   *chstore.Rows
+	row    int
+	offset int64
+}
+
+func (l *lookups) reset() {
+	l.queries = l.queries[:0]
+	clear(l.rows) // let the last batch's buffers go
+	l.rows = l.rows[:0]
+	if l.drop == nil {
+		l.drop = map[*chstore.Rows][]int{}
+	}
+	for rs, d := range l.drop {
+		l.drop[rs] = d[:0]
+	}
 }
 
 // partitionsOf lists the partitions a batch holds records of.

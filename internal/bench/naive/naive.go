@@ -1,6 +1,7 @@
-// Package naive is the baseline the enricher is measured against, in
-// scripts/bench and in its Go benchmark: raw records converted to clean ones the
-// obvious way with goavro maps.
+// Package naive holds the baselines scripts/bench and the Go benchmarks measure
+// against: raw records converted to clean ones the obvious way with goavro maps
+// (the enricher's baseline), and the in-memory window of recent event ids the
+// sink deduplicated with before its on-disk index (the index's baseline).
 package naive
 
 import (
