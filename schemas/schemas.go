@@ -39,7 +39,8 @@ type Field struct {
 	Name    string
 	Doc     string
 	Privacy string          // treatment, raw schemas only ("" when absent)
-	Type    json.RawMessage // the Avro type as written
+	Type    json.RawMessage // the Avro type as written; read it with Schema.Type and Schema.Symbols
+	Default json.RawMessage // the "default" value as written (Avro's JSON encoding); nil when none
 	Example any             // example value, raw schemas only
 	Require bool            // "require": true — the event is dropped unless this boolean is true
 	Domain  *Domain         // "domain": the values a kept string may hold (nil when none is named)
@@ -150,6 +151,7 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 			Doc     string          `json:"doc"`
 			Privacy *string         `json:"privacy"`
 			Type    json.RawMessage `json:"type"`
+			Default json.RawMessage `json:"default"`
 			Example any             `json:"example"`
 			Require bool            `json:"require"`
 			Domain  string          `json:"domain"`
@@ -175,7 +177,7 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 		return nil, err
 	}
 	for _, f := range doc.Fields {
-		fld := Field{Name: f.Name, Doc: f.Doc, Type: f.Type, Example: f.Example, Require: f.Require, About: f.About}
+		fld := Field{Name: f.Name, Doc: f.Doc, Type: f.Type, Default: f.Default, Example: f.Example, Require: f.Require, About: f.About}
 		if f.Privacy != nil {
 			fld.Privacy = *f.Privacy
 		}
@@ -247,13 +249,29 @@ func (r *Registry) Decode(msg []byte) (*Schema, map[string]any, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rec, err := s.DecodeBody(msg[10:])
+	rec, err := s.DecodeBody(msg[len(s.header):])
 	return s, rec, err
 }
 
+// DecodeFlat selects the writer schema of msg by fingerprint and decodes the
+// body with the flat codec into dst (Schema.DecodeFlat: the values' strings
+// alias msg). Errors wrap ErrNotSingleObject, ErrUnknownFingerprint or
+// ErrMalformed.
+func (r *Registry) DecodeFlat(msg []byte, dst []Value) (*Schema, []Value, error) {
+	s, err := r.Writer(msg)
+	if err != nil {
+		return nil, dst, err
+	}
+	rec, err := s.DecodeFlat(msg[len(s.header):], dst)
+	if err != nil {
+		return s, dst, err
+	}
+	return s, rec, nil
+}
+
 // Writer returns the schema a single-object message was written with, found by
-// its Fingerprint or LegacyFingerprint; its body is msg[10:]. Errors wrap
-// ErrNotSingleObject or ErrUnknownFingerprint.
+// its Fingerprint or LegacyFingerprint. Errors wrap ErrNotSingleObject or
+// ErrUnknownFingerprint. Decode and DecodeFlat decode the message's body.
 func (r *Registry) Writer(msg []byte) (*Schema, error) {
 	fp, err := Fingerprint(msg)
 	if err != nil {

@@ -160,6 +160,9 @@ func TestLegacyFingerprintsStillDecode(t *testing.T) {
 		if !reflect.DeepEqual(back, rec) {
 			t.Errorf("%s: legacy record decoded to\n%#v\nwant\n%#v", s.File, back, rec)
 		}
+		if got, flat, err := reg.DecodeFlat(msg, nil); err != nil || got != s || !reflect.DeepEqual(s.FromFlat(flat), rec) {
+			t.Errorf("%s: DecodeFlat with the legacy header = %v, %v, %v; want the schema and the record", s.File, got, flat, err)
+		}
 	}
 }
 
@@ -379,4 +382,16 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// A field's default is its "default" as written, and absent when it has none;
+// the default of an enum type (what a reader uses for an unknown symbol) is
+// not the field's.
+func TestFieldDefaultIsTheFieldsOwn(t *testing.T) {
+	raw := schemas.MustLoad().Latest(schemas.Raw, "playback")
+	for name, want := range map[string]string{"account_id": `""`, "installation_id": "", "device_type": ""} {
+		if got := string(raw.Fields[raw.Index(name)].Default); got != want {
+			t.Errorf("%s: Default = %q, want %q", name, got, want)
+		}
+	}
 }
