@@ -80,7 +80,7 @@ type Server struct {
 // New builds the server: it parses the credentials (--tokens-file,
 // --credential-secrets-file, --revoked-file), compiles the JSON form of every raw
 // schema and registers the metrics. It fails when the configuration is invalid
-// or a raw schema uses a type the JSON intake does not support.
+// or a raw schema's default does not fit its field.
 func New(cfg Config, deps Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
