@@ -208,13 +208,13 @@ func buildEvent(reg *schemas.Registry, kp *privacy.KindPolicy, link Linking) (Ev
 		if err != nil {
 			return Event{}, err
 		}
-		typ, values, err := avroType(f)
-		if err != nil {
-			return Event{}, err
+		values := []string{}
+		if raw.Type(i) == schemas.TEnum {
+			values = slices.Clone(raw.Symbols(i))
 		}
 		outs := outsOf[i]
 		fld := Field{
-			Name: f.Name, Doc: f.Doc, Type: typ, Values: values, Privacy: f.Privacy,
+			Name: f.Name, Doc: f.Doc, Type: raw.Type(i).String(), Values: values, Privacy: f.Privacy,
 			Treatment: what,
 			Leaves:    len(outs) > 0, KeptAs: outs, KeptWith: []string{},
 			Sent: Value{f.Name, rec[f.Name]}, Kept: Record{},
