@@ -328,11 +328,7 @@ func (r *run) baselineClickHouse(ctx context.Context, clean map[string][][]byte,
 			hi := min(lo+batch, len(values))
 			recs := make([][]schemas.Value, 0, hi-lo)
 			for _, v := range values[lo:hi] {
-				s, err := r.reg.Writer(v)
-				if err != nil {
-					return raw, store, fmt.Errorf("bench: a clean record: %w", err)
-				}
-				rec, err := s.DecodeFlat(v[10:], nil)
+				_, rec, err := r.reg.DecodeFlat(v, nil)
 				if err != nil {
 					return raw, store, fmt.Errorf("bench: decode a clean record: %w", err)
 				}
@@ -386,18 +382,14 @@ type columns struct {
 
 func columnsOf(s *schemas.Schema) (columns, error) {
 	var c columns
-	for _, f := range s.Fields {
-		z, err := naive.Zero(f.Type)
-		if err != nil {
-			return c, err
-		}
-		switch z.(type) {
-		case string:
+	for i, f := range s.Fields {
+		switch s.Type(i) {
+		case schemas.TString:
 			c.isTime = append(c.isTime, false)
-		case time.Time:
+		case schemas.TTimestamp:
 			c.isTime = append(c.isTime, true)
 		default:
-			return c, fmt.Errorf("bench: %s.%s: type %s has no column mapping", s.Name, f.Name, f.Type)
+			return c, fmt.Errorf("bench: %s.%s: type %s has no column mapping", s.Name, f.Name, s.Type(i))
 		}
 		c.names = append(c.names, f.Name)
 	}

@@ -1,52 +1,48 @@
 package naive
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
 
-	"github.com/linkedin/goavro/v2"
+	"github.com/veiltelemetry/veil/schemas"
 )
 
-func TestZeroValueOfEachAvroType(t *testing.T) {
-	tests := []struct {
-		typ  string
-		want any
-	}{
-		{`"string"`, ""},
-		{`"long"`, int64(0)},
-		{`"int"`, int32(0)},
-		{`"boolean"`, false},
-		{`"double"`, float64(0)},
-		{`"bytes"`, []byte{}},
-		{`{"type": "long", "logicalType": "timestamp-millis"}`, time.Unix(0, 0).UTC()},
-		{`{"type": "enum", "name": "E", "symbols": ["tv", "mobile"]}`, "tv"},
-		{`["null", "string"]`, nil},
-		{`["string", "long"]`, goavro.Union("string", "")},
-		{`{"type": "array", "items": "string"}`, []any{}},
-		{`{"type": "string"}`, ""},
+// The zero of every field of every schema is the zero of its type in goavro's
+// native form, and a record of zeros encodes and decodes back unchanged.
+func TestZeroValueOfEachFieldType(t *testing.T) {
+	want := map[schemas.FieldType]any{
+		schemas.TString: "", schemas.TLong: int64(0), schemas.TInt: int32(0), schemas.TBoolean: false,
+		schemas.TTimestamp: time.Unix(0, 0).UTC(),
 	}
-	for _, tt := range tests {
-		got, err := Zero(json.RawMessage(tt.typ))
-		if err != nil || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("Zero(%s) = %#v, %v; want %#v", tt.typ, got, err, tt.want)
+	seen := map[schemas.FieldType]bool{}
+	reg := schemas.MustLoad()
+	for _, s := range reg.All() {
+		rec := map[string]any{}
+		for i, f := range s.Fields {
+			got, err := Zero(s, i)
+			if err != nil {
+				t.Fatalf("%s.%s: %v", s.Name, f.Name, err)
+			}
+			w, ok := want[s.Type(i)]
+			if s.Type(i) == schemas.TEnum {
+				w, ok = s.Symbols(i)[0], true
+			}
+			if !ok || !reflect.DeepEqual(got, w) {
+				t.Errorf("%s.%s: Zero = %#v, want %#v", s.Name, f.Name, got, w)
+			}
+			seen[s.Type(i)] = true
+			rec[f.Name] = got
 		}
-	}
-	for _, bad := range []string{`"Unknown.Named"`, `{"type": "record", "name": "R", "fields": []}`, `[]`, `{"type": "enum", "symbols": []}`} {
-		if got, err := Zero(json.RawMessage(bad)); err == nil {
-			t.Errorf("Zero(%s) = %#v, want an error", bad, got)
-		}
-	}
-	// Every zero value is one goavro encodes for its type.
-	for _, tt := range tests {
-		schema := `{"type": "record", "name": "R", "fields": [{"name": "f", "type": ` + tt.typ + `}]}`
-		codec, err := goavro.NewCodec(schema)
+		msg, err := s.Encode(nil, rec)
 		if err != nil {
-			t.Fatalf("%s: %v", tt.typ, err)
+			t.Fatalf("%s: goavro cannot encode the zeros: %v", s.Name, err)
 		}
-		if _, err := codec.BinaryFromNative(nil, map[string]any{"f": tt.want}); err != nil {
-			t.Errorf("goavro cannot encode the zero of %s: %v", tt.typ, err)
+		if _, back, err := reg.Decode(msg); err != nil || !reflect.DeepEqual(back, rec) {
+			t.Errorf("%s: zeros decode to %#v, %v; want %#v", s.Name, back, err, rec)
 		}
+	}
+	if len(seen) != len(want)+1 {
+		t.Errorf("the schemas use types %v; the test covers %d", seen, len(want)+1)
 	}
 }
