@@ -60,20 +60,29 @@ var Abouts = []string{
 
 // Schema is one version of one event kind at one stage.
 type Schema struct {
-	Kind        string // event kind, from the file name: "playback"
-	Version     int    // from the file name: playback.v1.avsc is 1
-	Stage       Stage
-	Name        string // Avro full name
-	Doc         string
-	Consent     string // raw schemas: the opt-out category (playback, crash, marketing) or none
-	Fields      []Field
-	File        string
-	Codec       *goavro.Codec
-	Fingerprint uint64 // CRC-64-AVRO of Canonical; written in the header of every record
-	Canonical   string // the Avro specification's Parsing Canonical Form (CanonicalForm)
-	header      [10]byte
-	flat        []flatField // the flat codec's view of Fields
-	idAt        [2]int      // positions of event_id and installation_id, -1 if absent
+	Kind    string // event kind, from the file name: "playback"
+	Version int    // from the file name: playback.v1.avsc is 1
+	Stage   Stage
+	Name    string // Avro full name
+	Doc     string // what the event is, for people: the privacy tab's description of the kind
+	Title   string // raw schemas: the kind's name on the privacy tab ("Update checks")
+	Consent string // raw schemas: the opt-out category (playback, crash, marketing) or none
+	// ConsentSetting names, for a kind with an opt-out category, the setting of
+	// the server or app that turns the category off ("Playback data"); kinds of
+	// one category name the same setting. ConsentReason says, for a kind with
+	// consent none, why it cannot be turned off on its own, as the end of a
+	// sentence ("update checks are how your server is offered the updates it
+	// needs..."). Raw schemas only.
+	ConsentSetting string
+	ConsentReason  string
+	Fields         []Field
+	File           string
+	Codec          *goavro.Codec
+	Fingerprint    uint64 // CRC-64-AVRO of Canonical; written in the header of every record
+	Canonical      string // the Avro specification's Parsing Canonical Form (CanonicalForm)
+	header         [10]byte
+	flat           []flatField // the flat codec's view of Fields
+	idAt           [2]int      // positions of event_id and installation_id, -1 if absent
 
 	// LegacyFingerprint is CRC-64-AVRO of goavro's canonical form, which Veil wrote
 	// before it followed the specification; records carrying it are still read.
@@ -145,7 +154,10 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 		Name      string `json:"name"`
 		Namespace string `json:"namespace"`
 		Doc       string `json:"doc"`
+		Title     string `json:"title"`
 		Consent   string `json:"consent"`
+		Setting   string `json:"consent_setting"`
+		Reason    string `json:"consent_reason"`
 		Fields    []struct {
 			Name    string          `json:"name"`
 			Doc     string          `json:"doc"`
@@ -170,7 +182,8 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 	}
 	s := &Schema{
 		Kind: kind, Version: version, Stage: stage,
-		Name: doc.Namespace + "." + doc.Name, Doc: doc.Doc, Consent: doc.Consent,
+		Name: doc.Namespace + "." + doc.Name, Doc: doc.Doc, Title: doc.Title,
+		Consent: doc.Consent, ConsentSetting: doc.Setting, ConsentReason: doc.Reason,
 		File: name, Codec: codec,
 	}
 	if err := s.setFingerprints(data); err != nil {

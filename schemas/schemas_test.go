@@ -395,3 +395,31 @@ func TestFieldDefaultIsTheFieldsOwn(t *testing.T) {
 		}
 	}
 }
+
+// Every raw schema says, for the privacy tab, what its kind is called and
+// how it can be turned off: a kind with an opt-out category names the setting
+// that turns the category off (the same for every kind of the category), a
+// kind with consent none says why it cannot be turned off on its own.
+func TestRawSchemasNameTheirKindAndConsent(t *testing.T) {
+	setting := map[string]string{} // category -> its setting
+	for _, s := range schemas.MustLoad().All() {
+		if s.Stage != schemas.Raw {
+			continue
+		}
+		if s.Title == "" || s.Doc == "" {
+			t.Errorf("%s: no \"title\" or no \"doc\"", s.File)
+		}
+		switch {
+		case s.Consent == "":
+			t.Errorf("%s: no \"consent\"", s.File)
+		case s.Consent == "none" && (s.ConsentReason == "" || s.ConsentSetting != ""):
+			t.Errorf("%s: consent none needs a \"consent_reason\" and no \"consent_setting\"", s.File)
+		case s.Consent != "none" && (s.ConsentSetting == "" || s.ConsentReason != ""):
+			t.Errorf("%s: consent %s needs a \"consent_setting\" and no \"consent_reason\"", s.File, s.Consent)
+		case s.Consent != "none" && setting[s.Consent] != "" && setting[s.Consent] != s.ConsentSetting:
+			t.Errorf("%s: category %s is turned off by %q here and by %q elsewhere", s.File, s.Consent, s.ConsentSetting, setting[s.Consent])
+		case s.Consent != "none":
+			setting[s.Consent] = s.ConsentSetting
+		}
+	}
+}
