@@ -24,16 +24,16 @@ func Writers(cfg Config) (batched, single *kafka.Writer, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	batched, err = stream.NewWriter(stream.WriterConfig{Cluster: cluster, Compression: cfg.Kafka.Compression})
+	wcfg := stream.WriterConfig{Cluster: cluster, Compression: cfg.Kafka.Compression, BatchBytes: int64(cfg.MaxRecordBytes)}
+	batched, err = stream.NewWriter(wcfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	batched.BatchBytes = int64(cfg.MaxRecordBytes)
-	single, err = stream.NewWriter(stream.WriterConfig{Cluster: cluster, Compression: cfg.Kafka.Compression, BatchSize: 1})
+	wcfg.BatchSize = 1
+	single, err = stream.NewWriter(wcfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	single.BatchBytes = int64(cfg.MaxRecordBytes)
 	return batched, single, nil
 }
 

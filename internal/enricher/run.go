@@ -154,11 +154,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err != nil {
 		return err
 	}
-	w, err := cfg.Kafka.Writer("")
-	if err != nil {
-		return err
-	}
-	defer stream.Close(w, "writer")
 	parts, err := stream.PartitionCount(ctx, cluster, cfg.Kafka.Topics.Clean)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -166,7 +161,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		}
 		return fmt.Errorf("enricher: clean topic (an administrator creates it: veilctl kafka setup --create-topics): %w", err)
 	}
-	w.Balancer = &stream.EventIDBalancer{Topic: cfg.Kafka.Topics.Clean, Partitions: parts}
+	wcfg, err := cfg.Kafka.WriterConfig("") // records name their topic: clean or dead-letter
+	if err != nil {
+		return err
+	}
+	wcfg.Balancer = &stream.EventIDBalancer{Topic: cfg.Kafka.Topics.Clean, Partitions: parts}
+	w, err := stream.NewWriter(wcfg)
+	if err != nil {
+		return err
+	}
+	defer stream.Close(w, "writer")
 	r := kafka.NewReader(stream.ReaderConfig(cluster, cfg.Group, cfg.Kafka.Topics.Raw))
 	defer stream.Close(r, "raw reader")
 	m := newMetrics(reg)
