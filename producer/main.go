@@ -18,9 +18,11 @@ import (
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/privacytab"
 	"github.com/veiltelemetry/veil/internal/producer"
+	"github.com/veiltelemetry/veil/internal/stream"
 )
 
 func main() {
+	stream.UseLZ4Blocks64K() // 64 KiB LZ4 blocks for every Kafka client of the process
 	args := os.Args[1:]
 	if len(args) > 1 && args[0] == "credential" { // "credential issue": one command to cli.Main
 		args = append([]string{args[0] + " " + args[1]}, args[2:]...)

@@ -14,9 +14,11 @@ import (
 	"github.com/veiltelemetry/veil/internal/cli"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/sink"
+	"github.com/veiltelemetry/veil/internal/stream"
 )
 
 func main() {
+	stream.UseLZ4Blocks64K() // 64 KiB LZ4 blocks for every Kafka client of the process
 	os.Exit(cli.Main("sink", os.Args[1:], "run", map[string]cli.Command{
 		// GOGC 50: the sink holds a batch of 25,000 records while the driver
 		// copies it into columns; at Go's default of 100 its peak RSS at full

@@ -16,9 +16,11 @@ import (
 	"github.com/veiltelemetry/veil/internal/bench"
 	"github.com/veiltelemetry/veil/internal/cli"
 	"github.com/veiltelemetry/veil/internal/config"
+	"github.com/veiltelemetry/veil/internal/stream"
 )
 
 func main() {
+	stream.UseLZ4Blocks64K() // 64 KiB LZ4 blocks for every Kafka client of the process
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var cfg bench.Config
 	cfg.Register(fs)
