@@ -107,38 +107,6 @@ func (js *jsonSchema) decode(ms []member) (map[string]any, error) {
 	return nil, fmt.Errorf("missing required fields %s", strings.Join(missing, ", "))
 }
 
-// EventIDOffsets returns where the 36-character values of "event_id" start in a
-// JSON batch as encoding/json writes it (no space around the colon), so that a
-// load generator can give a batch fresh UUIDs in place without encoding it again.
-func EventIDOffsets(body []byte) []int {
-	var offs []int
-	key := []byte(`"event_id":"`)
-	for off := 0; ; {
-		i := bytes.Index(body[off:], key)
-		if i < 0 {
-			return offs
-		}
-		at := off + i + len(key)
-		offs = append(offs, at)
-		off = at + 36
-	}
-}
-
-// JSONEvent returns the JSON form the collector accepts of a native raw record of
-// kind (as internal/simulate makes them): times become epoch milliseconds and
-// "kind" is added. Encode the result with encoding/json.
-func JSONEvent(kind string, rec map[string]any) map[string]any {
-	out := make(map[string]any, len(rec)+1)
-	for k, v := range rec {
-		if t, ok := v.(time.Time); ok {
-			v = t.UnixMilli()
-		}
-		out[k] = v
-	}
-	out["kind"] = kind
-	return out
-}
-
 func (f *jsonField) convert(raw []byte) (any, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
