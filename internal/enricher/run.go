@@ -171,12 +171,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		return err
 	}
 	defer stream.Close(w, "writer")
-	r := kafka.NewReader(stream.ReaderConfig(cluster, cfg.Group, cfg.Kafka.Topics.Raw))
-	defer stream.Close(r, "raw reader")
+	raw := stream.NewMember(cluster, cfg.Group, cfg.Kafka.Topics.Raw, cfg.Batch, log)
+	defer raw.Close()
 	m := newMetrics(reg)
 	km := newKeyMetrics(reg, keys)
 	km.observe(rot, nil)
-	stream.RegisterReaderStats(reg, "enricher", r)
+	if err := stream.RegisterLag(reg, "enricher", raw); err != nil {
+		return err
+	}
 	if err := reg.Register(newReplacedCollector(proc.Policy)); err != nil {
 		return fmt.Errorf("enricher: register metrics: %w", err)
 	}
@@ -217,7 +219,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 			"installations_opted_out", optOuts.Len())
 		out := make([]kafka.Message, 0, cfg.Batch.MaxRecords)
 		clean := m.records.WithLabelValues("clean", "") // looked up once: most records take it
-		return stream.Consume(ctx, r, cfg.Batch, log, func(ctx context.Context, batch []kafka.Message) error {
+		return stream.Consume(ctx, raw, log, func(ctx context.Context, batch []kafka.Message) error {
 			out = out[:0]
 			for _, in := range batch {
 				msg, outcome, reason := proc.Process(in)

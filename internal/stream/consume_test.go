@@ -85,10 +85,10 @@ func offsets(msgs []kafka.Message) []int64 {
 
 // consume runs Consume in the background and returns its result, failing the test
 // if it does not return within a few seconds.
-func consume(t *testing.T, ctx context.Context, src stream.Source, b stream.Batching, log *slog.Logger, h stream.Handler) error {
+func consume(t *testing.T, ctx context.Context, src stream.GroupReader, b stream.Batching, log *slog.Logger, h stream.Handler) error {
 	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- stream.Consume(ctx, src, b, log, h) }()
+	go func() { done <- stream.Consume(ctx, stream.MemberOf(src, b, log), log, h) }()
 	select {
 	case err := <-done:
 		return err
@@ -194,7 +194,8 @@ func TestConsumeRetriesFetchErrorsAndGoesOnWhenTheBrokerIsBack(t *testing.T) {
 	var handled []int64
 	done := make(chan error, 1)
 	go func() {
-		done <- stream.Consume(ctx, src, stream.Batching{MaxWait: 20 * time.Millisecond}, slog.New(slog.DiscardHandler), func(_ context.Context, b []kafka.Message) error {
+		log := slog.New(slog.DiscardHandler)
+		done <- stream.Consume(ctx, stream.MemberOf(src, stream.Batching{MaxWait: 20 * time.Millisecond}, log), log, func(_ context.Context, b []kafka.Message) error {
 			mu.Lock()
 			handled = append(handled, offsets(b)...)
 			mu.Unlock()
