@@ -38,7 +38,7 @@ func main() {
 			cfg.Register(fs)
 			return func(_ context.Context, _ *slog.Logger, out io.Writer) error { return enricher.RotateKeys(cfg, out) }
 		}},
-		"replay-deadletter": {Summary: "re-inject dead letters into the topic they came from, once what failed them is fixed", Register: enricher.ReplayCommand},
+		"replay-deadletter": {Summary: "re-inject dead letters into the topic they came from, once what failed them is fixed", Register: stream.ReplayCommand},
 		"audit": {Summary: "measure how identifying the generalized media fields are on a real film catalog", ExitOnSignal: true, Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			var cfg audit.Config
 			cfg.Register(fs)

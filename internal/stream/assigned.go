@@ -225,7 +225,7 @@ func (a *assigned) collect(ctx context.Context, bt Batching, b *Batch) error {
 				return ctx.Err()
 			}
 		}
-		err := g.feed.take(ctx, g.ctx.Done(), bt.MaxWait, bt.MaxRecords, b)
+		err := g.feed.take(ctx, g.ctx.Done(), bt, b)
 		if errors.Is(err, errEnded) {
 			g.giveBack()
 			continue // the generation ended before a record came: wait for the next

@@ -23,6 +23,10 @@ type Batching struct {
 	// once shutdown began (--drain-timeout); default DrainTimeout. What does not
 	// finish stays uncommitted and is delivered again.
 	Drain time.Duration
+	// Idle, when set, ends a batch once no record arrived for this long, instead
+	// of MaxWait after its first record, and Source.Next returns ErrIdle when no
+	// first record came within it: for readers that stop once a topic is idle.
+	Idle time.Duration
 }
 
 // DrainOr is Drain, or DrainTimeout when Drain is 0.
@@ -43,6 +47,8 @@ func (b Batching) Validate() error {
 		return fmt.Errorf("--batch-wait: must be positive, got %s", b.MaxWait)
 	case b.Drain < 0:
 		return fmt.Errorf("--drain-timeout: must not be negative, got %s", b.Drain)
+	case b.Idle < 0:
+		return fmt.Errorf("--idle: must not be negative, got %s", b.Idle)
 	}
 	return nil
 }

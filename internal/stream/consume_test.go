@@ -234,3 +234,18 @@ func TestConsumeRetriesFetchErrorsAndGoesOnWhenTheBrokerIsBack(t *testing.T) {
 		t.Errorf("handled %v, want [0 1]: nothing skipped, nothing twice", handled)
 	}
 }
+
+// With Batching.Idle a batch ends once no record came for that long, and Next
+// says when none came at all: what the dead-letter replay stops on.
+func TestIdleEndsTheBatchAndThenNext(t *testing.T) {
+	src := stream.MemberOf(newSource(3), stream.Batching{MaxRecords: 10, Idle: 50 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := src.Next(ctx)
+	if err != nil || !reflect.DeepEqual(offsets(b.Messages), []int64{0, 1, 2}) {
+		t.Fatalf("Next = %v, %v; want the 3 records, then the batch ended by the pause", b, err)
+	}
+	if _, err := src.Next(ctx); !errors.Is(err, stream.ErrIdle) || ctx.Err() != nil {
+		t.Errorf("Next on an idle topic = %v, want ErrIdle", err)
+	}
+}

@@ -100,7 +100,7 @@ func (f *follower) read(ctx context.Context, c Cluster, topic string, p int) {
 }
 
 func (f *follower) collect(ctx context.Context, bt Batching, b *Batch) error {
-	if err := f.feed.take(ctx, nil, 0, bt.MaxRecords, b); err != nil {
+	if err := f.feed.take(ctx, nil, bt, b); err != nil {
 		return err
 	}
 	b.ack = func(_ context.Context, msgs []kafka.Message) error {

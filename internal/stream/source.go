@@ -13,8 +13,11 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// ErrClosed is what Next returns once the source was closed.
-var ErrClosed = errors.New("stream: source closed")
+// Errors of Source.Next, besides its context's.
+var (
+	ErrClosed = errors.New("stream: source closed")                           // after Close
+	ErrIdle   = errors.New("stream: no record within the source's idle time") // see Batching.Idle
+)
 
 // Source delivers a topic's records in batches and takes each batch back
 // acknowledged. It reads in one of three modes, chosen by its constructor:
@@ -95,9 +98,10 @@ func (b *Batch) Ack(ctx context.Context) error {
 }
 
 // Next returns the next batch. It first takes back the batch returned before.
-// It waits for the first record as long as ctx allows: it returns ctx's error
-// when ctx ends first, and ErrClosed after Close. Fetch errors (a broker
-// restarting, a lost connection) are logged and retried with backoff.
+// It waits for the first record as long as ctx allows (at most Batching.Idle,
+// when set: then ErrIdle): it returns ctx's error when ctx ends first, and
+// ErrClosed after Close. Fetch errors (a broker restarting, a lost connection)
+// are logged and retried with backoff.
 func (s *Source) Next(ctx context.Context) (*Batch, error) {
 	s.giveBack()
 	if s.shut {
@@ -194,16 +198,33 @@ type member struct {
 }
 
 func (m *member) collect(ctx context.Context, bt Batching, b *Batch) error {
-	first, err := Fetch(ctx, m.r, m.log)
-	if err != nil {
-		return err // ctx is done
+	wait := ctx
+	if bt.Idle > 0 {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, bt.Idle)
+		defer cancel()
+	}
+	first, err := Fetch(wait, m.r, m.log)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		return ErrIdle
+	case err != nil:
+		return err
 	}
 	b.Taken = time.Now()
 	b.Messages = append(b.Messages, first)
 	fill, cancel := context.WithTimeout(ctx, bt.MaxWait)
 	defer cancel()
+	next := func() (kafka.Message, error) { return m.r.FetchMessage(fill) }
+	if bt.Idle > 0 { // each record waits Idle at most
+		next = func() (kafka.Message, error) {
+			fill, cancel := context.WithTimeout(ctx, bt.Idle)
+			defer cancel()
+			return m.r.FetchMessage(fill)
+		}
+	}
 	for len(b.Messages) < bt.MaxRecords {
-		msg, err := m.r.FetchMessage(fill)
+		msg, err := next()
 		if err != nil {
 			break
 		}
@@ -230,26 +251,41 @@ func (m *member) close(time.Duration) error {
 // feed carries the records of partition readers to Next.
 type feed chan kafka.Message
 
-// take appends to b one record from f (waiting until ctx or done ends) and then
-// what else f holds or receives within wait, up to max; wait 0 takes only what
-// f already holds. It returns ctx's error, or errEnded when done ended first.
-func (f feed) take(ctx context.Context, done <-chan struct{}, wait time.Duration, max int, b *Batch) error {
+// take appends to b one record from f (waiting until ctx or done ends, or
+// bt.Idle passes) and then what else f holds or receives within bt.MaxWait (of
+// the first record; of the last one with bt.Idle), up to bt.MaxRecords; a
+// MaxWait of 0 takes only what f already holds. It returns ctx's error,
+// errEnded when done ended first, or ErrIdle.
+func (f feed) take(ctx context.Context, done <-chan struct{}, bt Batching, b *Batch) error {
+	var idle <-chan time.Time
+	if bt.Idle > 0 {
+		t := time.NewTimer(bt.Idle)
+		defer t.Stop()
+		idle = t.C
+	}
 	select {
 	case m := <-f:
 		b.Messages = append(b.Messages, m)
 	case <-done:
 		return errEnded
+	case <-idle:
+		return ErrIdle
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	b.Taken = time.Now()
+	wait := bt.MaxWait
+	if bt.Idle > 0 {
+		wait = bt.Idle
+	}
 	var timeout <-chan time.Time
+	var t *time.Timer
 	if wait > 0 {
-		t := time.NewTimer(wait)
+		t = time.NewTimer(wait)
 		defer t.Stop()
 		timeout = t.C
 	}
-	for len(b.Messages) < max {
+	for len(b.Messages) < bt.MaxRecords {
 		select {
 		case m := <-f:
 			b.Messages = append(b.Messages, m)
@@ -262,6 +298,9 @@ func (f feed) take(ctx context.Context, done <-chan struct{}, wait time.Duration
 		select {
 		case m := <-f:
 			b.Messages = append(b.Messages, m)
+			if bt.Idle > 0 {
+				t.Reset(wait)
+			}
 		case <-timeout:
 			return nil
 		case <-done:
