@@ -77,14 +77,12 @@ type Server struct {
 	endLife context.CancelFunc
 }
 
-// New builds the server: it parses the credentials (--tokens-file,
-// --credential-secrets-file, --revoked-file), compiles the JSON form of every raw
-// schema and registers the metrics. It fails when the configuration is invalid
-// or a raw schema's default does not fit its field.
+// New builds the server of cfg, which must be valid (Config.Validate): it
+// parses the credentials (--tokens-file, --credential-secrets-file,
+// --revoked-file), compiles the JSON form of every raw schema and registers the
+// metrics. It fails when a credential file does not parse, a raw schema's
+// default does not fit its field, or a metric cannot be registered.
 func New(cfg Config, deps Deps) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	if deps.Schemas == nil || deps.Batched == nil || deps.Single == nil || deps.Metrics == nil {
 		return nil, errors.New("collector: Deps needs Schemas, Batched, Single and Metrics")
 	}

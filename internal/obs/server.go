@@ -18,6 +18,13 @@ import (
 // Check reports whether a dependency answers.
 type Check func(ctx context.Context) error
 
+// Registry is where a component registers its metrics (never the global
+// registry) and what its /metrics serves: a *prometheus.Registry.
+type Registry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
+
 // NewRegistry returns a registry with the Go and process collectors.
 func NewRegistry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
