@@ -27,7 +27,9 @@ func main() {
 	if len(args) > 1 && args[0] == "credential" { // "credential issue": one command to cli.Main
 		args = append([]string{args[0] + " " + args[1]}, args[2:]...)
 	}
-	os.Exit(cli.Main("producer", args, "simulate", map[string]cli.Command{
+	// No default command: `producer` alone prints the usage, it does not write
+	// simulated events to whatever raw topic the environment names.
+	os.Exit(cli.Main("producer", args, "", map[string]cli.Command{
 		"privacy": {Summary: "write the privacy tab: every event and field, what is done to it, a real before/after example", ExitOnSignal: true, Register: privacytab.Command},
 		"simulate": {Summary: "send simulated fleet traffic to the raw topic", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			var cfg producer.SimulateConfig
