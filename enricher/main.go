@@ -30,7 +30,11 @@ func main() {
 			var cfg enricher.Config
 			cfg.Register(fs)
 			return func(ctx context.Context, log *slog.Logger, _ io.Writer) error {
-				return enricher.Run(ctx, cfg, log, obs.NewRegistry())
+				reg, err := obs.NewRegistry()
+				if err != nil {
+					return err
+				}
+				return enricher.Run(ctx, cfg, log, reg)
 			}
 		}},
 		"keys rotate": {Summary: "rotate the pseudonym keys once, as enricher run does every --key-rotate-every", ExitOnSignal: true, Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {

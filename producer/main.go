@@ -47,7 +47,11 @@ func main() {
 			var cfg producer.ServeConfig
 			cfg.Register(fs)
 			return func(ctx context.Context, log *slog.Logger, _ io.Writer) error {
-				return producer.Serve(ctx, cfg, log, obs.NewRegistry())
+				reg, err := obs.NewRegistry()
+				if err != nil {
+					return err
+				}
+				return producer.Serve(ctx, cfg, log, reg)
 			}
 		}},
 		"loadgen": {Summary: "post simulated batches to a collector for a bounded time and report its throughput", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {

@@ -27,7 +27,11 @@ func main() {
 			var cfg sink.Config
 			cfg.Register(fs)
 			return func(ctx context.Context, log *slog.Logger, _ io.Writer) error {
-				return sink.Run(ctx, cfg, log, obs.NewRegistry())
+				reg, err := obs.NewRegistry()
+				if err != nil {
+					return err
+				}
+				return sink.Run(ctx, cfg, log, reg)
 			}
 		}},
 		"migrate": {Summary: "create or upgrade the ClickHouse tables and exit", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {

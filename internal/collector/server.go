@@ -121,7 +121,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 		s.kinds += kind
 	}
-	s.m = newMetrics(deps.Metrics, s.budget, s.conns, s.limits)
+	if s.m, err = newMetrics(deps.Metrics, s.budget, s.conns, s.limits); err != nil {
+		return nil, err
+	}
 
 	checks := map[string]obs.Check{"shutdown": func(context.Context) error {
 		if s.draining.Load() {

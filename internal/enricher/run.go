@@ -28,7 +28,7 @@ type metrics struct {
 	catalog  *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "veil_enricher_records_total",
@@ -49,8 +49,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "veil_enricher_catalog_reloads_total",
 		Help: "Reloads of the service catalog file, by result (ok, failed: the previous catalog stays in use).",
 	}, []string{"result"})
-	reg.MustRegister(m.records, m.batches, m.writeDur, m.catalog)
-	return m
+	for _, c := range []prometheus.Collector{m.records, m.batches, m.writeDur, m.catalog} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("enricher: register metrics: %w", err)
+		}
+	}
+	return m, nil
 }
 
 // replacedCollector exports how many values the policy replaced because they lay
@@ -125,7 +129,7 @@ func newProcessor(cfg Config, keys *pseudonym.Store) (*Processor, *catalog.Live,
 // in hand could not be written within stream.DrainTimeout of ctx ending (it
 // stays uncommitted and is enriched again by the next run); a later rotation
 // that fails is logged and counted, and the next one tries again.
-func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
+func Run(ctx context.Context, cfg Config, log *slog.Logger, reg obs.Registry) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -173,8 +177,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	defer stream.Close(w, "writer")
 	raw := stream.NewMember(cluster, cfg.Group, cfg.Kafka.Topics.Raw, cfg.Batch, log)
 	defer raw.Close()
-	m := newMetrics(reg)
-	km := newKeyMetrics(reg, keys)
+	m, err := newMetrics(reg)
+	if err != nil {
+		return err
+	}
+	km, err := newKeyMetrics(reg, keys)
+	if err != nil {
+		return err
+	}
 	km.observe(rot, nil)
 	if err := stream.RegisterLag(reg, "enricher", raw); err != nil {
 		return err

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/veiltelemetry/veil/internal/consent"
 	"github.com/veiltelemetry/veil/internal/credential"
 	"github.com/veiltelemetry/veil/internal/jsonevent"
-	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/simulate"
 	"github.com/veiltelemetry/veil/internal/testenv"
 	"github.com/veiltelemetry/veil/schemas"
@@ -39,7 +39,7 @@ func serve(t *testing.T, args []string) (string, func() error) {
 		"--credential-secrets-file", testenv.File(t, "secrets", secrets))...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, cfg, slog.New(slog.DiscardHandler), obs.NewRegistry()) }()
+	go func() { done <- Serve(ctx, cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry()) }()
 	url := "http://" + addr
 	testenv.WaitReady(t, url, 20*time.Second)
 	stopped := false
