@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -260,24 +259,3 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// response is the JSON body of every /v1/events answer.
-type response struct {
-	Accepted int          `json:"accepted"`
-	Rejected int          `json:"rejected"`
-	Error    string       `json:"error,omitempty"`  // why the whole batch failed
-	Errors   []eventError `json:"errors,omitempty"` // one per rejected event
-}
-
-type eventError struct {
-	Index   int    `json:"index"`              // position in the batch, from 0
-	EventID string `json:"event_id,omitempty"` // as the client sent it, if any
-	Error   string `json:"error"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
