@@ -12,12 +12,12 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/veiltelemetry/veil/internal/bench/naive"
 	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/internal/enricher"
 	"github.com/veiltelemetry/veil/internal/simulate"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/schemas"
+	"github.com/veiltelemetry/veil/tools/bench/naive"
 )
 
 // What producer simulate does by default, and what the baselines copy.
