@@ -16,9 +16,11 @@ import (
 	"github.com/veiltelemetry/veil/internal/enricher"
 	"github.com/veiltelemetry/veil/internal/geo"
 	"github.com/veiltelemetry/veil/internal/obs"
+	"github.com/veiltelemetry/veil/internal/stream"
 )
 
 func main() {
+	stream.UseLZ4Blocks64K() // 64 KiB LZ4 blocks for every Kafka client of the process
 	args := os.Args[1:]
 	if len(args) > 1 && (args[0] == "geoip" || args[0] == "keys") { // "geoip build", "keys rotate": one command to cli.Main
 		args = append([]string{args[0] + " " + args[1]}, args[2:]...)
@@ -28,7 +30,11 @@ func main() {
 			var cfg enricher.Config
 			cfg.Register(fs)
 			return func(ctx context.Context, log *slog.Logger, _ io.Writer) error {
-				return enricher.Run(ctx, cfg, log, obs.NewRegistry())
+				reg, err := obs.NewRegistry()
+				if err != nil {
+					return err
+				}
+				return enricher.Run(ctx, cfg, log, reg)
 			}
 		}},
 		"keys rotate": {Summary: "rotate the pseudonym keys once, as enricher run does every --key-rotate-every", ExitOnSignal: true, Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
@@ -36,7 +42,7 @@ func main() {
 			cfg.Register(fs)
 			return func(_ context.Context, _ *slog.Logger, out io.Writer) error { return enricher.RotateKeys(cfg, out) }
 		}},
-		"replay-deadletter": {Summary: "re-inject dead letters into the topic they came from, once what failed them is fixed", Register: enricher.ReplayCommand},
+		"replay-deadletter": {Summary: "re-inject dead letters into the topic they came from, once what failed them is fixed", Register: stream.ReplayCommand},
 		"audit": {Summary: "measure how identifying the generalized media fields are on a real film catalog", ExitOnSignal: true, Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			var cfg audit.Config
 			cfg.Register(fs)

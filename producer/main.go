@@ -18,14 +18,18 @@ import (
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/privacytab"
 	"github.com/veiltelemetry/veil/internal/producer"
+	"github.com/veiltelemetry/veil/internal/stream"
 )
 
 func main() {
+	stream.UseLZ4Blocks64K() // 64 KiB LZ4 blocks for every Kafka client of the process
 	args := os.Args[1:]
 	if len(args) > 1 && args[0] == "credential" { // "credential issue": one command to cli.Main
 		args = append([]string{args[0] + " " + args[1]}, args[2:]...)
 	}
-	os.Exit(cli.Main("producer", args, "simulate", map[string]cli.Command{
+	// No default command: `producer` alone prints the usage, it does not write
+	// simulated events to whatever raw topic the environment names.
+	os.Exit(cli.Main("producer", args, "", map[string]cli.Command{
 		"privacy": {Summary: "write the privacy tab: every event and field, what is done to it, a real before/after example", ExitOnSignal: true, Register: privacytab.Command},
 		"simulate": {Summary: "send simulated fleet traffic to the raw topic", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
 			var cfg producer.SimulateConfig
@@ -43,7 +47,11 @@ func main() {
 			var cfg producer.ServeConfig
 			cfg.Register(fs)
 			return func(ctx context.Context, log *slog.Logger, _ io.Writer) error {
-				return producer.Serve(ctx, cfg, log, obs.NewRegistry())
+				reg, err := obs.NewRegistry()
+				if err != nil {
+					return err
+				}
+				return producer.Serve(ctx, cfg, log, reg)
 			}
 		}},
 		"loadgen": {Summary: "post simulated batches to a collector for a bounded time and report its throughput", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {

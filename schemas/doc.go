@@ -22,5 +22,10 @@
 //
 // Every field of a raw schema carries a "privacy" attribute naming its treatment;
 // the privacy package builds the enricher's policy from those attributes and
-// refuses to start when one is missing or unknown.
+// refuses to start when one is missing or unknown. A raw schema also says what
+// the privacy tab calls its kind and how it can be turned off: "title", "doc",
+// "consent" (the opt-out category, or none) and "consent_setting" (the setting
+// that turns the category off) or "consent_reason" (why it cannot be turned off
+// on its own). Other packages take field types (Schema.Type, Schema.Symbols),
+// defaults and attributes from the Registry instead of reading a schema's JSON.
 package schemas

@@ -49,9 +49,9 @@ func TestFlatCodecAgreesWithGoavro(t *testing.T) {
 			t.Fatal(err)
 		}
 		seen[s.Kind] = true
-		flat, err := s.DecodeFlat(msg[10:], nil)
-		if err != nil {
-			t.Fatalf("%s: DecodeFlat: %v", s.Name, err)
+		fs, flat, err := reg.DecodeFlat(msg, nil)
+		if err != nil || fs != s {
+			t.Fatalf("%s: DecodeFlat = %v, %v; want the schema Decode found", s.Name, fs, err)
 		}
 		if got := s.FromFlat(flat); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: flat decode differs from goavro:\n got %#v\nwant %#v", s.Name, got, want)
@@ -158,6 +158,32 @@ func TestValidateFlatAgreesWithValidate(t *testing.T) {
 			}
 			if tc.field != "" && (got == nil || !errors.Is(got, schemas.ErrInvalid)) {
 				t.Errorf("ValidateFlat = %v, want ErrInvalid", got)
+			}
+		})
+	}
+}
+
+// The registry's flat decoder refuses a whole message for the reasons Decode
+// refuses it, with the same sentinel errors.
+func TestRegistryDecodeFlatRefusesWhatDecodeRefuses(t *testing.T) {
+	reg := schemas.MustLoad()
+	good := fleetMessages(t, 1)[0]
+	unknown := append([]byte{0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8}, good[10:]...)
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want error
+	}{
+		{"a message without the marker", append([]byte{0xC3, 0x02}, good[2:]...), schemas.ErrNotSingleObject},
+		{"a message shorter than its header", good[:9], schemas.ErrNotSingleObject},
+		{"an unknown fingerprint", unknown, schemas.ErrUnknownFingerprint},
+		{"a truncated body", good[:len(good)-1], schemas.ErrMalformed},
+		{"a trailing byte", append(append([]byte(nil), good...), 0), schemas.ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, derr := reg.Decode(tc.msg)
+			if _, _, err := reg.DecodeFlat(tc.msg, nil); !errors.Is(err, tc.want) || !errors.Is(derr, tc.want) {
+				t.Errorf("DecodeFlat = %v, Decode = %v; want both %v", err, derr, tc.want)
 			}
 		})
 	}

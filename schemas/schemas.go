@@ -39,7 +39,8 @@ type Field struct {
 	Name    string
 	Doc     string
 	Privacy string          // treatment, raw schemas only ("" when absent)
-	Type    json.RawMessage // the Avro type as written
+	Type    json.RawMessage // the Avro type as written; read it with Schema.Type and Schema.Symbols
+	Default json.RawMessage // the "default" value as written (Avro's JSON encoding); nil when none
 	Example any             // example value, raw schemas only
 	Require bool            // "require": true — the event is dropped unless this boolean is true
 	Domain  *Domain         // "domain": the values a kept string may hold (nil when none is named)
@@ -59,20 +60,29 @@ var Abouts = []string{
 
 // Schema is one version of one event kind at one stage.
 type Schema struct {
-	Kind        string // event kind, from the file name: "playback"
-	Version     int    // from the file name: playback.v1.avsc is 1
-	Stage       Stage
-	Name        string // Avro full name
-	Doc         string
-	Consent     string // raw schemas: the opt-out category (playback, crash, marketing) or none
-	Fields      []Field
-	File        string
-	Codec       *goavro.Codec
-	Fingerprint uint64 // CRC-64-AVRO of Canonical; written in the header of every record
-	Canonical   string // the Avro specification's Parsing Canonical Form (CanonicalForm)
-	header      [10]byte
-	flat        []flatField // the flat codec's view of Fields
-	idAt        [2]int      // positions of event_id and installation_id, -1 if absent
+	Kind    string // event kind, from the file name: "playback"
+	Version int    // from the file name: playback.v1.avsc is 1
+	Stage   Stage
+	Name    string // Avro full name
+	Doc     string // what the event is, for people: the privacy tab's description of the kind
+	Title   string // raw schemas: the kind's name on the privacy tab ("Update checks")
+	Consent string // raw schemas: the opt-out category (playback, crash, marketing) or none
+	// ConsentSetting names, for a kind with an opt-out category, the setting of
+	// the server or app that turns the category off ("Playback data"); kinds of
+	// one category name the same setting. ConsentReason says, for a kind with
+	// consent none, why it cannot be turned off on its own, as the end of a
+	// sentence ("update checks are how your server is offered the updates it
+	// needs..."). Raw schemas only.
+	ConsentSetting string
+	ConsentReason  string
+	Fields         []Field
+	File           string
+	Codec          *goavro.Codec
+	Fingerprint    uint64 // CRC-64-AVRO of Canonical; written in the header of every record
+	Canonical      string // the Avro specification's Parsing Canonical Form (CanonicalForm)
+	header         [10]byte
+	flat           []flatField // the flat codec's view of Fields
+	idAt           [2]int      // positions of event_id and installation_id, -1 if absent
 
 	// LegacyFingerprint is CRC-64-AVRO of goavro's canonical form, which Veil wrote
 	// before it followed the specification; records carrying it are still read.
@@ -144,12 +154,16 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 		Name      string `json:"name"`
 		Namespace string `json:"namespace"`
 		Doc       string `json:"doc"`
+		Title     string `json:"title"`
 		Consent   string `json:"consent"`
+		Setting   string `json:"consent_setting"`
+		Reason    string `json:"consent_reason"`
 		Fields    []struct {
 			Name    string          `json:"name"`
 			Doc     string          `json:"doc"`
 			Privacy *string         `json:"privacy"`
 			Type    json.RawMessage `json:"type"`
+			Default json.RawMessage `json:"default"`
 			Example any             `json:"example"`
 			Require bool            `json:"require"`
 			Domain  string          `json:"domain"`
@@ -168,14 +182,15 @@ func parse(fsys fs.FS, name string, stage Stage) (*Schema, error) {
 	}
 	s := &Schema{
 		Kind: kind, Version: version, Stage: stage,
-		Name: doc.Namespace + "." + doc.Name, Doc: doc.Doc, Consent: doc.Consent,
+		Name: doc.Namespace + "." + doc.Name, Doc: doc.Doc, Title: doc.Title,
+		Consent: doc.Consent, ConsentSetting: doc.Setting, ConsentReason: doc.Reason,
 		File: name, Codec: codec,
 	}
 	if err := s.setFingerprints(data); err != nil {
 		return nil, err
 	}
 	for _, f := range doc.Fields {
-		fld := Field{Name: f.Name, Doc: f.Doc, Type: f.Type, Example: f.Example, Require: f.Require, About: f.About}
+		fld := Field{Name: f.Name, Doc: f.Doc, Type: f.Type, Default: f.Default, Example: f.Example, Require: f.Require, About: f.About}
 		if f.Privacy != nil {
 			fld.Privacy = *f.Privacy
 		}
@@ -247,13 +262,29 @@ func (r *Registry) Decode(msg []byte) (*Schema, map[string]any, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rec, err := s.DecodeBody(msg[10:])
+	rec, err := s.DecodeBody(msg[len(s.header):])
 	return s, rec, err
 }
 
+// DecodeFlat selects the writer schema of msg by fingerprint and decodes the
+// body with the flat codec into dst (Schema.DecodeFlat: the values' strings
+// alias msg). Errors wrap ErrNotSingleObject, ErrUnknownFingerprint or
+// ErrMalformed.
+func (r *Registry) DecodeFlat(msg []byte, dst []Value) (*Schema, []Value, error) {
+	s, err := r.Writer(msg)
+	if err != nil {
+		return nil, dst, err
+	}
+	rec, err := s.DecodeFlat(msg[len(s.header):], dst)
+	if err != nil {
+		return s, dst, err
+	}
+	return s, rec, nil
+}
+
 // Writer returns the schema a single-object message was written with, found by
-// its Fingerprint or LegacyFingerprint; its body is msg[10:]. Errors wrap
-// ErrNotSingleObject or ErrUnknownFingerprint.
+// its Fingerprint or LegacyFingerprint. Errors wrap ErrNotSingleObject or
+// ErrUnknownFingerprint. Decode and DecodeFlat decode the message's body.
 func (r *Registry) Writer(msg []byte) (*Schema, error) {
 	fp, err := Fingerprint(msg)
 	if err != nil {

@@ -160,6 +160,9 @@ func TestLegacyFingerprintsStillDecode(t *testing.T) {
 		if !reflect.DeepEqual(back, rec) {
 			t.Errorf("%s: legacy record decoded to\n%#v\nwant\n%#v", s.File, back, rec)
 		}
+		if got, flat, err := reg.DecodeFlat(msg, nil); err != nil || got != s || !reflect.DeepEqual(s.FromFlat(flat), rec) {
+			t.Errorf("%s: DecodeFlat with the legacy header = %v, %v, %v; want the schema and the record", s.File, got, flat, err)
+		}
 	}
 }
 
@@ -379,4 +382,44 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// A field's default is its "default" as written, and absent when it has none;
+// the default of an enum type (what a reader uses for an unknown symbol) is
+// not the field's.
+func TestFieldDefaultIsTheFieldsOwn(t *testing.T) {
+	raw := schemas.MustLoad().Latest(schemas.Raw, "playback")
+	for name, want := range map[string]string{"account_id": `""`, "installation_id": "", "device_type": ""} {
+		if got := string(raw.Fields[raw.Index(name)].Default); got != want {
+			t.Errorf("%s: Default = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// Every raw schema says, for the privacy tab, what its kind is called and
+// how it can be turned off: a kind with an opt-out category names the setting
+// that turns the category off (the same for every kind of the category), a
+// kind with consent none says why it cannot be turned off on its own.
+func TestRawSchemasNameTheirKindAndConsent(t *testing.T) {
+	setting := map[string]string{} // category -> its setting
+	for _, s := range schemas.MustLoad().All() {
+		if s.Stage != schemas.Raw {
+			continue
+		}
+		if s.Title == "" || s.Doc == "" {
+			t.Errorf("%s: no \"title\" or no \"doc\"", s.File)
+		}
+		switch {
+		case s.Consent == "":
+			t.Errorf("%s: no \"consent\"", s.File)
+		case s.Consent == "none" && (s.ConsentReason == "" || s.ConsentSetting != ""):
+			t.Errorf("%s: consent none needs a \"consent_reason\" and no \"consent_setting\"", s.File)
+		case s.Consent != "none" && (s.ConsentSetting == "" || s.ConsentReason != ""):
+			t.Errorf("%s: consent %s needs a \"consent_setting\" and no \"consent_reason\"", s.File, s.Consent)
+		case s.Consent != "none" && setting[s.Consent] != "" && setting[s.Consent] != s.ConsentSetting:
+			t.Errorf("%s: category %s is turned off by %q here and by %q elsewhere", s.File, s.Consent, s.ConsentSetting, setting[s.Consent])
+		case s.Consent != "none":
+			setting[s.Consent] = s.ConsentSetting
+		}
+	}
 }

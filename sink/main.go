@@ -14,9 +14,11 @@ import (
 	"github.com/veiltelemetry/veil/internal/cli"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/sink"
+	"github.com/veiltelemetry/veil/internal/stream"
 )
 
 func main() {
+	stream.UseLZ4Blocks64K() // 64 KiB LZ4 blocks for every Kafka client of the process
 	os.Exit(cli.Main("sink", os.Args[1:], "run", map[string]cli.Command{
 		// GOGC 50: the sink holds a batch of 25,000 records while the driver
 		// copies it into columns; at Go's default of 100 its peak RSS at full
@@ -25,7 +27,11 @@ func main() {
 			var cfg sink.Config
 			cfg.Register(fs)
 			return func(ctx context.Context, log *slog.Logger, _ io.Writer) error {
-				return sink.Run(ctx, cfg, log, obs.NewRegistry())
+				reg, err := obs.NewRegistry()
+				if err != nil {
+					return err
+				}
+				return sink.Run(ctx, cfg, log, reg)
 			}
 		}},
 		"migrate": {Summary: "create or upgrade the ClickHouse tables and exit", Register: func(fs *flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {

@@ -48,9 +48,10 @@ type Command struct {
 }
 
 // Main runs the subcommand named by args[0] (or def when args is empty or starts
-// with a flag) and returns the process exit code: 0, 1 on failure or when
-// interrupted with work undone, 2 on bad usage (see the package comment; a
-// second signal exits with 130 or 143 without returning).
+// with a flag; with def "", none: Main prints the usage) and returns the process
+// exit code: 0, 1 on failure or when interrupted with work undone, 2 on bad
+// usage (see the package comment; a second signal exits with 130 or 143 without
+// returning).
 func Main(name string, args []string, def string, cmds map[string]Command) int {
 	return runMain(name, args, def, cmds, osSignals())
 }

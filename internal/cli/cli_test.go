@@ -45,6 +45,23 @@ func TestMainAppliesTheCommandsGCPercentUnlessGOGCIsSet(t *testing.T) {
 	}
 }
 
+// A binary without a default command runs nothing when none is named: it
+// prints its usage and exits 2 (0 for help), whatever flags follow.
+func TestMainWithoutADefaultCommandRunsNothing(t *testing.T) {
+	ran := false
+	cmds := map[string]Command{"simulate": {Register: func(*flag.FlagSet) func(context.Context, *slog.Logger, io.Writer) error {
+		return func(context.Context, *slog.Logger, io.Writer) error { ran = true; return nil }
+	}}}
+	for _, args := range [][]string{nil, {"--count", "5"}} {
+		if code := Main("test", args, "", cmds); code != 2 || ran {
+			t.Errorf("Main(%q) = %d, ran %v; want 2 and nothing run", args, code, ran)
+		}
+	}
+	if code := Main("test", []string{"help"}, "", cmds); code != 0 || ran {
+		t.Errorf("Main(help) = %d, ran %v; want 0 and nothing run", code, ran)
+	}
+}
+
 // fakeSignals delivers the signals a test sends and records the exit code the
 // process would have ended with.
 type fakeSignals struct {

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/veiltelemetry/veil/internal/jsonevent"
 	"github.com/veiltelemetry/veil/internal/simulate"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/internal/testenv"
@@ -220,7 +221,7 @@ func jsonMixed(t testing.TB, evs []simEvent) []byte {
 	t.Helper()
 	out := make([]map[string]any, len(evs))
 	for i, e := range evs {
-		out[i] = JSONEvent(e.kind, e.rec)
+		out[i] = jsonevent.Event(e.kind, e.rec)
 	}
 	b, err := json.Marshal(map[string]any{"events": out})
 	if err != nil {

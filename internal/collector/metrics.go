@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,7 +31,7 @@ const (
 	reasonForbidden = "forbidden" // an installation credential's event naming another installation (the batch gets 403)
 )
 
-func newMetrics(reg prometheus.Registerer, b *budget, cl *connLimit, ls *limiters) *metrics {
+func newMetrics(reg prometheus.Registerer, b *budget, cl *connLimit, ls *limiters) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "veil_collector_requests_total",
@@ -74,7 +76,7 @@ func newMetrics(reg prometheus.Registerer, b *budget, cl *connLimit, ls *limiter
 			Help: "Requests answered 429 because their credential exceeded its rate (--rate-limit, --installation-rate-limit), by fleet.",
 		}, []string{"fleet"}),
 	}
-	reg.MustRegister(m.requests, m.received, m.accepted, m.rejected, m.deadLettered, m.produce, m.batch, m.authRefused, m.slowBodies, m.rateLimited,
+	cs := []prometheus.Collector{m.requests, m.received, m.accepted, m.rejected, m.deadLettered, m.produce, m.batch, m.authRefused, m.slowBodies, m.rateLimited,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "veil_collector_inflight_bytes",
 			Help: "Bytes held by requests in flight and by their records until Kafka answers.",
@@ -83,8 +85,6 @@ func newMetrics(reg prometheus.Registerer, b *budget, cl *connLimit, ls *limiter
 			Name: "veil_collector_inflight_limit_bytes",
 			Help: "The in-flight byte budget (--max-inflight).",
 		}, func() float64 { return float64(b.limit) }),
-	)
-	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "veil_collector_connections",
 			Help: "Connections open now, at most veil_collector_connections_limit.",
@@ -101,12 +101,17 @@ func newMetrics(reg prometheus.Registerer, b *budget, cl *connLimit, ls *limiter
 			Name: "veil_collector_connections_reclaimed_total",
 			Help: "Idle keep-alive connections closed to make room for a new one at --max-connections.",
 		}, func() float64 { return float64(cl.reclaimed.Load()) }),
-	)
+	}
 	if ls != nil {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "veil_collector_rate_limit_credentials",
 			Help: "Credentials whose request rate is remembered now, at most --rate-credentials.",
 		}, func() float64 { return float64(ls.remembered()) }))
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("collector: register metrics: %w", err)
+		}
 	}
 	for _, r := range []string{reasonKind, reasonSchema, reasonMalformed, reasonInvalid, reasonTooLarge, reasonRefused, reasonEncode, reasonForbidden} {
 		m.rejected.WithLabelValues(r)
@@ -114,5 +119,5 @@ func newMetrics(reg prometheus.Registerer, b *budget, cl *connLimit, ls *limiter
 	for _, r := range authReasons {
 		m.authRefused.WithLabelValues(r)
 	}
-	return m
+	return m, nil
 }

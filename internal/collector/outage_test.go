@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/veiltelemetry/veil/internal/jsonevent"
 	"github.com/veiltelemetry/veil/internal/testenv"
 )
 
@@ -192,7 +193,7 @@ type idBody struct {
 }
 
 func idTemplate(body []byte) idBody {
-	return idBody{json: body, offs: EventIDOffsets(body)}
+	return idBody{json: body, offs: jsonevent.IDOffsets(body)}
 }
 
 // fill copies the template into dst with fresh UUIDs, which it also stores in ids.

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -77,14 +76,12 @@ type Server struct {
 	endLife context.CancelFunc
 }
 
-// New builds the server: it parses the credentials (--tokens-file,
-// --credential-secrets-file, --revoked-file), compiles the JSON form of every raw
-// schema and registers the metrics. It fails when the configuration is invalid
-// or a raw schema uses a type the JSON intake does not support.
+// New builds the server of cfg, which must be valid (Config.Validate): it
+// parses the credentials (--tokens-file, --credential-secrets-file,
+// --revoked-file), compiles the JSON form of every raw schema and registers the
+// metrics. It fails when a credential file does not parse, a raw schema's
+// default does not fit its field, or a metric cannot be registered.
 func New(cfg Config, deps Deps) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	if deps.Schemas == nil || deps.Batched == nil || deps.Single == nil || deps.Metrics == nil {
 		return nil, errors.New("collector: Deps needs Schemas, Batched, Single and Metrics")
 	}
@@ -123,7 +120,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 		s.kinds += kind
 	}
-	s.m = newMetrics(deps.Metrics, s.budget, s.conns, s.limits)
+	if s.m, err = newMetrics(deps.Metrics, s.budget, s.conns, s.limits); err != nil {
+		return nil, err
+	}
 
 	checks := map[string]obs.Check{"shutdown": func(context.Context) error {
 		if s.draining.Load() {
@@ -260,24 +259,3 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// response is the JSON body of every /v1/events answer.
-type response struct {
-	Accepted int          `json:"accepted"`
-	Rejected int          `json:"rejected"`
-	Error    string       `json:"error,omitempty"`  // why the whole batch failed
-	Errors   []eventError `json:"errors,omitempty"` // one per rejected event
-}
-
-type eventError struct {
-	Index   int    `json:"index"`              // position in the batch, from 0
-	EventID string `json:"event_id,omitempty"` // as the client sent it, if any
-	Error   string `json:"error"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}

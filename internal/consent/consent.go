@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/veiltelemetry/veil/internal/privacy"
 	"github.com/veiltelemetry/veil/internal/stream"
@@ -126,58 +125,31 @@ func Publish(ctx context.Context, w Writer, topic string, rec Record) error {
 		Headers: []kafka.Header{{Key: stream.HeaderContentType, Value: []byte("application/json")}}})
 }
 
-// Follow reads the consent topic from the start into s. It closes loaded once it
-// has read every record present when it started, then keeps following until ctx
-// ends. Bad records are logged and skipped (they cannot be dead-lettered usefully:
-// the topic is the source of truth and the next record for the key replaces them).
+// Follow reads the consent topic from the start into s (a stream follower). It
+// closes loaded once it has applied every record present when it started, then
+// keeps following until ctx ends. Bad records are logged and skipped (they
+// cannot be dead-lettered usefully: the topic is the source of truth and the
+// next record for the key replaces them). It fails when the topic's partitions
+// cannot be listed.
 func Follow(ctx context.Context, c stream.Cluster, topic string, s *Store, log *slog.Logger, loaded chan<- struct{}) error {
-	n, err := stream.PartitionCount(ctx, c, topic)
+	src, err := stream.NewFollower(ctx, c, topic, log)
 	if err != nil {
 		return fmt.Errorf("consent: %w", err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(n)
-	go func() { wg.Wait(); close(loaded) }()
-	g, ctx := errgroup.WithContext(ctx)
-	for p := 0; p < n; p++ {
-		g.Go(func() error {
-			// Where the partition ends now: everything before it is the state to
-			// load before the first event is enriched. Leadership can still be
-			// settling right after the topic was created, or a broker restarting.
-			var end int64
-			if err := stream.Retry(ctx, log, func() error {
-				conn, err := c.DialLeader(ctx, topic, p)
-				if err != nil {
-					return fmt.Errorf("consent: dial %s/%d: %w", topic, p, err)
-				}
-				defer conn.Close()
-				if _, end, err = conn.ReadOffsets(); err != nil {
-					return fmt.Errorf("consent: offsets of %s/%d: %w", topic, p, err)
-				}
-				return nil
-			}); err != nil {
-				return nil // ctx done
+	defer src.Close()
+	go func() {
+		select {
+		case <-src.Loaded():
+			close(loaded)
+		case <-ctx.Done():
+		}
+	}()
+	return stream.Consume(ctx, src, log, func(_ context.Context, batch []kafka.Message) error {
+		for _, m := range batch {
+			if err := s.Apply(m.Key, m.Value); err != nil {
+				log.Warn("skipping bad consent record", "partition", m.Partition, "offset", m.Offset, "err", err)
 			}
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers, Dialer: c.Dialer(), Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
-			defer r.Close()
-			once := sync.OnceFunc(wg.Done)
-			if end == 0 {
-				once()
-			}
-			for {
-				m, err := stream.Fetch(ctx, r, log)
-				if err != nil {
-					once()
-					return nil // ctx done
-				}
-				if err := s.Apply(m.Key, m.Value); err != nil {
-					log.Warn("skipping bad consent record", "partition", p, "offset", m.Offset, "err", err)
-				}
-				if m.Offset+1 >= end {
-					once()
-				}
-			}
-		})
-	}
-	return g.Wait()
+		}
+		return nil
+	})
 }

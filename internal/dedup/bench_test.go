@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veiltelemetry/veil/internal/bench/naive"
+	"github.com/veiltelemetry/veil/tools/bench/naive"
 )
 
 // BenchmarkIndex is the sink's index work per event in steady state: look the

@@ -18,7 +18,6 @@ import (
 
 	"github.com/veiltelemetry/veil/internal/accounts"
 	"github.com/veiltelemetry/veil/internal/chstore"
-	"github.com/veiltelemetry/veil/internal/enricher"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/internal/testenv"
 	"github.com/veiltelemetry/veil/schemas"
@@ -88,9 +87,9 @@ func TestEachAccountRunsItsStageAndIsRefusedTheRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDeadLetters(t, admin, h.topics.DeadLetter, 1)
-	var rcfg enricher.ReplayConfig
+	var rcfg stream.ReplayConfig
 	testenv.Configure(t, rcfg.Register, append(testenv.KafkaArgs(replay, h.topics), "--group", replayGroup, "--stage", "sink", "--idle", "10s")...)
-	st, err := enricher.Replay(ctx, rcfg, slog.New(slog.DiscardHandler))
+	st, err := stream.Replay(ctx, rcfg, slog.New(slog.DiscardHandler))
 	if err != nil || st.Replayed != 1 {
 		t.Fatalf("replay as veil-replay = %v, %v; want the 1 dead letter replayed", st, err)
 	}

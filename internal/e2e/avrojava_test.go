@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/internal/collector"
-	"github.com/veiltelemetry/veil/internal/obs"
+	"github.com/veiltelemetry/veil/internal/producer"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/internal/testenv"
 	"github.com/veiltelemetry/veil/schemas"
@@ -79,10 +80,10 @@ func TestAvroJavaWritesToTheCollectorAndReadsTheCleanTopic(t *testing.T) {
 	// The real collector, on the harness's topics.
 	addr := testenv.FreeAddr(t)
 	const token = "java-fleet-token-0123456789"
-	var ccfg collector.Config
+	var ccfg producer.ServeConfig
 	testenv.Configure(t, ccfg.Register, append(testenv.KafkaArgs(h.brokers, h.topics), "--listen", addr, "--tokens-file", testenv.File(t, "tokens", "java:relay:"+token))...)
 	h.run("collector", func(ctx context.Context) error {
-		return collector.Run(ctx, ccfg, h.log.With("bin", "collector"), obs.NewRegistry())
+		return producer.Serve(ctx, ccfg, h.log.With("bin", "collector"), prometheus.NewRegistry())
 	})
 	url := "http://" + addr
 	testenv.WaitReady(t, url, time.Minute)

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/producer"
 	"github.com/veiltelemetry/veil/internal/simulate"
 	"github.com/veiltelemetry/veil/internal/stream"
@@ -52,7 +52,7 @@ func (h *harness) startCollector() string {
 	var cfg producer.ServeConfig
 	testenv.Configure(h.t, cfg.Register, append(testenv.KafkaArgs(h.cluster("collector"), h.topics), "--listen", addr, "--tokens-file", testenv.File(h.t, "tokens", "e2e:relay:"+collectorToken+"\ne2e-ops:operator:"+operatorToken))...)
 	h.run("collector", func(ctx context.Context) error {
-		return producer.Serve(ctx, cfg, h.log.With("bin", "producer"), obs.NewRegistry())
+		return producer.Serve(ctx, cfg, h.log.With("bin", "producer"), prometheus.NewRegistry())
 	})
 	url := "http://" + addr
 	testenv.WaitReady(h.t, url, 20*time.Second)

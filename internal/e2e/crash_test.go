@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veiltelemetry/veil/internal/obs"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/veiltelemetry/veil/internal/sink"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/internal/testenv"
@@ -148,7 +148,7 @@ func TestSinkMemoryStaysBoundedWhileClickHouseIsDown(t *testing.T) {
 	var cfg sink.Config
 	testenv.Configure(t, cfg.Register, append(h.sinkArgs(), "--batch-records", "2000")...)
 	h.run("sink", func(ctx context.Context) error {
-		return sink.Run(ctx, cfg, h.log.With("bin", "sink"), obs.NewRegistry())
+		return sink.Run(ctx, cfg, h.log.With("bin", "sink"), prometheus.NewRegistry())
 	})
 	h.waitTables()
 	h.simulate(before, 0, 21)

@@ -51,12 +51,11 @@ func (h *harness) newCleanFeed(kind string) *cleanFeed {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	w, err := stream.NewWriter(stream.WriterConfig{Cluster: h.brokers, Topic: h.topics.Clean})
+	bal := &stream.EventIDBalancer{Topic: h.topics.Clean, Partitions: parts}
+	w, err := stream.NewWriter(stream.WriterConfig{Cluster: h.brokers, Topic: h.topics.Clean, Balancer: bal})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	bal := &stream.EventIDBalancer{Topic: h.topics.Clean, Partitions: parts}
-	w.Balancer = bal
 	h.t.Cleanup(func() { w.Close() })
 	return &cleanFeed{h: h, w: w, sch: sch, rec: rec, idAt: sch.Index("event_id"), bal: bal, rng: rand.New(rand.NewPCG(rand.Uint64(), 1))}
 }

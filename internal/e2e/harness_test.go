@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/internal/enricher"
-	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/producer"
 	"github.com/veiltelemetry/veil/internal/sink"
 	"github.com/veiltelemetry/veil/internal/stream"
@@ -135,7 +135,7 @@ func (h *harness) sinkArgs(extra ...string) []string {
 func (h *harness) startEnricher() *stage {
 	cfg := h.enricherConfig()
 	return h.run("enricher", func(ctx context.Context) error {
-		return enricher.Run(ctx, cfg, h.log.With("bin", "enricher"), obs.NewRegistry())
+		return enricher.Run(ctx, cfg, h.log.With("bin", "enricher"), prometheus.NewRegistry())
 	})
 }
 
@@ -143,7 +143,7 @@ func (h *harness) startSink(extra ...string) *stage {
 	var cfg sink.Config
 	testenv.Configure(h.t, cfg.Register, h.sinkArgs(extra...)...)
 	return h.run("sink", func(ctx context.Context) error {
-		return sink.Run(ctx, cfg, h.log.With("bin", "sink"), obs.NewRegistry())
+		return sink.Run(ctx, cfg, h.log.With("bin", "sink"), prometheus.NewRegistry())
 	})
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/veiltelemetry/veil/internal/collector"
+	"github.com/veiltelemetry/veil/internal/jsonevent"
 	"github.com/veiltelemetry/veil/internal/simulate"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/internal/testenv"
@@ -66,7 +66,7 @@ func TestHostileValuesInEveryFieldNeverReachTheCleanData(t *testing.T) {
 				ev := cloneEvent(base[kind])
 				ev["event_id"] = uuid.NewString()
 				ev[f.Name] = form(fmt.Sprintf("%s-%s-%s-%d", simulate.CanaryPrefix, kind, f.Name, n))
-				events = append(events, collector.JSONEvent(kind, ev))
+				events = append(events, jsonevent.Event(kind, ev))
 				refusable = append(refusable, f.Name == "event_id" || f.Name == "installation_id")
 			}
 			if f.Name != "event_id" && f.Name != "installation_id" {
@@ -78,7 +78,7 @@ func TestHostileValuesInEveryFieldNeverReachTheCleanData(t *testing.T) {
 				all[f.Name] = hostileForms[n%len(hostileForms)](fmt.Sprintf("%s-%s-all-%d", simulate.CanaryPrefix, kind, n))
 			}
 		}
-		events = append(events, collector.JSONEvent(kind, all))
+		events = append(events, jsonevent.Event(kind, all))
 		refusable = append(refusable, false)
 	}
 

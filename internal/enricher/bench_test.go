@@ -9,11 +9,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/veiltelemetry/veil/internal/bench/naive"
 	"github.com/veiltelemetry/veil/internal/geo"
 	"github.com/veiltelemetry/veil/internal/simulate"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/schemas"
+	"github.com/veiltelemetry/veil/tools/bench/naive"
 )
 
 // sample returns n raw records of every kind, as the simulated fleet sends them,

@@ -155,18 +155,16 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // the clean record. The output value and key share one allocation; the headers
 // are shared by every record of the same clean schema (kafka-go only reads them).
 func (p *Processor) clean(m kafka.Message) (kafka.Message, error) {
-	raw, err := p.Schemas.Writer(m.Value)
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	raw, in, err := p.Schemas.DecodeFlat(m.Value, sc.in)
+	sc.in = in
 	if err != nil {
 		return kafka.Message{}, err
 	}
 	kp, ok := p.Policy.For(raw)
 	if !ok {
 		return kafka.Message{}, reasonError{reason: ReasonNotRaw, err: fmt.Errorf("schema %s is not a raw schema", raw.Name)}
-	}
-	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
-	if sc.in, err = raw.DecodeFlat(m.Value[10:], sc.in); err != nil {
-		return kafka.Message{}, err
 	}
 	// Consent first: the events of an installation that opted out are dropped
 	// even when they are invalid, so they are never dead-lettered with their

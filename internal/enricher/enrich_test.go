@@ -261,7 +261,10 @@ func TestADeadLetterOfADecodedRecordHoldsNoDroppedValueAndReplays(t *testing.T) 
 	if outcome != Clean {
 		t.Fatalf("the original after the repair: %v", outcome)
 	}
-	replayed := kafka.Message{Topic: in.Topic, Key: dl.Key, Value: dl.Value, Headers: original(dl), Time: stream.SourceTime(dl)}
+	replayed := stream.Original(dl)
+	if replayed.Topic != in.Topic {
+		t.Errorf("the dead letter goes back to %q, want %q", replayed.Topic, in.Topic)
+	}
 	out, outcome, reason := p.Process(replayed)
 	if outcome != Clean {
 		t.Fatalf("the replayed dead letter: %v %q, want clean", outcome, reason)

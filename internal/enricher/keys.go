@@ -2,6 +2,7 @@ package enricher
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -22,7 +23,7 @@ type keyMetrics struct {
 	oldest    *prometheus.Desc
 }
 
-func newKeyMetrics(reg prometheus.Registerer, keys *pseudonym.Store) *keyMetrics {
+func newKeyMetrics(reg prometheus.Registerer, keys *pseudonym.Store) (*keyMetrics, error) {
 	m := &keyMetrics{
 		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "veil_enricher_pseudonym_key_rotations_total",
@@ -44,10 +45,14 @@ func newKeyMetrics(reg prometheus.Registerer, keys *pseudonym.Store) *keyMetrics
 			"Time since the oldest pseudonym key file in --key-dir was made, read when scraped. A key is made at most one --key-period before its epoch and destroyed once its epoch is past --key-retention, so while rotation works this stays below (key-retention + 1) × key-period; absent when there is no key.",
 			nil, nil),
 	}
-	reg.MustRegister(m.rotations, m.created, m.destroyed, m)
+	for _, c := range []prometheus.Collector{m.rotations, m.created, m.destroyed, m} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("enricher: register the key metrics: %w", err)
+		}
+	}
 	m.rotations.WithLabelValues("ok")
 	m.rotations.WithLabelValues("failed")
-	return m
+	return m, nil
 }
 
 // observe counts one rotation.

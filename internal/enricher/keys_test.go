@@ -67,7 +67,10 @@ func TestKeyRotationRunsOnItsTimerAndIsMeasured(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	km := newKeyMetrics(reg, keys)
+	km, err := newKeyMetrics(reg, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
 	km.now = c.Now
 	if _, ok := metric(t, reg, "veil_enricher_pseudonym_oldest_key_age_seconds"); ok {
 		t.Error("oldest key age exported while there is no key")
@@ -135,7 +138,10 @@ func TestAFailedKeyRotationDoesNotStopTheEnricher(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	km := newKeyMetrics(reg, keys)
+	km, err := newKeyMetrics(reg, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go km.rotateEvery(ctx, 5*time.Millisecond, slog.New(slog.DiscardHandler))
@@ -151,5 +157,27 @@ func TestAFailedKeyRotationDoesNotStopTheEnricher(t *testing.T) {
 	}
 	if got, _ := keys.Epochs(); len(got) != 2 {
 		t.Errorf("epochs with a key = %v; the failing rotations should still make the current and next keys", got)
+	}
+}
+
+// The enricher's metrics registered twice in one registry are an error, not a
+// panic.
+func TestMetricRegistrationErrorsAreReturned(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := newMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newMetrics(reg); err == nil {
+		t.Error("newMetrics registered the same metrics twice without an error")
+	}
+	keys, err := pseudonym.Open(pseudonym.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newKeyMetrics(reg, keys); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newKeyMetrics(reg, keys); err == nil {
+		t.Error("newKeyMetrics registered the same metrics twice without an error")
 	}
 }

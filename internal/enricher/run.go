@@ -28,7 +28,7 @@ type metrics struct {
 	catalog  *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "veil_enricher_records_total",
@@ -49,8 +49,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "veil_enricher_catalog_reloads_total",
 		Help: "Reloads of the service catalog file, by result (ok, failed: the previous catalog stays in use).",
 	}, []string{"result"})
-	reg.MustRegister(m.records, m.batches, m.writeDur, m.catalog)
-	return m
+	for _, c := range []prometheus.Collector{m.records, m.batches, m.writeDur, m.catalog} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("enricher: register metrics: %w", err)
+		}
+	}
+	return m, nil
 }
 
 // replacedCollector exports how many values the policy replaced because they lay
@@ -125,7 +129,7 @@ func newProcessor(cfg Config, keys *pseudonym.Store) (*Processor, *catalog.Live,
 // in hand could not be written within stream.DrainTimeout of ctx ending (it
 // stays uncommitted and is enriched again by the next run); a later rotation
 // that fails is logged and counted, and the next one tries again.
-func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
+func Run(ctx context.Context, cfg Config, log *slog.Logger, reg obs.Registry) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -154,11 +158,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err != nil {
 		return err
 	}
-	w, err := cfg.Kafka.Writer("")
-	if err != nil {
-		return err
-	}
-	defer stream.Close(w, "writer")
 	parts, err := stream.PartitionCount(ctx, cluster, cfg.Kafka.Topics.Clean)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -166,13 +165,30 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		}
 		return fmt.Errorf("enricher: clean topic (an administrator creates it: veilctl kafka setup --create-topics): %w", err)
 	}
-	w.Balancer = &stream.EventIDBalancer{Topic: cfg.Kafka.Topics.Clean, Partitions: parts}
-	r := kafka.NewReader(stream.ReaderConfig(cluster, cfg.Group, cfg.Kafka.Topics.Raw))
-	defer stream.Close(r, "raw reader")
-	m := newMetrics(reg)
-	km := newKeyMetrics(reg, keys)
+	wcfg, err := cfg.Kafka.WriterConfig("") // records name their topic: clean or dead-letter
+	if err != nil {
+		return err
+	}
+	wcfg.Balancer = &stream.EventIDBalancer{Topic: cfg.Kafka.Topics.Clean, Partitions: parts}
+	w, err := stream.NewWriter(wcfg)
+	if err != nil {
+		return err
+	}
+	defer stream.Close(w, "writer")
+	raw := stream.NewMember(cluster, cfg.Group, cfg.Kafka.Topics.Raw, cfg.Batch, log)
+	defer raw.Close()
+	m, err := newMetrics(reg)
+	if err != nil {
+		return err
+	}
+	km, err := newKeyMetrics(reg, keys)
+	if err != nil {
+		return err
+	}
 	km.observe(rot, nil)
-	stream.RegisterReaderStats(reg, "enricher", r)
+	if err := stream.RegisterLag(reg, "enricher", raw); err != nil {
+		return err
+	}
 	if err := reg.Register(newReplacedCollector(proc.Policy)); err != nil {
 		return fmt.Errorf("enricher: register metrics: %w", err)
 	}
@@ -213,7 +229,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 			"installations_opted_out", optOuts.Len())
 		out := make([]kafka.Message, 0, cfg.Batch.MaxRecords)
 		clean := m.records.WithLabelValues("clean", "") // looked up once: most records take it
-		return stream.Consume(ctx, r, cfg.Batch, log, func(ctx context.Context, batch []kafka.Message) error {
+		return stream.Consume(ctx, raw, log, func(ctx context.Context, batch []kafka.Message) error {
 			out = out[:0]
 			for _, in := range batch {
 				msg, outcome, reason := proc.Process(in)

@@ -30,8 +30,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/veiltelemetry/veil/internal/collector"
 	"github.com/veiltelemetry/veil/internal/config"
+	"github.com/veiltelemetry/veil/internal/jsonevent"
 	"github.com/veiltelemetry/veil/internal/simulate"
 	"github.com/veiltelemetry/veil/internal/stream"
 )
@@ -285,13 +285,13 @@ func makeBody(f *simulate.Fleet, n int) (body, error) {
 			return body{}, err
 		}
 		rec["event_id"] = uuid.NewString()
-		evs[i] = collector.JSONEvent(kind, rec)
+		evs[i] = jsonevent.Event(kind, rec)
 	}
 	js, err := json.Marshal(map[string]any{"events": evs})
 	if err != nil {
 		return body{}, err
 	}
-	b := body{json: js, ids: collector.EventIDOffsets(js)}
+	b := body{json: js, ids: jsonevent.IDOffsets(js)}
 	if len(b.ids) != n {
 		return body{}, fmt.Errorf("loadgen: found %d event ids in a batch of %d", len(b.ids), n)
 	}
@@ -317,7 +317,7 @@ func post(ctx context.Context, c *http.Client, url, token string, payload []byte
 		return 0, answer{}, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", collector.ContentTypeJSON)
+	req.Header.Set("Content-Type", jsonevent.ContentType)
 	if gz {
 		req.Header.Set("Content-Encoding", "gzip")
 	}

@@ -31,7 +31,10 @@ func startCollector(t *testing.T) (url string, brokers stream.Cluster, raw strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := obs.NewRegistry()
+	reg, err := obs.NewRegistry() // with the process's RSS, which loadgen reads from /metrics
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := collector.New(cfg, collector.Deps{Schemas: schemas.MustLoad(), Batched: batched, Single: single, Topics: tp,
 		Metrics: reg, Gatherer: reg})
 	if err != nil {

@@ -18,11 +18,23 @@ import (
 // Check reports whether a dependency answers.
 type Check func(ctx context.Context) error
 
-// NewRegistry returns a registry with the Go and process collectors.
-func NewRegistry() *prometheus.Registry {
+// Registry is where a component registers its metrics (never the global
+// registry) and what its /metrics serves: a *prometheus.Registry.
+type Registry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
+
+// NewRegistry returns a registry with the Go and process collectors, what a
+// binary's /metrics serves besides its own metrics.
+func NewRegistry() (*prometheus.Registry, error) {
 	r := prometheus.NewRegistry()
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return r
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := r.Register(c); err != nil {
+			return nil, fmt.Errorf("obs: register the runtime's metrics: %w", err)
+		}
+	}
+	return r, nil
 }
 
 // Handler returns a mux with /metrics, /healthz and /readyz.

@@ -156,8 +156,11 @@ func buildEvent(reg *schemas.Registry, kp *privacy.KindPolicy, link Linking) (Ev
 	if s != raw {
 		return Event{}, fmt.Errorf("the example decoded as %s", s.File)
 	}
+	if raw.Title == "" || raw.Doc == "" {
+		return Event{}, fmt.Errorf("the schema needs a \"title\" and a \"doc\", the kind's name and description on the tab")
+	}
 	ev := Event{
-		Kind: raw.Kind, Title: title(raw.Kind), Doc: raw.Doc,
+		Kind: raw.Kind, Title: raw.Title, Doc: raw.Doc,
 		RawSchema: raw.File, CleanSchema: clean.File, Category: kp.Category,
 	}
 	if ev.Consent, ev.OptOut, err = consent(raw, kp.Category); err != nil {
@@ -208,13 +211,13 @@ func buildEvent(reg *schemas.Registry, kp *privacy.KindPolicy, link Linking) (Ev
 		if err != nil {
 			return Event{}, err
 		}
-		typ, values, err := avroType(f)
-		if err != nil {
-			return Event{}, err
+		values := []string{}
+		if raw.Type(i) == schemas.TEnum {
+			values = slices.Clone(raw.Symbols(i))
 		}
 		outs := outsOf[i]
 		fld := Field{
-			Name: f.Name, Doc: f.Doc, Type: typ, Values: values, Privacy: f.Privacy,
+			Name: f.Name, Doc: f.Doc, Type: raw.Type(i).String(), Values: values, Privacy: f.Privacy,
 			Treatment: what,
 			Leaves:    len(outs) > 0, KeptAs: outs, KeptWith: []string{},
 			Sent: Value{f.Name, rec[f.Name]}, Kept: Record{},
@@ -290,50 +293,21 @@ func pageOrder(kinds []string) []string {
 	return out
 }
 
-var titles = map[string]string{
-	"playback":    "Playback",
-	"hosted":      "Hosted content and ads",
-	"crash":       "Crash reports",
-	"marketing":   "Marketing messages",
-	"integration": "Third-party integrations",
-	"serverinfo":  "Update checks",
-}
-
-func title(kind string) string {
-	if t, ok := titles[kind]; ok {
-		return t
-	}
-	return kind
-}
-
-// categoryNames are the names of the consent settings people switch off.
-var categoryNames = map[string]string{
-	"playback":  "Playback data",
-	"crash":     "Crash reports",
-	"marketing": "Marketing communications",
-}
-
-// alwaysSent says why a kind with consent "none" cannot be turned off on its own:
-// its purpose, in words (what it carries is the table below, from the policy).
-// A new kind without consent needs an entry: Build fails without one.
-var alwaysSent = map[string]string{
-	"serverinfo":  "update checks are how your server is offered the updates it needs, including security fixes",
-	"integration": "it is only about an integration you enabled yourself",
-}
-
+// consent says whether and how an event of raw can be turned off, in the words
+// its schema gives: the setting of its category ("consent_setting"), or why it
+// cannot be turned off on its own ("consent_reason"). A kind without them is an
+// error: the tab says nothing its schema does not.
 func consent(raw *schemas.Schema, category string) (text string, optOut bool, err error) {
 	if slices.Contains(privacy.Categories, category) {
-		name, ok := categoryNames[category]
-		if !ok {
-			return "", false, fmt.Errorf("consent category %q has no name on the privacy tab", category)
+		if raw.ConsentSetting == "" {
+			return "", false, fmt.Errorf("consent category %q: the schema names no \"consent_setting\" that turns it off", category)
 		}
-		return fmt.Sprintf("You can turn this off with the “%s” setting of your server or app.", name), true, nil
+		return fmt.Sprintf("You can turn this off with the “%s” setting of your server or app.", raw.ConsentSetting), true, nil
 	}
-	reason, ok := alwaysSent[raw.Kind]
-	if !ok {
-		return "", false, fmt.Errorf("consent %q: the privacy tab needs to say why this event cannot be turned off", category)
+	if raw.ConsentReason == "" {
+		return "", false, fmt.Errorf("consent %q: the schema needs a \"consent_reason\" saying why this event cannot be turned off", category)
 	}
-	text = "This event cannot be turned off individually: " + reason + "."
+	text = "This event cannot be turned off individually: " + raw.ConsentReason + "."
 	for _, f := range raw.Fields {
 		if f.Require {
 			text += fmt.Sprintf(" The enricher discards every such event unless its field %s is true.", f.Name)

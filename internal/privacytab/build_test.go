@@ -268,8 +268,8 @@ func TestConsent(t *testing.T) {
 		!strings.Contains(e.Consent, "The enricher discards every such event unless its field user_enabled is true.") {
 		t.Errorf("integration: %q should say it is about integrations you enabled, and that events without user_enabled are discarded", e.Consent)
 	}
-	// Every category users can switch off has a name on the page, whether or not a
-	// schema uses it yet.
+	// Every category users can switch off can be named on the page, whether or
+	// not a schema uses it yet.
 	for _, c := range privacy.Categories {
 		dir := writePing(t, c)
 		tab, err := privacytab.Build(must(schemas.LoadFS(os.DirFS(dir))), privacytab.Options{})
@@ -341,11 +341,14 @@ func TestBuildFixtures(t *testing.T) {
 	if err != nil {
 		t.Fatalf("good fixture: %v", err)
 	}
-	if e := good.Events[0]; e.Kind != "ping" || e.Title != "ping" || len(e.Fields) != 2 || e.Fields[1].Sent.V != int32(3) {
+	if e := good.Events[0]; e.Kind != "ping" || e.Title != "Pings" || e.Consent != "You can turn this off with the “Ping data” setting of your server or app." ||
+		len(e.Fields) != 2 || e.Fields[1].Sent.V != int32(3) {
 		t.Errorf("good fixture: %+v", e)
 	}
 	bad := []struct{ dir, err string }{
-		{"consent-none-without-a-reason", `raw/ping.v1.avsc: consent "none": the privacy tab needs to say why this event cannot be turned off`},
+		{"consent-none-without-a-reason", `raw/ping.v1.avsc: consent "none": the schema needs a "consent_reason" saying why this event cannot be turned off`},
+		{"category-without-a-setting", `raw/ping.v1.avsc: consent category "crash": the schema names no "consent_setting" that turns it off`},
+		{"kind-without-a-title", `raw/ping.v1.avsc: the schema needs a "title" and a "doc"`},
 		{"field-without-an-example", `raw/ping.v1.avsc: field "n": no example`},
 		{"string-example-of-an-int", `raw/ping.v1.avsc: field "n": example many (string) is not a valid int`},
 		{"fractional-example-of-an-int", `raw/ping.v1.avsc: field "n": example 2.5 (float64) is not a valid int`},

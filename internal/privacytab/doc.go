@@ -2,8 +2,11 @@
 // event kind the pipeline accepts, what each field is, what the enricher does with
 // it, whether they can turn the event off, and a before/after example.
 //
-// Nothing in the tab is written by hand about a particular field, and the tab
-// states nothing the code does not enforce or measure. Build reads the live schema
+// Nothing in the tab is written by hand about a particular field or kind, and the
+// tab states nothing the code does not enforce or measure. What a kind is called,
+// its description and how it can be turned off are attributes of its raw schema
+// ("title", "doc", "consent" with "consent_setting" or "consent_reason"); Build
+// fails for a kind without them. Build reads the live schema
 // registry and compiles the real privacy policy. Each field's rule is the
 // treatment's description (privacy.Describe) completed from the compiled policy:
 // a kept string's value domain with every value and the spellings that become it,

@@ -254,10 +254,14 @@ func promises(tab *Tab, kinds []*privacy.KindPolicy) []string {
 			"once its key is destroyed, %d epochs after the epoch began, nobody can recompute it from an identifier any more.",
 			strings.Join(fields, ", "), len(tab.Linking.Scopes), tab.Linking.Epoch, tab.Linking.RetentionEpochs))
 	}
+	setting := map[string]string{} // kind -> the setting that turns it off
+	for _, kp := range kinds {
+		setting[kp.Raw.Kind] = kp.Raw.ConsentSetting
+	}
 	var optOut, always []string
 	for _, e := range tab.Events {
 		if e.OptOut {
-			if n := "“" + categoryNames[e.Category] + "”"; !slices.Contains(optOut, n) {
+			if n := "“" + setting[e.Kind] + "”"; !slices.Contains(optOut, n) {
 				optOut = append(optOut, n)
 			}
 		} else {

@@ -1,7 +1,6 @@
 package privacytab
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -15,8 +14,8 @@ import (
 // naming it.
 func Sample(s *schemas.Schema) (map[string]any, error) {
 	rec := make(map[string]any, len(s.Fields))
-	for _, f := range s.Fields {
-		v, err := nativeExample(f)
+	for i, f := range s.Fields {
+		v, err := nativeExample(f, s.Type(i))
 		if err != nil {
 			return nil, fmt.Errorf("field %q: %w", f.Name, err)
 		}
@@ -25,11 +24,7 @@ func Sample(s *schemas.Schema) (map[string]any, error) {
 	return rec, nil
 }
 
-func nativeExample(f schemas.Field) (any, error) {
-	typ, _, err := avroType(f)
-	if err != nil {
-		return nil, err
-	}
+func nativeExample(f schemas.Field, typ schemas.FieldType) (any, error) {
 	if f.Example == nil {
 		return nil, fmt.Errorf("no example")
 	}
@@ -41,20 +36,20 @@ func nativeExample(f schemas.Field) (any, error) {
 		return n, nil
 	}
 	switch typ {
-	case "timestamp-millis":
+	case schemas.TTimestamp:
 		n, err := integer(-1<<53, 1<<53) // JSON numbers are exact up to 2^53
 		return time.UnixMilli(int64(n)).UTC(), err
-	case "long":
+	case schemas.TLong:
 		n, err := integer(-1<<53, 1<<53) // JSON numbers are exact up to 2^53
 		return int64(n), err
-	case "int":
+	case schemas.TInt:
 		n, err := integer(math.MinInt32, math.MaxInt32)
 		return int32(n), err
-	case "string", "enum":
+	case schemas.TString, schemas.TEnum:
 		if s, ok := f.Example.(string); ok {
 			return s, nil
 		}
-	case "boolean":
+	case schemas.TBoolean:
 		if b, ok := f.Example.(bool); ok {
 			return b, nil
 		}
@@ -62,28 +57,4 @@ func nativeExample(f schemas.Field) (any, error) {
 		return nil, fmt.Errorf("the privacy tab cannot make an example of type %s", typ)
 	}
 	return nil, fmt.Errorf("example %v (%T) is not a valid %s", f.Example, f.Example, typ)
-}
-
-// avroType names the type of a field (a logical type wins over its base type) and
-// lists the symbols of an enum.
-func avroType(f schemas.Field) (typ string, symbols []string, err error) {
-	var name string
-	if json.Unmarshal(f.Type, &name) == nil {
-		return name, []string{}, nil
-	}
-	var obj struct {
-		Type        string   `json:"type"`
-		LogicalType string   `json:"logicalType"`
-		Symbols     []string `json:"symbols"`
-	}
-	if err := json.Unmarshal(f.Type, &obj); err != nil || obj.Type == "" {
-		return "", nil, fmt.Errorf("field %q: type %s is not a named or record-style type the privacy tab knows", f.Name, f.Type)
-	}
-	if obj.LogicalType != "" {
-		return obj.LogicalType, []string{}, nil
-	}
-	if obj.Symbols == nil {
-		obj.Symbols = []string{}
-	}
-	return obj.Type, obj.Symbols, nil
 }

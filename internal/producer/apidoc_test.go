@@ -23,6 +23,7 @@ import (
 	"github.com/veiltelemetry/veil/internal/collector"
 	"github.com/veiltelemetry/veil/internal/consent"
 	"github.com/veiltelemetry/veil/internal/credential"
+	"github.com/veiltelemetry/veil/internal/jsonevent"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/privacytab"
 	"github.com/veiltelemetry/veil/internal/simulate"
@@ -106,7 +107,7 @@ func batch(t *testing.T, n int, edit func(i int, ev map[string]any)) string {
 		if kind != "playback" {
 			continue
 		}
-		ev := collector.JSONEvent(kind, rec)
+		ev := jsonevent.Event(kind, rec)
 		if edit != nil {
 			edit(len(evs), ev)
 		}

@@ -6,16 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/veiltelemetry/veil/internal/collector"
 	"github.com/veiltelemetry/veil/internal/consent"
 	"github.com/veiltelemetry/veil/internal/credential"
 	"github.com/veiltelemetry/veil/internal/geo"
+	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/privacytab"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/schemas"
@@ -49,8 +51,11 @@ func routes(s *collector.Server, api *consent.API, tab *privacytab.Tab) {
 	s.Handle("GET /privacy.json", ph, false)
 }
 
-// Serve runs the collector with the endpoints of the other packages mounted on
-// its router:
+// Validate names the first bad field.
+func (c *ServeConfig) Validate() error { return c.Collector.Validate() }
+
+// Serve runs `producer serve`: the collector, with the consent API and the
+// privacy tab mounted on its router:
 //
 //	POST /v1/events                          relays, installations (their own events)  the collector (internal/collector)
 //	POST /v1/installations/{inst}/credential operators                                issues installation credentials
@@ -59,8 +64,12 @@ func routes(s *collector.Server, api *consent.API, tab *privacytab.Tab) {
 //	GET /metrics, /healthz, /readyz          public                                    operations
 //
 // It follows the consent topic for the GETs while it serves, and returns when
-// ctx is done and the collector has drained, or when either fails.
-func Serve(ctx context.Context, cfg ServeConfig, log *slog.Logger, reg *prometheus.Registry) error {
+// ctx is done and the collector has drained, or when either fails. The raw
+// writers are flushed before it returns.
+func Serve(ctx context.Context, cfg ServeConfig, log *slog.Logger, reg obs.Registry) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	sch, err := schemas.Load()
 	if err != nil {
 		return err
@@ -81,40 +90,63 @@ func Serve(ctx context.Context, cfg ServeConfig, log *slog.Logger, reg *promethe
 		return err
 	}
 	kcfg := cfg.Collector.Kafka
+	if err := kcfg.Ensure(ctx); err != nil {
+		return err
+	}
 	cluster, err := kcfg.Cluster()
 	if err != nil {
 		return err
 	}
-	w, err := stream.NewWriter(stream.WriterConfig{Cluster: cluster, Compression: kcfg.Compression, BatchSize: 1, BatchTimeout: time.Millisecond})
+
+	// The collector: raw events, and the dead letters of records Kafka refuses.
+	batched, single, err := collector.Writers(cfg.Collector)
 	if err != nil {
 		return err
 	}
-	defer stream.Close(w, "consent writer")
-
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	g, gctx := errgroup.WithContext(runCtx)
-	store, loaded := consent.NewStore(), make(chan struct{})
-	api := &consent.API{Writer: w, Topic: kcfg.Topics.Consent, Store: store, Loaded: loaded,
-		RetryAfter: cfg.Collector.RetryAfter, Log: log}
-	mount := func(s *collector.Server) error {
-		// Runs after the collector made sure the topics exist.
-		g.Go(func() error {
-			if err := consent.Follow(gctx, cluster, kcfg.Topics.Consent, store, log, loaded); err != nil {
-				return fmt.Errorf("serve: follow consent topic: %w", err)
-			}
-			return nil
-		})
-		routes(s, api, tab)
-		return nil
-	}
-	g.Go(func() error {
-		defer stop() // the collector is done: stop following consent
-		return collector.Run(gctx, cfg.Collector, log, reg, mount)
+	defer func() {
+		err = errors.Join(err, flush(batched, "raw writer"), flush(single, "single-record writer"))
+	}()
+	srv, err := collector.New(cfg.Collector, collector.Deps{
+		Schemas: sch, Batched: batched, Single: single, Topics: kcfg.Topics,
+		Ready: map[string]obs.Check{"kafka": stream.Ping(cluster)},
+		Log:   log, Metrics: reg, Gatherer: reg,
 	})
-	err = g.Wait()
-	if errors.Is(err, context.Canceled) {
-		err = nil
+	if err != nil {
+		return err
 	}
-	return err
+
+	// The consent API: opt-outs written to the consent topic one record at a
+	// time, read from the store that follows it.
+	cw, err := stream.NewWriter(stream.WriterConfig{Cluster: cluster, Compression: kcfg.Compression, BatchSize: 1, BatchTimeout: time.Millisecond})
+	if err != nil {
+		return err
+	}
+	defer stream.Close(cw, "consent writer")
+	store, loaded := consent.NewStore(), make(chan struct{})
+	api := &consent.API{Writer: cw, Topic: kcfg.Topics.Consent, Store: store, Loaded: loaded, RetryAfter: cfg.Collector.RetryAfter, Log: log}
+	routes(srv, api, tab)
+
+	ln, err := net.Listen("tcp", cfg.Collector.Listen)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", cfg.Collector.Listen, err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := consent.Follow(gctx, cluster, kcfg.Topics.Consent, store, log, loaded); err != nil && gctx.Err() == nil {
+			return fmt.Errorf("serve: follow consent topic: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return srv.Serve(gctx, ln) })
+	return g.Wait()
+}
+
+// flush closes a writer of the collector once it has drained, waiting at most
+// stream.CloseTimeout: what it still holds then belongs to requests that were
+// already answered 503.
+func flush(w *kafka.Writer, name string) error {
+	if err := stream.Close(w, name); err != nil {
+		return fmt.Errorf("serve: flush: %w", err)
+	}
+	return nil
 }

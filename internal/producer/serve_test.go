@@ -1,17 +1,21 @@
 package producer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/veiltelemetry/veil/internal/consent"
 	"github.com/veiltelemetry/veil/internal/credential"
-	"github.com/veiltelemetry/veil/internal/obs"
+	"github.com/veiltelemetry/veil/internal/jsonevent"
+	"github.com/veiltelemetry/veil/internal/simulate"
 	"github.com/veiltelemetry/veil/internal/testenv"
 	"github.com/veiltelemetry/veil/schemas"
 )
@@ -35,7 +39,7 @@ func serve(t *testing.T, args []string) (string, func() error) {
 		"--credential-secrets-file", testenv.File(t, "secrets", secrets))...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, cfg, slog.New(slog.DiscardHandler), obs.NewRegistry()) }()
+	go func() { done <- Serve(ctx, cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry()) }()
 	url := "http://" + addr
 	testenv.WaitReady(t, url, 20*time.Second)
 	stopped := false
@@ -202,5 +206,57 @@ func TestServePrivacyTabListsEveryField(t *testing.T) {
 				t.Errorf("/privacy does not mention %s.%s", kind, f.Name)
 			}
 		}
+	}
+}
+
+// Serve serves until its context ends, then drains and flushes: what it
+// answered 202 is in the raw topic when it returns.
+func TestServeFlushesWhatItAcceptedBeforeReturning(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	tp := testenv.Topics(t, brokers, 2)
+	url, stop := serve(t, testenv.KafkaArgs(brokers, tp))
+	fleet := simulate.NewFleet(simulate.Config{Installations: 20, Seed: 60})
+	var events []map[string]any
+	ids := map[string]bool{}
+	for len(events) < 100 {
+		kind, rec, err := fleet.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[rec["event_id"].(string)] = true
+		events = append(events, jsonevent.Event(kind, rec))
+	}
+	body, err := json.Marshal(map[string]any{"events": events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, url+"/v1/events", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", jsonevent.ContentType)
+	req.Header.Set("Authorization", "Bearer "+relayToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST = %d %s", resp.StatusCode, answer)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	reg := schemas.MustLoad()
+	for _, m := range testenv.ReadAll(t, brokers, tp.Raw) {
+		_, rec, err := reg.Decode(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delete(ids, rec["event_id"].(string))
+	}
+	if len(ids) != 0 {
+		t.Errorf("%d events answered 202 are not in the raw topic", len(ids))
 	}
 }

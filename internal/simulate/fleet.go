@@ -460,9 +460,9 @@ func CanaryFields() map[string][]string {
 		if s.Stage != schemas.Raw {
 			continue
 		}
-		for _, fl := range s.Fields {
+		for i, fl := range s.Fields {
 			t := fl.Privacy
-			if string(fl.Type) == `"string"` && (t == "drop" || t == "pseudonymize" || strings.HasPrefix(t, "geo:")) {
+			if s.Type(i) == schemas.TString && (t == "drop" || t == "pseudonymize" || strings.HasPrefix(t, "geo:")) {
 				out[s.Kind] = append(out[s.Kind], fl.Name)
 			}
 		}

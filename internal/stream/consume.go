@@ -15,13 +15,6 @@ type Fetcher interface {
 	FetchMessage(ctx context.Context) (kafka.Message, error)
 }
 
-// Source is what Consume reads from and commits to: a kafka-go *Reader in a
-// consumer group, or a fake in unit tests.
-type Source interface {
-	Fetcher
-	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
-}
-
 // Batching bounds a batch by count and by time.
 type Batching struct {
 	MaxRecords int           // default 5000
@@ -30,6 +23,10 @@ type Batching struct {
 	// once shutdown began (--drain-timeout); default DrainTimeout. What does not
 	// finish stays uncommitted and is delivered again.
 	Drain time.Duration
+	// Idle, when set, ends a batch once no record arrived for this long, instead
+	// of MaxWait after its first record, and Source.Next returns ErrIdle when no
+	// first record came within it: for readers that stop once a topic is idle.
+	Idle time.Duration
 }
 
 // DrainOr is Drain, or DrainTimeout when Drain is 0.
@@ -50,6 +47,8 @@ func (b Batching) Validate() error {
 		return fmt.Errorf("--batch-wait: must be positive, got %s", b.MaxWait)
 	case b.Drain < 0:
 		return fmt.Errorf("--drain-timeout: must not be negative, got %s", b.Drain)
+	case b.Idle < 0:
+		return fmt.Errorf("--idle: must not be negative, got %s", b.Idle)
 	}
 	return nil
 }
@@ -59,44 +58,58 @@ func (b Batching) Validate() error {
 // again with the same batch.
 type Handler func(ctx context.Context, batch []kafka.Message) error
 
-// Consume runs fetch → handle → commit until ctx is done. A handler error is retried
-// with exponential backoff (up to 5s) on the same batch, so nothing is skipped and
-// nothing new is fetched while downstream is failing. When ctx is cancelled, the
-// batch in hand is still handled and committed if that succeeds within
-// DrainTimeout without another attempt (see DrainContext); records not yet fetched
-// stay in Kafka. Consume then returns nil, or an error when the batch in hand was
-// left unhandled: it stays uncommitted and is delivered again. A failed commit is
-// logged and the loop goes on: the records will be delivered again, which is
-// at-least-once.
-func Consume(ctx context.Context, src Source, b Batching, log *slog.Logger, handle Handler) error {
-	if b.MaxRecords <= 0 {
-		b.MaxRecords = 5000
-	}
-	if b.MaxWait <= 0 {
-		b.MaxWait = 200 * time.Millisecond
-	}
-	batch := make([]kafka.Message, 0, b.MaxRecords)
+// Consume runs fetch → handle → ack over src until ctx is done. A handler error
+// is retried with exponential backoff (up to 5s) on the same batch, so nothing
+// is skipped and nothing new is fetched while downstream is failing. When ctx is
+// cancelled, the batch in hand is still handled and acknowledged if that
+// succeeds within the source's Batching.Drain without another attempt (see
+// DrainContext); records not yet fetched stay in Kafka. Consume then returns
+// nil, or an error when the batch in hand was left unhandled: it stays
+// uncommitted and is delivered again. A batch whose partitions were taken away
+// meanwhile (Batch.Context ended: a rebalance) gets the same drain, and what it
+// leaves unhandled is read again by their next owner while Consume goes on. A
+// failed ack is logged and the loop goes on: the records will be delivered
+// again, which is at-least-once. Consume does not close src.
+func Consume(ctx context.Context, src *Source, log *slog.Logger, handle Handler) error {
+	drain := src.Batching().Drain
 	for {
-		var err error
-		if batch, err = FetchBatch(ctx, src, b, log, batch[:0]); err != nil {
-			return nil // ctx is done
+		b, err := src.Next(ctx)
+		switch {
+		case err != nil && (ctx.Err() != nil || errors.Is(err, ErrClosed)):
+			return nil
+		case err != nil:
+			return err
 		}
-		// From here the batch is finished even if shutdown begins.
-		work, cancelWork := DrainContextFor(ctx, b.Drain)
-		err = Retry(work, log, func() error { return handle(work, batch) })
+		// From here the batch is finished even if shutdown begins or its
+		// partitions are taken away: either starts the drain.
+		life, endLife := either(ctx, b.Context())
+		work, cancelWork := DrainContextFor(life, drain)
+		err = Retry(work, log, func() error { return handle(work, b.Messages) })
 		if err == nil {
-			if cerr := src.CommitMessages(work, batch...); cerr != nil {
-				log.Warn("commit failed; the batch will be delivered again", "records", len(batch), "err", cerr)
+			if cerr := b.Ack(work); cerr != nil {
+				log.Warn("commit failed; the batch will be delivered again", "records", len(b.Messages), "err", cerr)
 			}
 		}
 		cancelWork()
-		if err != nil && ctx.Err() != nil {
-			return fmt.Errorf("stream: shutdown left a batch of %d records unhandled and uncommitted (it will be delivered again): %w", len(batch), err)
-		}
-		if err != nil || ctx.Err() != nil {
+		endLife()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return fmt.Errorf("stream: shutdown left a batch of %d records unhandled and uncommitted (it will be delivered again): %w", len(b.Messages), err)
+		case err != nil && b.Context().Err() != nil:
+			log.Warn("partitions taken away: a batch left unhandled and uncommitted; their next owner reads it again", "records", len(b.Messages), "err", err)
+		case err != nil:
 			return err
+		case ctx.Err() != nil:
+			return nil
 		}
 	}
+}
+
+// either returns a context that ends when a or b does, with its cause.
+func either(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(a)
+	stop := context.AfterFunc(b, func() { cancel(context.Cause(b)) })
+	return ctx, func() { stop(); cancel(nil) }
 }
 
 // Fetch waits for the next record. Errors other than the end of ctx (a broker
@@ -117,27 +130,6 @@ func Fetch(ctx context.Context, src Fetcher, log *slog.Logger) (kafka.Message, e
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
-}
-
-// FetchBatch appends to batch one record (waiting for it as long as ctx allows,
-// retrying fetch errors) and then whatever else arrives within b.MaxWait, up to
-// b.MaxRecords. It fails only when ctx is done before the first record.
-func FetchBatch(ctx context.Context, src Fetcher, b Batching, log *slog.Logger, batch []kafka.Message) ([]kafka.Message, error) {
-	m, err := Fetch(ctx, src, log)
-	if err != nil {
-		return batch, err
-	}
-	batch = append(batch, m)
-	fill, cancel := context.WithTimeout(ctx, b.MaxWait)
-	defer cancel()
-	for len(batch) < b.MaxRecords {
-		m, err := src.FetchMessage(fill)
-		if err != nil {
-			break
-		}
-		batch = append(batch, m)
-	}
-	return batch, nil
 }
 
 // Retry calls fn until it succeeds or ctx ends, backing off from 100ms to 5s.

@@ -85,10 +85,10 @@ func offsets(msgs []kafka.Message) []int64 {
 
 // consume runs Consume in the background and returns its result, failing the test
 // if it does not return within a few seconds.
-func consume(t *testing.T, ctx context.Context, src stream.Source, b stream.Batching, log *slog.Logger, h stream.Handler) error {
+func consume(t *testing.T, ctx context.Context, src stream.GroupReader, b stream.Batching, log *slog.Logger, h stream.Handler) error {
 	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- stream.Consume(ctx, src, b, log, h) }()
+	go func() { done <- stream.Consume(ctx, stream.MemberOf(src, b, log), log, h) }()
 	select {
 	case err := <-done:
 		return err
@@ -194,7 +194,8 @@ func TestConsumeRetriesFetchErrorsAndGoesOnWhenTheBrokerIsBack(t *testing.T) {
 	var handled []int64
 	done := make(chan error, 1)
 	go func() {
-		done <- stream.Consume(ctx, src, stream.Batching{MaxWait: 20 * time.Millisecond}, slog.New(slog.DiscardHandler), func(_ context.Context, b []kafka.Message) error {
+		log := slog.New(slog.DiscardHandler)
+		done <- stream.Consume(ctx, stream.MemberOf(src, stream.Batching{MaxWait: 20 * time.Millisecond}, log), log, func(_ context.Context, b []kafka.Message) error {
 			mu.Lock()
 			handled = append(handled, offsets(b)...)
 			mu.Unlock()
@@ -231,5 +232,20 @@ func TestConsumeRetriesFetchErrorsAndGoesOnWhenTheBrokerIsBack(t *testing.T) {
 	defer mu.Unlock()
 	if !reflect.DeepEqual(handled, []int64{0, 1}) {
 		t.Errorf("handled %v, want [0 1]: nothing skipped, nothing twice", handled)
+	}
+}
+
+// With Batching.Idle a batch ends once no record came for that long, and Next
+// says when none came at all: what the dead-letter replay stops on.
+func TestIdleEndsTheBatchAndThenNext(t *testing.T) {
+	src := stream.MemberOf(newSource(3), stream.Batching{MaxRecords: 10, Idle: 50 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := src.Next(ctx)
+	if err != nil || !reflect.DeepEqual(offsets(b.Messages), []int64{0, 1, 2}) {
+		t.Fatalf("Next = %v, %v; want the 3 records, then the batch ended by the pause", b, err)
+	}
+	if _, err := src.Next(ctx); !errors.Is(err, stream.ErrIdle) || ctx.Err() != nil {
+		t.Errorf("Next on an idle topic = %v, want ErrIdle", err)
 	}
 }

@@ -18,6 +18,7 @@ const (
 	HeaderTime            = "veil-dead-lettered-at" // RFC 3339, when it was dead-lettered
 	HeaderSourceTime      = "veil-source-time"      // RFC 3339, its Kafka timestamp where it was read (absent when it had none)
 	HeaderRedacted        = "veil-redacted"         // fields blanked in the value before it was dead-lettered, comma-separated
+	HeaderReplayedFrom    = "veil-replayed-from"    // on a record Replay wrote back: "<dead-letter topic>/<partition>/<offset>"
 	HeaderContentType     = "content-type"
 	HeaderFingerprint     = "schema-fingerprint"
 	HeaderProducedBy      = "veil-produced-by"
@@ -53,6 +54,27 @@ func DeadLetter(topic, stage, reason string, err error, src kafka.Message, now t
 	}
 	h = append(h, src.Headers...)
 	return kafka.Message{Topic: topic, Key: src.Key, Value: src.Value, Headers: h, Time: src.Time}
+}
+
+// Original is the inverse of DeadLetter: the record a dead letter m holds, to
+// be written back where it came from (its HeaderSourceTopic), with its key,
+// value (as redacted, if it was), headers as they were before it was
+// dead-lettered and timestamp (SourceTime), plus a HeaderReplayedFrom naming
+// the dead letter. A record replayed before loses its earlier
+// HeaderReplayedFrom.
+func Original(m kafka.Message) kafka.Message {
+	h := make([]kafka.Header, 0, len(m.Headers))
+	for _, x := range m.Headers {
+		switch x.Key {
+		case HeaderStage, HeaderReason, HeaderError, HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset,
+			HeaderTime, HeaderSourceTime, HeaderReplayedFrom:
+			continue
+		}
+		h = append(h, x)
+	}
+	from := m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10)
+	h = append(h, kafka.Header{Key: HeaderReplayedFrom, Value: []byte(from)})
+	return kafka.Message{Topic: Header(m, HeaderSourceTopic), Key: m.Key, Value: m.Value, Headers: h, Time: SourceTime(m)}
 }
 
 // SourceTime returns the timestamp m had before it was dead-lettered: its

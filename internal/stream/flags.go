@@ -84,11 +84,23 @@ func (k *Kafka) Ensure(ctx context.Context) error {
 	return EnsureTopics(ctx, c, k.Replication.Apply(k.Topics.Specs(k.Partitions)))
 }
 
-// Writer returns a writer for the shared settings; topic "" lets each message name its own.
-func (k *Kafka) Writer(topic string) (*kafkago.Writer, error) {
+// WriterConfig returns the configuration of a writer with the shared settings
+// (the cluster and --compression), for the caller to complete; topic "" lets
+// each message name its own.
+func (k *Kafka) WriterConfig(topic string) (WriterConfig, error) {
 	c, err := k.Cluster()
+	if err != nil {
+		return WriterConfig{}, err
+	}
+	return WriterConfig{Cluster: c, Topic: topic, Compression: k.Compression}, nil
+}
+
+// Writer returns a writer with the shared settings and the defaults of
+// WriterConfig; topic "" lets each message name its own.
+func (k *Kafka) Writer(topic string) (*kafkago.Writer, error) {
+	cfg, err := k.WriterConfig(topic)
 	if err != nil {
 		return nil, err
 	}
-	return NewWriter(WriterConfig{Cluster: c, Topic: topic, Compression: k.Compression})
+	return NewWriter(cfg)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -19,13 +18,4 @@ func Ping(c Cluster) func(context.Context) error {
 		}
 		return nil
 	}
-}
-
-// RegisterReaderStats exports the lag of a consumer-group reader as
-// veil_<stage>_consumer_lag (records behind the partition end, as last fetched).
-func RegisterReaderStats(reg prometheus.Registerer, stage string, r *kafka.Reader) {
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "veil_" + stage + "_consumer_lag",
-		Help: "Records between the last fetched offset and the end of the partitions this instance reads.",
-	}, func() float64 { return float64(r.Stats().Lag) }))
 }

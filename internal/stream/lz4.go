@@ -8,14 +8,17 @@ import (
 	"github.com/segmentio/kafka-go/compress"
 )
 
-// kafka-go compresses LZ4 record batches into frames of 4 MiB blocks, so every
-// batch being written, and every batch being read (the block size is in the
-// frame header), holds a 4 MiB buffer: 32 MiB for a sink reading 8 partitions,
-// more for a producer writing to many. The Java client writes 64 KiB blocks. This
-// codec does the same and replaces kafka-go's for every writer and reader of the
-// process. Its frames are standard LZ4 frames: any Kafka client reads them, and
-// it reads frames of any block size.
-func init() { compress.Codecs[compress.Lz4] = &lz4Codec{} }
+// UseLZ4Blocks64K replaces kafka-go's LZ4 codec, for every writer and reader of
+// the process, by one that writes frames of 64 KiB blocks, as the Java client
+// does. kafka-go's writes 4 MiB blocks, so every batch being written, and every
+// batch being read (the block size is in the frame header), holds a 4 MiB
+// buffer: 32 MiB for a sink reading 8 partitions, more for a producer writing to
+// many. The frames are standard LZ4 frames: any Kafka client reads them, and
+// the codec reads frames of any block size.
+//
+// Each binary calls it first thing in main, before it makes any Kafka client;
+// the codec table is process-wide, and kafka-go reads it without a lock.
+func UseLZ4Blocks64K() { compress.Codecs[compress.Lz4] = &lz4Codec{} }
 
 // lz4BlockSize is the block size of the frames lz4Codec writes.
 const lz4BlockSize = lz4.Block64Kb

@@ -44,10 +44,17 @@ func decompressWith(t testing.TB, c compress.Codec, frame []byte) []byte {
 	return got
 }
 
-// The process's LZ4 codec is ours; it writes 64 KiB-block frames (also from a
-// pooled writer), which kafka-go's own codec reads, and reads kafka-go's 4 MiB
-// frames.
+// Once a binary asks for it, the process's LZ4 codec is ours (and only then:
+// importing the package changes nothing); it writes 64 KiB-block frames (also
+// from a pooled writer), which kafka-go's own codec reads, and reads kafka-go's
+// 4 MiB frames.
 func TestLZ4CodecWritesSmallBlocksAnyReaderReads(t *testing.T) {
+	before := compress.Codecs[compress.Lz4]
+	if _, ok := before.(*lz4Codec); ok {
+		t.Fatal("the process's lz4 codec was replaced before anyone called UseLZ4Blocks64K")
+	}
+	t.Cleanup(func() { compress.Codecs[compress.Lz4] = before })
+	UseLZ4Blocks64K()
 	ours := compress.Lz4.Codec()
 	if _, ok := ours.(*lz4Codec); !ok {
 		t.Fatalf("kafka-go's lz4 codec is %T, want *lz4Codec", ours)

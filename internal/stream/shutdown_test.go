@@ -47,7 +47,8 @@ func TestConsumeAbandonsAHandlerBlockedPastTheDrainTimeout(t *testing.T) {
 	blocked := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- stream.Consume(ctx, src, stream.Batching{MaxRecords: 10, MaxWait: 20 * time.Millisecond}, slog.New(slog.DiscardHandler),
+		log := slog.New(slog.DiscardHandler)
+		done <- stream.Consume(ctx, stream.MemberOf(src, stream.Batching{MaxRecords: 10, MaxWait: 20 * time.Millisecond}, log), log,
 			func(hctx context.Context, _ []kafka.Message) error {
 				close(blocked)
 				<-hctx.Done() // a broker that accepts the connection and never answers

@@ -68,7 +68,7 @@ type Topics struct {
 	DeadLetter string // default telemetry.deadletter.v1
 }
 
-// DefaultTopics are the topic names of DESIGN.md.
+// DefaultTopics are the topic names the README's Topics section lists.
 func DefaultTopics() Topics {
 	return Topics{
 		Raw:        "telemetry.raw.v1",

@@ -16,8 +16,18 @@ type WriterConfig struct {
 	Compression  string        // none, gzip, snappy, lz4 (default), zstd
 	BatchTimeout time.Duration // default 5ms: how long a partial batch waits
 	BatchSize    int           // default DefaultBatchSize messages per partition batch
-	Async        bool          // fire and forget: only for tests of the baseline
+	// BatchBytes caps the bytes of one partition's batch, default
+	// DefaultBatchBytes; keep it under the broker's message.max.bytes.
+	BatchBytes int64
+	// Balancer places keyed records in partitions; default murmur2 of the key,
+	// as the Java client does (EventIDBalancer for the clean topic).
+	Balancer kafka.Balancer
 }
+
+// DefaultBatchBytes is the most bytes of one partition's batch unless
+// WriterConfig.BatchBytes says otherwise: under the broker's default
+// message.max.bytes, 1048588.
+const DefaultBatchBytes = 1_000_000
 
 // ParseCompression maps a flag value to a codec.
 func ParseCompression(s string) (compress.Compression, error) {
@@ -64,15 +74,21 @@ func NewWriter(cfg WriterConfig) (*kafka.Writer, error) {
 		// 400 KB) without zeroing 750 KB for each of them.
 		cfg.BatchSize = DefaultBatchSize
 	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = DefaultBatchBytes
+	}
+	if cfg.Balancer == nil {
+		cfg.Balancer = &kafka.Murmur2Balancer{}
+	}
 	return &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Cluster.Brokers...),
 		Transport:              cfg.Cluster.RoundTripper(),
 		Topic:                  cfg.Topic,
-		Balancer:               &kafka.Murmur2Balancer{},
+		Balancer:               cfg.Balancer,
 		RequiredAcks:           kafka.RequireAll,
 		BatchTimeout:           cfg.BatchTimeout,
 		BatchSize:              cfg.BatchSize,
-		BatchBytes:             1_000_000, // the broker's default message.max.bytes is 1048588
+		BatchBytes:             cfg.BatchBytes,
 		Compression:            codec,
 		WriteTimeout:           10 * time.Second,
 		ReadTimeout:            10 * time.Second,
@@ -80,7 +96,6 @@ func NewWriter(cfg WriterConfig) (*kafka.Writer, error) {
 		WriteBackoffMin:        50 * time.Millisecond,
 		WriteBackoffMax:        time.Second,
 		AllowAutoTopicCreation: false,
-		Async:                  cfg.Async,
 	}, nil
 }
 

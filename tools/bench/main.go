@@ -2,7 +2,7 @@
 // kafka-go, goavro and clickhouse-go alone, each binary alone, the whole pipeline
 // end to end (rate, zero loss, latency, RSS, CPU, lag) and the HTTP collector. It
 // prints one table and writes the figures as JSON. scripts/bench builds the
-// binaries and runs it; see internal/bench.
+// binaries and runs it; see tools/bench/internal/bench.
 package main
 
 import (
@@ -13,12 +13,14 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/veiltelemetry/veil/internal/bench"
 	"github.com/veiltelemetry/veil/internal/cli"
 	"github.com/veiltelemetry/veil/internal/config"
+	"github.com/veiltelemetry/veil/internal/stream"
+	"github.com/veiltelemetry/veil/tools/bench/internal/bench"
 )
 
 func main() {
+	stream.UseLZ4Blocks64K() // 64 KiB LZ4 blocks for every Kafka client of the process
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var cfg bench.Config
 	cfg.Register(fs)

@@ -13,8 +13,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/veiltelemetry/veil/internal/bench/naive"
 	"github.com/veiltelemetry/veil/internal/dedup"
+	"github.com/veiltelemetry/veil/tools/bench/naive"
 )
 
 // The sink's dedup index on its own, against the in-memory window it replaced.

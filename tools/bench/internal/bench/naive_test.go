@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veiltelemetry/veil/internal/bench/naive"
 	"github.com/veiltelemetry/veil/schemas"
+	"github.com/veiltelemetry/veil/tools/bench/naive"
 )
 
 func TestNaiveCopiesTheCleanFieldsAndZeroesTheRest(t *testing.T) {

@@ -12,12 +12,12 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/veiltelemetry/veil/internal/bench/naive"
 	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/internal/enricher"
 	"github.com/veiltelemetry/veil/internal/simulate"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/schemas"
+	"github.com/veiltelemetry/veil/tools/bench/naive"
 )
 
 // What producer simulate does by default, and what the baselines copy.
@@ -331,11 +331,7 @@ func (r *run) baselineClickHouse(ctx context.Context, clean map[string][][]byte,
 			hi := min(lo+batch, len(values))
 			recs := make([][]schemas.Value, 0, hi-lo)
 			for _, v := range values[lo:hi] {
-				s, err := r.reg.Writer(v)
-				if err != nil {
-					return raw, store, fmt.Errorf("bench: a clean record: %w", err)
-				}
-				rec, err := s.DecodeFlat(v[10:], nil)
+				_, rec, err := r.reg.DecodeFlat(v, nil)
 				if err != nil {
 					return raw, store, fmt.Errorf("bench: decode a clean record: %w", err)
 				}
@@ -389,18 +385,14 @@ type columns struct {
 
 func columnsOf(s *schemas.Schema) (columns, error) {
 	var c columns
-	for _, f := range s.Fields {
-		z, err := naive.Zero(f.Type)
-		if err != nil {
-			return c, err
-		}
-		switch z.(type) {
-		case string:
+	for i, f := range s.Fields {
+		switch s.Type(i) {
+		case schemas.TString:
 			c.isTime = append(c.isTime, false)
-		case time.Time:
+		case schemas.TTimestamp:
 			c.isTime = append(c.isTime, true)
 		default:
-			return c, fmt.Errorf("bench: %s.%s: type %s has no column mapping", s.Name, f.Name, f.Type)
+			return c, fmt.Errorf("bench: %s.%s: type %s has no column mapping", s.Name, f.Name, s.Type(i))
 		}
 		c.names = append(c.names, f.Name)
 	}

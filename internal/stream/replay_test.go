@@ -1,4 +1,4 @@
-package enricher
+package stream_test
 
 import (
 	"context"
@@ -32,9 +32,9 @@ func TestReplayReinjectsMatchingDeadLettersOnce(t *testing.T) {
 	}
 	now := arrived.Add(time.Hour)
 	dead := []kafka.Message{
-		stream.DeadLetter(tp.DeadLetter, "enricher", ReasonFingerprint, errors.New("unknown"), src("a"), now),
-		stream.DeadLetter(tp.DeadLetter, "enricher", ReasonInvalid, errors.New("bad"), src("b"), now),
-		stream.DeadLetter(tp.DeadLetter, "enricher", ReasonFingerprint, errors.New("unknown"), src("c"), now),
+		stream.DeadLetter(tp.DeadLetter, "enricher", "unknown-fingerprint", errors.New("unknown"), src("a"), now),
+		stream.DeadLetter(tp.DeadLetter, "enricher", "invalid", errors.New("bad"), src("b"), now),
+		stream.DeadLetter(tp.DeadLetter, "enricher", "unknown-fingerprint", errors.New("unknown"), src("c"), now),
 		stream.DeadLetter(tp.DeadLetter, "sink", "undecodable", errors.New("x"), src("d"), now),
 	}
 	if err := w.WriteMessages(context.Background(), dead...); err != nil {
@@ -45,20 +45,20 @@ func TestReplayReinjectsMatchingDeadLettersOnce(t *testing.T) {
 			t.Errorf("dead letter %q has timestamp %v, want its raw record's %v", m.Key, m.Time, arrived)
 		}
 	}
-	var cfg ReplayConfig
+	var cfg stream.ReplayConfig
 	testenv.Configure(t, cfg.Register, append(testenv.KafkaArgs(brokers, tp), "--group", testenv.Unique("replay"),
-		"--stage", "enricher", "--reason", ReasonFingerprint, "--idle", "2s")...)
+		"--stage", "enricher", "--reason", "unknown-fingerprint", "--idle", "2s")...)
 	log := slog.New(slog.DiscardHandler)
 
 	dry := cfg
 	dry.DryRun = true
-	if st, err := Replay(context.Background(), dry, log); err != nil || st.Replayed != 2 || st.Read != 4 {
+	if st, err := stream.Replay(context.Background(), dry, log); err != nil || st.Replayed != 2 || st.Read != 4 {
 		t.Fatalf("dry run = %v, %v; want 4 read, 2 to replay", st, err)
 	}
 	if got := testenv.ReadAll(t, brokers, tp.Raw); len(got) != 0 {
 		t.Fatalf("a dry run wrote %d records", len(got))
 	}
-	st, err := Replay(context.Background(), cfg, log)
+	st, err := stream.Replay(context.Background(), cfg, log)
 	if err != nil || st.Read != 4 || st.Replayed != 2 || st.Skipped != 2 {
 		t.Fatalf("Replay = %v, %v; want 4 read (the dry run committed nothing), 2 replayed, 2 skipped", st, err)
 	}
@@ -67,7 +67,7 @@ func TestReplayReinjectsMatchingDeadLettersOnce(t *testing.T) {
 	for _, m := range got {
 		keys[string(m.Key)] = true
 		if string(m.Value) != "value-"+string(m.Key) || stream.Header(m, stream.HeaderContentType) != stream.AvroContentType ||
-			stream.Header(m, stream.HeaderStage) != "" || stream.Header(m, stream.HeaderSourceTime) != "" || stream.Header(m, HeaderReplayedFrom) == "" {
+			stream.Header(m, stream.HeaderStage) != "" || stream.Header(m, stream.HeaderSourceTime) != "" || stream.Header(m, stream.HeaderReplayedFrom) == "" {
 			t.Errorf("replayed record %q: value %q headers %v", m.Key, m.Value, m.Headers)
 		}
 		if !m.Time.Equal(arrived) {
@@ -77,7 +77,7 @@ func TestReplayReinjectsMatchingDeadLettersOnce(t *testing.T) {
 	if len(got) != 2 || !keys["a"] || !keys["c"] {
 		t.Errorf("raw topic holds %v, want the two unknown-fingerprint records a and c", keys)
 	}
-	if st, err := Replay(context.Background(), cfg, log); err != nil || st.Read != 0 {
+	if st, err := stream.Replay(context.Background(), cfg, log); err != nil || st.Read != 0 {
 		t.Errorf("second Replay = %v, %v; want nothing left to read", st, err)
 	}
 }

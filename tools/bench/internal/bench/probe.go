@@ -47,11 +47,11 @@ const (
 )
 
 func newProber(c stream.Cluster, topic, compression string, reg *schemas.Registry, ch *chClient, db string) (*prober, error) {
-	w, err := stream.NewWriter(stream.WriterConfig{Cluster: c, Topic: topic, Compression: compression})
+	// A marker must not wait for a batch to fill.
+	w, err := stream.NewWriter(stream.WriterConfig{Cluster: c, Topic: topic, Compression: compression, BatchTimeout: time.Millisecond})
 	if err != nil {
 		return nil, err
 	}
-	w.BatchTimeout = time.Millisecond // a marker must not wait for a batch to fill
 	s := reg.Latest(schemas.Raw, "serverinfo")
 	if s == nil {
 		return nil, fmt.Errorf("bench: no raw serverinfo schema for the latency markers")

@@ -15,92 +15,30 @@ import (
 )
 
 // jsonSchema converts the JSON form of one raw schema's events into goavro's native
-// form. Values follow Avro's JSON encoding for the types our raw schemas use: string,
-// boolean, int, long, float, double, enum (the symbol as a string) and
-// timestamp-millis (epoch milliseconds as an integer). Unions, arrays, maps and
-// nested records are refused when the collector starts, so a new schema that uses
-// them fails loudly instead of being half-supported.
+// form. Values follow Avro's JSON encoding for the types the schemas package
+// knows (Schema.Type): string, boolean, int, long, enum (the symbol as a string)
+// and timestamp-millis (epoch milliseconds as an integer). The schemas package
+// refuses any other type when it loads a schema, so a new schema that uses one
+// fails loudly instead of being half-supported.
 type jsonSchema struct {
 	schema *schemas.Schema
 	fields []jsonField
 	byName map[string]int
 }
 
-type jsonType int
-
-const (
-	tString jsonType = iota
-	tBoolean
-	tInt
-	tLong
-	tFloat
-	tDouble
-	tEnum
-	tTimestampMillis
-)
-
-var typeNames = [...]string{tString: "string", tBoolean: "boolean", tInt: "int", tLong: "long", tFloat: "float",
-	tDouble: "double", tEnum: "enum", tTimestampMillis: "timestamp-millis (epoch milliseconds)"}
-
 type jsonField struct {
 	name       string
-	typ        jsonType
+	typ        schemas.FieldType
 	symbols    []string
 	hasDefault bool
 	def        any // native default value
 }
 
-// newJSONSchema reads the field types and defaults from the schema's own JSON.
+// newJSONSchema takes the field types and defaults from the schema.
 func newJSONSchema(s *schemas.Schema) (*jsonSchema, error) {
-	var doc struct {
-		Fields []struct {
-			Name    string          `json:"name"`
-			Type    json.RawMessage `json:"type"`
-			Default json.RawMessage `json:"default"`
-		} `json:"fields"`
-	}
-	if err := json.Unmarshal([]byte(s.Codec.Schema()), &doc); err != nil {
-		return nil, fmt.Errorf("collector: schema %s: %w", s.File, err)
-	}
 	js := &jsonSchema{schema: s, byName: map[string]int{}}
-	for _, f := range doc.Fields {
-		jf := jsonField{name: f.Name}
-		var prim string
-		var complexType struct {
-			Type        string   `json:"type"`
-			LogicalType string   `json:"logicalType"`
-			Symbols     []string `json:"symbols"`
-		}
-		switch {
-		case json.Unmarshal(f.Type, &prim) == nil:
-		case json.Unmarshal(f.Type, &complexType) == nil:
-			prim = complexType.Type
-			if complexType.LogicalType != "" {
-				prim += "/" + complexType.LogicalType
-			}
-		default:
-			return nil, fmt.Errorf("collector: schema %s field %s: type %s is not supported by the JSON intake", s.File, f.Name, f.Type)
-		}
-		switch prim {
-		case "string":
-			jf.typ = tString
-		case "boolean":
-			jf.typ = tBoolean
-		case "int":
-			jf.typ = tInt
-		case "long":
-			jf.typ = tLong
-		case "float":
-			jf.typ = tFloat
-		case "double":
-			jf.typ = tDouble
-		case "enum":
-			jf.typ, jf.symbols = tEnum, complexType.Symbols
-		case "long/timestamp-millis":
-			jf.typ = tTimestampMillis
-		default:
-			return nil, fmt.Errorf("collector: schema %s field %s: type %s is not supported by the JSON intake", s.File, f.Name, f.Type)
-		}
+	for i, f := range s.Fields {
+		jf := jsonField{name: f.Name, typ: s.Type(i), symbols: s.Symbols(i)}
 		if len(f.Default) > 0 {
 			v, err := jf.convert(f.Default)
 			if err != nil {
@@ -169,54 +107,22 @@ func (js *jsonSchema) decode(ms []member) (map[string]any, error) {
 	return nil, fmt.Errorf("missing required fields %s", strings.Join(missing, ", "))
 }
 
-// EventIDOffsets returns where the 36-character values of "event_id" start in a
-// JSON batch as encoding/json writes it (no space around the colon), so that a
-// load generator can give a batch fresh UUIDs in place without encoding it again.
-func EventIDOffsets(body []byte) []int {
-	var offs []int
-	key := []byte(`"event_id":"`)
-	for off := 0; ; {
-		i := bytes.Index(body[off:], key)
-		if i < 0 {
-			return offs
-		}
-		at := off + i + len(key)
-		offs = append(offs, at)
-		off = at + 36
-	}
-}
-
-// JSONEvent returns the JSON form the collector accepts of a native raw record of
-// kind (as internal/simulate makes them): times become epoch milliseconds and
-// "kind" is added. Encode the result with encoding/json.
-func JSONEvent(kind string, rec map[string]any) map[string]any {
-	out := make(map[string]any, len(rec)+1)
-	for k, v := range rec {
-		if t, ok := v.(time.Time); ok {
-			v = t.UnixMilli()
-		}
-		out[k] = v
-	}
-	out["kind"] = kind
-	return out
-}
-
 func (f *jsonField) convert(raw []byte) (any, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("empty value")
 	}
 	switch f.typ {
-	case tString, tEnum:
+	case schemas.TString, schemas.TEnum:
 		s, err := jsonString(raw)
 		if err != nil {
-			return nil, fmt.Errorf("want %s, got %s", typeNames[f.typ], describe(raw))
+			return nil, fmt.Errorf("want %s, got %s", typeName(f.typ), describe(raw))
 		}
-		if f.typ == tEnum && !slices.Contains(f.symbols, s) {
+		if f.typ == schemas.TEnum && !slices.Contains(f.symbols, s) {
 			return nil, fmt.Errorf("%q is not one of %s", truncate(s, 64), strings.Join(f.symbols, ", "))
 		}
 		return s, nil
-	case tBoolean:
+	case schemas.TBoolean:
 		switch string(raw) {
 		case "true":
 			return true, nil
@@ -224,41 +130,37 @@ func (f *jsonField) convert(raw []byte) (any, error) {
 			return false, nil
 		}
 		return nil, fmt.Errorf("want boolean, got %s", describe(raw))
-	case tInt, tLong, tTimestampMillis:
+	case schemas.TInt, schemas.TLong, schemas.TTimestamp:
 		if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
-			return nil, fmt.Errorf("want %s, got %s", typeNames[f.typ], describe(raw))
+			return nil, fmt.Errorf("want %s, got %s", typeName(f.typ), describe(raw))
 		}
 		n, err := strconv.ParseInt(string(raw), 10, 64)
 		if err != nil {
 			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-				return nil, fmt.Errorf("%s is out of range for %s", truncate(string(raw), 32), typeNames[f.typ])
+				return nil, fmt.Errorf("%s is out of range for %s", truncate(string(raw), 32), typeName(f.typ))
 			}
-			return nil, fmt.Errorf("want an integer (%s), got %s", typeNames[f.typ], truncate(string(raw), 32))
+			return nil, fmt.Errorf("want an integer (%s), got %s", typeName(f.typ), truncate(string(raw), 32))
 		}
 		switch f.typ {
-		case tInt:
+		case schemas.TInt:
 			if n < math.MinInt32 || n > math.MaxInt32 {
 				return nil, fmt.Errorf("%d is out of range for int", n)
 			}
 			return int32(n), nil
-		case tTimestampMillis:
+		case schemas.TTimestamp:
 			return time.UnixMilli(n).UTC(), nil
 		}
 		return n, nil
-	case tFloat, tDouble:
-		if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
-			return nil, fmt.Errorf("want %s, got %s", typeNames[f.typ], describe(raw))
-		}
-		x, err := strconv.ParseFloat(string(raw), 64)
-		if err != nil {
-			return nil, fmt.Errorf("want %s, got %s", typeNames[f.typ], truncate(string(raw), 32))
-		}
-		if f.typ == tFloat {
-			return float32(x), nil
-		}
-		return x, nil
 	}
-	return nil, fmt.Errorf("unsupported type")
+	return nil, fmt.Errorf("unsupported type %s", f.typ)
+}
+
+// typeName names a type in an error message the way a client reads it.
+func typeName(t schemas.FieldType) string {
+	if t == schemas.TTimestamp {
+		return "timestamp-millis (epoch milliseconds)"
+	}
+	return t.String()
 }
 
 // jsonString decodes a JSON string; the fast path avoids encoding/json for strings
