@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -130,49 +131,24 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		return err
 	}
 	defer stream.Close(dlq, "dead-letter writer")
-	s := &sinker{cfg: cfg, cluster: cluster, log: log, store: st, idx: idx, schemas: schemaReg, dlq: dlq, m: newMetrics(reg), shutdown: ctx, fatal: make(chan error, 1)}
+	s := &sinker{cfg: cfg, log: log, store: st, idx: idx, schemas: schemaReg, dlq: dlq, m: newMetrics(reg), fatal: make(chan error, 1)}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "veil_sink_dedup_index_bytes",
 		Help: "Disk space of the index of stored event ids."}, func() float64 { return float64(idx.DiskBytes()) }))
-
-	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID:                cfg.Group,
-		Brokers:           cluster.Brokers,
-		Dialer:            cluster.Dialer(),
-		Topics:            []string{cfg.Kafka.Topics.Clean},
-		StartOffset:       kafka.FirstOffset,
-		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
-		RebalanceTimeout:  10 * time.Second,
-		JoinGroupBackoff:  time.Second,
-		Timeout:           10 * time.Second,
-	})
+	src, err := stream.NewAssigned(cluster, stream.AssignedConfig{
+		Group: cfg.Group, Topic: cfg.Kafka.Topics.Clean,
+		Prepare: s.prepare,
+		Lag:     func(part int, n int64) { s.m.lag.WithLabelValues(strconv.Itoa(part)).Set(float64(n)) },
+	}, cfg.Batch, log)
 	if err != nil {
-		return fmt.Errorf("sink: consumer group: %w", err)
+		return fmt.Errorf("sink: %w", err)
 	}
+
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return obs.Serve(ctx, cfg.MetricsAddr, obs.Handler(reg, map[string]obs.Check{
 			"kafka":      stream.Ping(cluster),
 			"clickhouse": st.Ping,
 		}), log)
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		// Closing ends the generation: the loader drains (within
-		// stream.DrainTimeout) and the partition loops return; then the member
-		// leaves the group, which gets stream.CloseTimeout.
-		closed := make(chan struct{})
-		go func() { group.Close(); close(closed) }()
-		select {
-		case <-s.loaderDone():
-		case <-time.After(s.cfg.Batch.DrainOr()):
-		}
-		select {
-		case <-closed:
-		case <-time.After(stream.CloseTimeout):
-			log.Warn("leaving the consumer group takes too long; going without: the coordinator notices after the session timeout")
-		}
-		return nil
 	})
 	g.Go(func() error {
 		select {
@@ -185,35 +161,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	g.Go(func() error { s.expire(ctx); return nil })
 	g.Go(func() error {
 		log.Info("sink consuming", "topic", cfg.Kafka.Topics.Clean, "group", cfg.Group, "clickhouse", cfg.ClickHouse.Addr, "clickhouse_user", cfg.ClickHouse.User, "server", st.Version())
-		for {
-			gen, err := group.Next(ctx)
-			if err != nil {
-				if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
-					return nil
-				}
-				// The group keeps retrying on its own (coordinator not yet
-				// available, broker restarting...); Next only reports it.
-				log.Warn("consumer group not joined yet; retrying", "group", cfg.Group, "err", err)
-				continue
-			}
-			// One loader per generation batches the records of every partition
-			// this instance holds: one INSERT per table, however many partitions.
-			feed := make(chan record, feedCapacity)
-			loaded := make(chan struct{})
-			s.mu.Lock()
-			s.loaded = loaded
-			s.mu.Unlock()
-			gen.Start(func(gctx context.Context) { defer close(loaded); s.loader(gctx, gen, feed) })
-			for topic, parts := range gen.Assignments {
-				ids := make([]int, 0, len(parts))
-				for _, p := range parts {
-					topic, p := topic, p
-					ids = append(ids, p.ID)
-					gen.Start(func(gctx context.Context) { s.feed(gctx, topic, p.ID, p.Offset, feed) })
-				}
-				log.Info("partitions assigned", "generation", gen.ID, "topic", topic, "partitions", ids)
-			}
-		}
+		return s.consume(ctx, src)
 	})
 	if err := g.Wait(); err != nil {
 		return err
@@ -226,32 +174,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 
 type sinker struct {
 	cfg     Config
-	cluster stream.Cluster
 	log     *slog.Logger
 	store   *chstore.Store
 	idx     *dedup.Index
 	schemas *schemas.Registry
 	dlq     *kafka.Writer
 	m       *metrics
-	// shutdown is Run's context; unloaded counts the records of batches the
-	// loader gave up on once it was done.
-	shutdown context.Context
-	unloaded atomic.Int64
-	mu       sync.Mutex
-	loaded   chan struct{} // closed when the loader of the latest generation returns
-	fatal    chan error    // an error that must stop the sink
-}
-
-// loaderDone returns a channel closed once no loader runs.
-func (s *sinker) loaderDone() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.loaded == nil {
-		done := make(chan struct{})
-		close(done)
-		return done
-	}
-	return s.loaded
+	// resume holds the offsets ClickHouse had of each partition this instance
+	// was assigned, read when the partition was prepared (prepare). A map
+	// published here is never changed: prepare publishes a new one.
+	resumeMu sync.Mutex // serializes setResume
+	resume   atomic.Pointer[map[chstore.ResumeKey]int64]
+	unloaded atomic.Int64 // records of batches shutdown left unloaded
+	fatal    chan error   // an error that must stop the sink
 }
 
 // stop hands err to Run, which stops the sink with it.
@@ -262,155 +197,116 @@ func (s *sinker) stop(err error) {
 	}
 }
 
-// fetchBytes is the most one fetch of a partition returns.
-const fetchBytes = 4 << 20
-
-// readerQueue is how many fetched records a partition's reader holds ahead of
-// its feeder, and feedCapacity how many the feeders hold ahead of the loader.
-const (
-	readerQueue  = 1000
-	feedCapacity = 4096
-)
-
-// record is one fetched record and the state of the partition it came from.
-type record struct {
-	msg  kafka.Message
-	part *partState
-}
-
-// partState is what loading needs to know of one assigned partition: the
-// offsets ClickHouse already has. Its feeder fills it, and catches the dedup
-// index up with the partition, before sending the first record; from then on
-// only the loader touches it.
-type partState struct {
-	resume map[chstore.ResumeKey]int64
-}
-
-// feed reads one partition from start and hands its records to the loader until
-// the generation ends (rebalance or shutdown). The loader's pace is the feeder's:
-// while ClickHouse is down, feed blocks and the reader stops fetching once its
-// queue is full. That is the backpressure.
-func (s *sinker) feed(ctx context.Context, topic string, part int, start int64, out chan<- record) {
-	log := s.log.With("partition", part)
-	st := &partState{}
-	caughtUp := int64(0)
-	if err := stream.Retry(ctx, log, func() (err error) {
-		st.resume, err = s.store.Resume(ctx, part)
-		if err != nil {
-			return err
-		}
-		n, err := s.catchUp(ctx, part, log)
-		caughtUp += n
+// prepare readies an assigned partition before its first record is loaded
+// (stream.AssignedConfig.Prepare, retried until it succeeds or the generation
+// ends): it reads the offsets ClickHouse stored of the partition per table and
+// month, which loading skips, and catches the dedup index up with the
+// partition. The source prepares a generation's partitions only once the
+// batches of the previous one were given back, so no batch in hand still
+// needs the resume points this replaces.
+func (s *sinker) prepare(ctx context.Context, a stream.Assignment) error {
+	log := s.log.With("partition", a.Partition)
+	resume, err := s.store.Resume(ctx, a.Partition)
+	if err != nil {
 		return err
-	}); err != nil {
-		return // generation over before ClickHouse answered
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: s.cluster.Brokers, Dialer: s.cluster.Dialer(), Topic: topic, Partition: part,
-		MinBytes: 1, MaxBytes: fetchBytes, MaxWait: 100 * time.Millisecond, QueueCapacity: readerQueue,
-		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second,
-	})
-	defer r.Close()
-	if err := r.SetOffset(start); err != nil {
-		log.Error("cannot seek", "offset", start, "err", err)
-		return
+	caughtUp, err := s.catchUp(ctx, a.Partition, log)
+	if err != nil {
+		return err
 	}
-	log.Debug("partition started", "offset", start, "resume_points", len(st.resume), "ids_caught_up", caughtUp)
-	lag := s.m.lag.WithLabelValues(strconv.Itoa(part))
-	for {
-		m, err := stream.Fetch(ctx, r, log)
-		if err != nil {
-			return // generation ended
-		}
-		lag.Set(float64(r.Lag()))
-		select {
-		case out <- record{m, st}:
-		case <-ctx.Done():
-			return
-		}
-	}
+	s.setResume(a.Partition, resume)
+	log.Debug("partition prepared", "generation", a.Generation, "offset", a.Offset, "resume_points", len(resume), "ids_caught_up", caughtUp)
+	return nil
 }
 
-// loader collects the records the feeders send into batches of up to
-// --batch-records, inserts each batch and then commits every partition it
-// holds, until the generation ends. The batch in hand when it ends is still
-// inserted and committed if that succeeds within stream.DrainTimeout without a
-// retry; if the commit fails, the next owner of a partition skips what was
-// inserted.
-func (s *sinker) loader(ctx context.Context, gen *kafka.Generation, in <-chan record) {
+// setResume publishes the resume points of part, replacing those it had.
+func (s *sinker) setResume(part int, points map[chstore.ResumeKey]int64) {
+	s.resumeMu.Lock()
+	defer s.resumeMu.Unlock()
+	next := map[chstore.ResumeKey]int64{}
+	if old := s.resume.Load(); old != nil {
+		for k, v := range *old {
+			if k.Partition != part {
+				next[k] = v
+			}
+		}
+	}
+	maps.Copy(next, points)
+	s.resume.Store(&next)
+}
+
+// resumePoints returns the resume points of every partition prepared so far.
+func (s *sinker) resumePoints() map[chstore.ResumeKey]int64 {
+	if p := s.resume.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// consume loads the batches of src until ctx ends, then closes src.
+func (s *sinker) consume(ctx context.Context, src *stream.Source) error {
+	defer func() {
+		if err := src.Close(); err != nil {
+			s.log.Warn("closing the clean topic's source", "err", err)
+		}
+	}()
 	rows := map[string]*chstore.Rows{}
-	batch := make([]record, 0, s.cfg.Batch.MaxRecords)
 	ids := s.idx.NewBatch()
 	defer ids.Close()
 	var sc lookups
-	for {
-		clear(batch[:cap(batch)]) // let the last batch's records go before taking more
-		var first time.Time
-		batch, first = collect(ctx, in, s.cfg.Batch, batch[:0])
-		if len(batch) == 0 {
-			return // generation ended
-		}
-		// While the generation lives, a ClickHouse outage is waited out.
-		work, cancelWork := stream.DrainContextFor(ctx, s.cfg.Batch.Drain)
-		err := s.load(work, batch, rows, ids, &sc)
-		indexed := err == nil
-		if err == nil {
-			// The index learns the batch only now that ClickHouse has it: a
-			// crash in between loses nothing, since the next owner catches
-			// the index up from ClickHouse.
-			if err = ids.Commit(); err != nil {
-				s.stop(err)
+	for ctx.Err() == nil {
+		b, err := src.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, stream.ErrClosed) {
+				return nil
 			}
+			return err
 		}
-		if err == nil {
-			s.m.delay.Observe(time.Since(first).Seconds())
-			next := map[int]int64{}
-			for _, r := range batch {
-				next[r.msg.Partition] = r.msg.Offset + 1 // a partition's records arrive in order
-			}
-			if cerr := gen.CommitOffsets(map[string]map[int]int64{s.cfg.Kafka.Topics.Clean: next}); cerr != nil {
-				s.log.Warn("commit failed; ClickHouse already has the rows, replay will skip them", "partitions", len(next), "err", cerr)
-			}
-		}
-		cancelWork()
-		if err != nil && !indexed && s.shutdown.Err() != nil {
-			s.unloaded.Add(int64(len(batch)))
-			s.log.Warn("shutdown: batch not loaded, left uncommitted", "records", len(batch), "err", err)
-		}
-		if err != nil || ctx.Err() != nil {
-			if err != nil && ctx.Err() == nil {
-				s.log.Error("loader stopped", "err", err)
-			}
-			return
+		if err := s.loadBatch(ctx, b, rows, ids, &sc); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
-// collect appends to batch one record (waiting for it until ctx ends) and then
-// whatever else arrives within b.MaxWait, up to b.MaxRecords, and the time the
-// first record arrived. It returns the batch empty only when ctx ended before
-// the first record.
-func collect(ctx context.Context, in <-chan record, b stream.Batching, batch []record) ([]record, time.Time) {
-	select {
-	case r := <-in:
-		batch = append(batch, r)
-	case <-ctx.Done():
-		return batch, time.Time{}
-	}
-	first := time.Now()
-	fill := time.NewTimer(b.MaxWait)
-	defer fill.Stop()
-	for len(batch) < b.MaxRecords {
-		select {
-		case r := <-in:
-			batch = append(batch, r)
-		case <-fill.C:
-			return batch, first
-		case <-ctx.Done():
-			return batch, first
+// loadBatch inserts a batch, adds its ids to the index and then commits every
+// partition it holds. A ClickHouse outage is waited out while ctx and the
+// batch's generation live. Once either ended (shutdown, rebalance), the batch
+// is still inserted and committed if that succeeds within --drain-timeout
+// without a retry; if the commit fails, the next owner of a partition skips
+// what was inserted. It returns an error only when the sink must stop.
+func (s *sinker) loadBatch(ctx context.Context, b *stream.Batch, rows map[string]*chstore.Rows, ids *dedup.Batch, sc *lookups) error {
+	work, cancelWork := b.WorkContext(ctx, s.cfg.Batch.Drain)
+	defer cancelWork()
+	err := s.load(work, b.Messages, rows, ids, sc)
+	indexed := err == nil
+	if err == nil {
+		// The index learns the batch only now that ClickHouse has it: a
+		// crash in between loses nothing, since the next owner catches
+		// the index up from ClickHouse.
+		if err = ids.Commit(); err != nil {
+			s.stop(err)
 		}
 	}
-	return batch, first
+	switch {
+	case err == nil:
+		s.m.delay.Observe(time.Since(b.Taken).Seconds())
+		if cerr := b.Ack(work); cerr != nil {
+			s.log.Warn("commit failed; ClickHouse already has the rows, replay will skip them", "records", len(b.Messages), "err", cerr)
+		}
+		return nil
+	case !indexed && ctx.Err() != nil:
+		s.unloaded.Add(int64(len(b.Messages)))
+		s.log.Warn("shutdown: batch not loaded, left uncommitted", "records", len(b.Messages), "err", err)
+		return nil
+	case !indexed && b.Context().Err() != nil:
+		s.log.Info("partitions taken away: batch not loaded, left uncommitted for their next owner", "records", len(b.Messages), "err", err)
+		return nil
+	case ctx.Err() != nil:
+		return nil
+	}
+	s.log.Error("loader stopped", "err", err)
+	return err
 }
 
 // load turns a batch into rows, dead-letters what cannot be loaded, drops the
@@ -418,22 +314,22 @@ func collect(ctx context.Context, in <-chan record, b stream.Batching, batch []r
 // and inserts the rows of every table, retrying until ClickHouse accepts them
 // or ctx ends. It adds the ids of the batch to ids, which the caller commits
 // once load succeeded. An error of the index stops the sink.
-func (s *sinker) load(ctx context.Context, batch []record, rows map[string]*chstore.Rows, ids *dedup.Batch, sc *lookups) error {
+func (s *sinker) load(ctx context.Context, batch []kafka.Message, rows map[string]*chstore.Rows, ids *dedup.Batch, sc *lookups) error {
 	for _, r := range rows {
 		r.Reset()
 	}
 	sc.reset()
-	// After collect: every partition in the batch has caught its index up, and
+	// Every partition in the batch was prepared: it caught its index up, and
 	// the lookups below see it.
 	ids.Reset()
+	resume := s.resumePoints()
 	var dead []kafka.Message
 	deadLetter := func(m kafka.Message, reason string, err error) {
 		s.m.dead.WithLabelValues(reason).Inc()
 		dead = append(dead, stream.DeadLetter(s.cfg.Kafka.Topics.DeadLetter, "sink", reason, err, m, time.Now()))
 	}
 	var rec []schemas.Value // reused: its strings alias the batch's buffers, which outlive the inserts
-	for _, r := range batch {
-		m := r.msg
+	for _, m := range batch {
 		sch, err := s.schemas.Writer(m.Value)
 		if err == nil {
 			rec, err = sch.DecodeFlat(m.Value[10:], rec)
@@ -458,7 +354,7 @@ func (s *sinker) load(ctx context.Context, batch []record, rows map[string]*chst
 		}
 		id := dedup.IDOf(sch.EventID(rec))
 		key := chstore.ResumeKey{Table: t.Name, Partition: m.Partition, Month: rs.Month(rs.Len() - 1)}
-		if last, ok := r.part.resume[key]; ok && m.Offset <= last {
+		if last, ok := resume[key]; ok && m.Offset <= last {
 			rs.DropLast() // this very record is stored already
 			s.m.skipped.Inc()
 			ids.Add(m.Partition, id) // the catch-up has it too, unless a view's insert was lost
@@ -512,7 +408,7 @@ func (s *sinker) load(ctx context.Context, batch []record, rows map[string]*chst
 // insert sends rs as one INSERT, retrying until ClickHouse acknowledges it or ctx
 // ends. Before a retry it drops the rows the server stored anyway: a failed
 // INSERT may have been written and failed only to answer.
-func (s *sinker) insert(ctx context.Context, rs *chstore.Rows, batch []record) error {
+func (s *sinker) insert(ctx context.Context, rs *chstore.Rows, batch []kafka.Message) error {
 	failed := false
 	return stream.Retry(ctx, s.log, func() error {
 		if failed {
@@ -568,13 +464,13 @@ func (l *lookups) reset() {
 }
 
 // partitionsOf lists the partitions a batch holds records of.
-func partitionsOf(batch []record) []int {
+func partitionsOf(batch []kafka.Message) []int {
 	var parts []int
 	seen := map[int]bool{}
-	for _, r := range batch {
-		if !seen[r.msg.Partition] {
-			seen[r.msg.Partition] = true
-			parts = append(parts, r.msg.Partition)
+	for _, m := range batch {
+		if !seen[m.Partition] {
+			seen[m.Partition] = true
+			parts = append(parts, m.Partition)
 		}
 	}
 	return parts

@@ -82,8 +82,7 @@ func Consume(ctx context.Context, src *Source, log *slog.Logger, handle Handler)
 		}
 		// From here the batch is finished even if shutdown begins or its
 		// partitions are taken away: either starts the drain.
-		life, endLife := either(ctx, b.Context())
-		work, cancelWork := DrainContextFor(life, drain)
+		work, cancelWork := b.WorkContext(ctx, drain)
 		err = Retry(work, log, func() error { return handle(work, b.Messages) })
 		if err == nil {
 			if cerr := b.Ack(work); cerr != nil {
@@ -91,7 +90,6 @@ func Consume(ctx context.Context, src *Source, log *slog.Logger, handle Handler)
 			}
 		}
 		cancelWork()
-		endLife()
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return fmt.Errorf("stream: shutdown left a batch of %d records unhandled and uncommitted (it will be delivered again): %w", len(b.Messages), err)
