@@ -34,7 +34,7 @@ type metrics struct {
 	delay    prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_sink_rows_inserted_total", Help: "Rows ClickHouse acknowledged, by table."}, []string{"table"}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_records_skipped_total",
@@ -55,8 +55,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.delay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "veil_sink_batch_delay_seconds",
 		Help:    "Per batch: from the moment its first record was taken until ClickHouse acknowledged every INSERT of the batch (the sink's share of an event's delay).",
 		Buckets: []float64{.01, .025, .05, .075, .1, .15, .2, .3, .4, .5, .75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300}})
-	reg.MustRegister(m.rows, m.skipped, m.dups, m.caughtUp, m.dead, m.insert, m.failures, m.lag, m.delay)
-	return m
+	for _, c := range []prometheus.Collector{m.rows, m.skipped, m.dups, m.caughtUp, m.dead, m.insert, m.failures, m.lag, m.delay} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("sink: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// registerIndexSize exports the disk space of idx.
+func registerIndexSize(reg prometheus.Registerer, idx *dedup.Index) error {
+	err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "veil_sink_dedup_index_bytes",
+		Help: "Disk space of the index of stored event ids."}, func() float64 { return float64(idx.DiskBytes()) }))
+	if err != nil {
+		return fmt.Errorf("sink: register metrics: %w", err)
+	}
+	return nil
 }
 
 // Migrate connects to ClickHouse and applies the embedded migrations; with
@@ -85,10 +99,10 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // Run consumes the clean topic into ClickHouse until ctx is done. It applies the
-// migrations first. On shutdown the batch in hand is inserted and committed if
+// migrations first. Its metrics go to reg, which /metrics serves. On shutdown the batch in hand is inserted and committed if
 // that succeeds within stream.DrainTimeout without a retry; otherwise it stays
 // uncommitted, is loaded by the next run, and Run returns an error saying so.
-func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
+func Run(ctx context.Context, cfg Config, log *slog.Logger, reg obs.Registry) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -131,9 +145,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		return err
 	}
 	defer stream.Close(dlq, "dead-letter writer")
-	s := &sinker{cfg: cfg, log: log, store: st, idx: idx, schemas: schemaReg, dlq: dlq, m: newMetrics(reg), fatal: make(chan error, 1)}
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "veil_sink_dedup_index_bytes",
-		Help: "Disk space of the index of stored event ids."}, func() float64 { return float64(idx.DiskBytes()) }))
+	m, err := newMetrics(reg)
+	if err != nil {
+		return err
+	}
+	if err := registerIndexSize(reg, idx); err != nil {
+		return err
+	}
+	s := &sinker{cfg: cfg, log: log, store: st, idx: idx, schemas: schemaReg, dlq: dlq, m: m, fatal: make(chan error, 1)}
 	src, err := stream.NewAssigned(cluster, stream.AssignedConfig{
 		Group: cfg.Group, Topic: cfg.Kafka.Topics.Clean,
 		Prepare: s.prepare,
