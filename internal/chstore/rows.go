@@ -45,40 +45,6 @@ func (r *Rows) Reset() {
 	r.parts, r.offs, r.months = r.parts[:0], r.offs[:0], r.months[:0]
 }
 
-// Append adds one clean record (goavro native form) read from partition/offset. It
-// checks every field first, so a bad record leaves the buffer unchanged.
-func (r *Rows) Append(rec map[string]any, partition int, offset int64) error {
-	var month uint32
-	for i, f := range r.t.Schema.Fields {
-		switch r.kinds[i] {
-		case kindString:
-			if _, ok := rec[f.Name].(string); !ok {
-				return fmt.Errorf("field %s: want string, got %T", f.Name, rec[f.Name])
-			}
-		case kindTime:
-			ts, ok := rec[f.Name].(time.Time)
-			if !ok {
-				return fmt.Errorf("field %s: want timestamp, got %T", f.Name, rec[f.Name])
-			}
-			if f.Name == r.t.TimeCol {
-				month = Month(ts)
-			}
-		}
-	}
-	for i, f := range r.t.Schema.Fields {
-		switch r.kinds[i] {
-		case kindString:
-			r.strs[i] = append(r.strs[i], rec[f.Name].(string))
-		case kindTime:
-			r.times[i] = append(r.times[i], rec[f.Name].(time.Time))
-		}
-	}
-	r.parts = append(r.parts, uint32(partition))
-	r.offs = append(r.offs, uint64(offset))
-	r.months = append(r.months, month)
-	return nil
-}
-
 // AppendFlat adds one clean record in the flat form (schemas.Schema.DecodeFlat)
 // read from partition/offset. Its strings are kept as they are, not copied: they
 // must stay valid until the rows are inserted or Reset. A flat record decoded
