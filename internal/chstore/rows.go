@@ -23,9 +23,8 @@ type Rows struct {
 // NewRows returns an empty buffer for t.
 func NewRows(t *Table) *Rows {
 	r := &Rows{t: t}
-	for _, f := range t.Schema.Fields {
-		k := fieldKind(f.Type)
-		r.kinds = append(r.kinds, k)
+	for i := range t.Schema.Fields {
+		r.kinds = append(r.kinds, t.Schema.Type(i))
 		r.strs = append(r.strs, nil)
 		r.times = append(r.times, nil)
 	}
