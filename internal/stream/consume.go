@@ -53,6 +53,18 @@ func (b Batching) Validate() error {
 	return nil
 }
 
+// ValidateConsumer names the first bad setting a stage consuming a topic as
+// group has in common with the others: Kafka's, --group's, the batch bounds'.
+func ValidateConsumer(k *Kafka, group string, b Batching) error {
+	if err := k.Validate(); err != nil {
+		return err
+	}
+	if group == "" {
+		return fmt.Errorf("--group must not be empty")
+	}
+	return b.Validate()
+}
+
 // Handler processes one batch. It returns nil only when every record has been
 // written downstream (or dead-lettered) and acknowledged; it must be safe to call
 // again with the same batch.
