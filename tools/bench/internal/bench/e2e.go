@@ -41,7 +41,7 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 			}
 		}
 	}()
-	res := &EndToEnd{Enrichers: instances, Sinks: instances, SendSeconds: r.cfg.Duration.Seconds()}
+	res := &EndToEnd{Enrichers: instances, Sinks: instances, Partitions: r.partitions(), SendSeconds: r.cfg.Duration.Seconds()}
 	r.log.Info(phase+": starting the pipeline", "enrichers", instances, "sinks", instances, "database", pl.db)
 	for i := 1; i <= instances; i++ {
 		e, err := r.startEnricher(ctx, fmt.Sprintf("%s-enricher-%d", phase, i), t, pl.eGroup)
@@ -71,7 +71,7 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	svc0 := serviceCPU()
 	ev0, evErr := r.ch.serverEvents(ctx)
 	var profiles *[]Profile
-	if r.cfg.Profile {
+	if r.cfg.Profile && phase == "e2e" {
 		profiles = &res.Profiles
 	}
 	full, err := r.sendAndLand(ctx, phase+"-producer", pl, 0, profiles, "--duration", r.cfg.Duration.String(), "--count", "0", "--rate", "0")
@@ -135,10 +135,10 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	res.Dropped = int64(em.Sum("veil_enricher_records_total", map[string]string{"outcome": "dropped"}))
 	res.Duplicates = int64(sm.Sum("veil_sink_duplicates_total", nil))
 	res.LagGauges = em.Sum("veil_enricher_consumer_lag", nil) + sm.Sum("veil_sink_consumer_lag", nil)
-	if res.LagEnricher, err = r.admin.lag(ctx, pl.eGroup, t.Raw, r.cfg.Partitions); err != nil {
+	if res.LagEnricher, err = r.admin.lag(ctx, pl.eGroup, t.Raw, r.partitions()); err != nil {
 		return res, err
 	}
-	if res.LagSink, err = r.admin.lag(ctx, pl.sGroup, t.Clean, r.cfg.Partitions); err != nil {
+	if res.LagSink, err = r.admin.lag(ctx, pl.sGroup, t.Clean, r.partitions()); err != nil {
 		return res, err
 	}
 
