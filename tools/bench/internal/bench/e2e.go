@@ -68,7 +68,9 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 
 	r.log.Info(phase+": producer simulate at full speed", "duration", r.cfg.Duration)
 	start := time.Now()
-	svc0 := serviceCPU()
+	svcPIDs := servicePIDs(map[string]string{"kafka": r.cfg.Brokers[0], "clickhouse": r.cfg.ClickHouseAddr})
+	svc0 := serviceCPU(svcPIDs)
+	busy0, busyErr := machineBusy()
 	ev0, evErr := r.ch.serverEvents(ctx)
 	var profiles *[]Profile
 	if r.cfg.Profile && phase == "e2e" {
@@ -78,7 +80,10 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	prod, sum, landed := full.prod, full.sum, full.landed
 	res.Markers, res.Latency = full.markers, full.latency
 	last := time.Now()
-	res.ServiceCPU = serviceCPU()
+	res.ServiceCPU = serviceCPU(svcPIDs)
+	if busy1, err := machineBusy(); err == nil && busyErr == nil {
+		res.MachineBusy = busy1 - busy0
+	}
 	if ev1, err := r.ch.serverEvents(ctx); err == nil && evErr == nil {
 		res.ClickHouseWork = ev1.work(ev0)
 	} else {

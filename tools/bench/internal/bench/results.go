@@ -134,6 +134,10 @@ type EndToEnd struct {
 	// ServiceCPU is the CPU seconds local Kafka and ClickHouse processes used
 	// from the start of sending until the last event was queryable.
 	ServiceCPU map[string]float64 `json:"service_cpu_seconds,omitempty"`
+	// MachineBusy is the CPU seconds every core of the machine spent busy over
+	// the same span, whoever used them: beside CPUPerEvent it shows what other
+	// work shared the cores.
+	MachineBusy float64 `json:"machine_busy_cpu_seconds,omitempty"`
 	// ClickHouseWork is what the server wrote over the same span.
 	ClickHouseWork *ClickHouseWork `json:"clickhouse_work,omitempty"`
 	// DedupBytes is the disk space of the sinks' dedup indexes once they
