@@ -126,9 +126,10 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	if res.Distinct, err = r.ch.distinct(ctx, pl.db); err != nil {
 		return res, err
 	}
-	// The latency markers are events too: they land with the others.
+	// The latency markers are events too: they land with the others, and so
+	// may a marker whose write failed (cut short at the end of the load).
 	want := uint64(res.Sent + res.Markers)
-	res.ZeroLoss = res.Failed == 0 && full.unseen == 0 && res.Landed == want && res.Distinct == want
+	res.ZeroLoss = zeroLoss(res.Failed, full.unseen, full.uncertain, want, res.Landed, res.Distinct)
 	r.log.Info(phase+": landed", "sent", res.Sent, "landed", res.Landed, "distinct", res.Distinct,
 		"per_second", int(res.PerSec), "seconds", fmt.Sprintf("%.1f", res.Seconds))
 
@@ -193,10 +194,12 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 type landing struct {
 	prod    *Proc
 	sum     SimulateSummary
-	landed  uint64    // rows in the event tables at the end, base included
-	markers int64     // latency markers acknowledged by Kafka (they land too)
-	unseen  int       // markers that never became queryable
-	latency Quantiles // of the markers: from Kafka's acknowledgement to a row
+	landed  uint64 // rows in the event tables at the end, base included
+	markers int64  // latency markers acknowledged by Kafka (they land too)
+	unseen  int    // acknowledged markers that never became queryable
+	// uncertain markers: their writes failed, yet may have stored them.
+	uncertain int
+	latency   Quantiles // of the markers: from Kafka's acknowledgement to a row
 }
 
 // sendAndLand runs producer simulate with args, with latency markers written
@@ -285,7 +288,7 @@ func (r *run) sendAndLand(ctx context.Context, name string, pl *pipeline, base u
 		return n >= want, nil
 	})
 	pr.poll(ctx)
-	l.latency, l.unseen = pr.quantiles()
+	l.latency, l.unseen, l.uncertain = pr.quantiles()
 	if err != nil {
 		return l, fmt.Errorf("%w (%d of %d events landed)", err, l.landed-min(l.landed, base), uint64(sum.Sent)+uint64(l.markers))
 	}
@@ -310,4 +313,12 @@ func (r *run) scrapeAll(ctx context.Context, pl *pipeline) (enrichers, sinks Met
 	}
 	sinks, err = merge(pl.sinks)
 	return enrichers, sinks, err
+}
+
+// zeroLoss says whether every event acknowledged by Kafka (want, markers
+// included) landed exactly once: nothing failed, every acknowledged marker
+// was seen, and the rows, all distinct, are want plus at most the markers
+// whose writes failed but which Kafka may have stored all the same.
+func zeroLoss(failed int64, unseen, uncertain int, want, landed, distinct uint64) bool {
+	return failed == 0 && unseen == 0 && landed >= want && landed <= want+uint64(uncertain) && distinct == landed
 }
