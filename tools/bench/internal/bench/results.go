@@ -165,6 +165,19 @@ func (w *ClickHouseWork) MergesPerRow() float64 {
 	return float64(w.MergedRows) / float64(w.WrittenRows)
 }
 
+// OthersCPU is the CPU seconds the machine spent on anything but the run's
+// processes (binaries, Kafka, ClickHouse) over the same span as MachineBusy.
+func (e *EndToEnd) OthersCPU() float64 {
+	ours := 0.0
+	for _, p := range e.Processes {
+		ours += p.CPUSeconds
+	}
+	for _, c := range e.ServiceCPU {
+		ours += c
+	}
+	return max(0, e.MachineBusy-ours)
+}
+
 // CPUPerEvent returns the CPU microseconds each binary and service spent per
 // event sent in the full-rate run, and their sum. The binaries' CPU is their
 // whole life's, which the full-rate run dominates.
@@ -218,7 +231,11 @@ type ScalePoint struct {
 	CPUPerEventUs         float64      `json:"cpu_us_per_event"` // every process, Kafka and ClickHouse included
 	Shares                []ProcReport `json:"cpu_us_per_event_by_process"`
 	ZeroLoss              bool         `json:"zero_loss"`
-	Err                   string       `json:"error,omitempty"`
+	// OthersCPU is the CPU seconds the machine spent on anything but the run's
+	// processes while the point ran, and Seconds how long it ran.
+	OthersCPU float64 `json:"others_cpu_seconds"`
+	Seconds   float64 `json:"seconds"`
+	Err       string  `json:"error,omitempty"`
 }
 
 // The targets.

@@ -32,6 +32,7 @@ func (r *run) scaleCurve(ctx context.Context, fail func(string, error)) {
 			if e != nil {
 				p.PerSec, p.ZeroLoss = e.PerSec, e.ZeroLoss
 				p.Shares, p.CPUPerEventUs = e.CPUPerEvent()
+				p.OthersCPU, p.Seconds = e.OthersCPU(), e.Seconds
 				if inst == 2 && inst*ppi == r.cfg.Partitions {
 					r.res.Scale = e
 				}
@@ -63,7 +64,7 @@ func curveSection(points []ScalePoint, judge func(Row, string) Row) Section {
 			shares[i] = fmt.Sprintf("%s %.1f", sh.Name, sh.CPUSeconds)
 		}
 		row := Row{Name: name, Value: perSec(p.PerSec, "ev/s"), Ref: perSec(first, "ev/s"), Ratio: times(ratio(p.PerSec, first)),
-			Note: fmt.Sprintf("CPU %.1f µs per event (%s); %d partitions", p.CPUPerEventUs, strings.Join(shares, ", "), p.Instances*p.PartitionsPerInstance)}
+			Note: fmt.Sprintf("CPU %.1f µs per event (%s); %d partitions; other work on the machine %.0f cpu s of the %.0f s", p.CPUPerEventUs, strings.Join(shares, ", "), p.Instances*p.PartitionsPerInstance, p.OthersCPU, p.Seconds)}
 		s.Rows = append(s.Rows, judge(row, fmt.Sprintf("scale-%dx%d-zero-loss", p.Instances, p.PartitionsPerInstance)))
 	}
 	return s

@@ -175,16 +175,10 @@ func e2eSection(title string, e *EndToEnd, nproc int, judge func(Row, string) Ro
 			Note: fmt.Sprintf("%s µs; at this cost %d cores carry %s ev/s", strings.Join(shares, ", "), nproc, count(int64(float64(nproc)*1e6/total)))}, prefix+"cpu-per-event"))
 	}
 	if e.MachineBusy > 0 && e.Seconds > 0 {
-		var ours float64
-		for _, p := range e.Processes {
-			ours += p.CPUSeconds
-		}
-		for _, c := range e.ServiceCPU {
-			ours += c
-		}
+		others := e.OthersCPU()
 		s.Rows = append(s.Rows, Row{Name: "machine busy", Value: fmt.Sprintf("%.0f cpu s", e.MachineBusy),
 			Note: fmt.Sprintf("all cores over the %.0f s from the start of sending to the last event queryable (%.0f%% of %d cores); the run's processes %.0f s, everything else on the machine about %.0f s",
-				e.Seconds, 100*e.MachineBusy/(e.Seconds*float64(max(nproc, 1))), nproc, ours, max(0, e.MachineBusy-ours))})
+				e.Seconds, 100*e.MachineBusy/(e.Seconds*float64(max(nproc, 1))), nproc, e.MachineBusy-others, others)})
 	}
 	if e.DedupEvents > 0 {
 		s.Rows = append(s.Rows, Row{Name: "sink dedup index on disk", Value: perMillion(e.DedupBytes, e.DedupEvents),
