@@ -151,10 +151,20 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	if latency && res.PerSec > 0 {
 		rate := res.PerSec / 2
 		r.log.Info(phase+": latency at half rate", "rate", int(rate), "duration", r.cfg.LatencyDuration)
+		ours0 := r.pipelineCPU(pl, svcPIDs)
+		busy0, busyErr := machineBusy()
 		half, err := r.sendAndLand(ctx, phase+"-producer-half-rate", pl, res.Landed, nil,
 			"--duration", r.cfg.LatencyDuration.String(), "--count", "0", "--rate", strconv.FormatFloat(rate, 'f', 0, 64), "--seed", "2")
 		hr := &LatencyRun{Rate: rate, Seconds: r.cfg.LatencyDuration.Seconds(), Sent: half.sum.Sent,
 			Landed: half.landed - min(half.landed, res.Landed) - uint64(half.markers), Latency: half.latency}
+		if busy1, err := machineBusy(); err == nil && busyErr == nil {
+			ours := r.pipelineCPU(pl, svcPIDs) - ours0
+			if half.prod != nil {
+				ours += half.prod.Usage().CPU // started during the run
+			}
+			hr.MachineBusy = busy1 - busy0
+			hr.OthersCPU = max(0, hr.MachineBusy-ours)
+		}
 		res.HalfRate = hr
 		if err != nil {
 			return res, err
@@ -321,4 +331,17 @@ func (r *run) scrapeAll(ctx context.Context, pl *pipeline) (enrichers, sinks Met
 // whose writes failed but which Kafka may have stored all the same.
 func zeroLoss(failed int64, unseen, uncertain int, want, landed, distinct uint64) bool {
 	return failed == 0 && unseen == 0 && landed >= want && landed <= want+uint64(uncertain) && distinct == landed
+}
+
+// pipelineCPU is the CPU seconds pl's enrichers and sinks and the services
+// have used so far.
+func (r *run) pipelineCPU(pl *pipeline, svc map[string][]int) float64 {
+	var total float64
+	for _, p := range pl.procs() {
+		total += p.Usage().CPU
+	}
+	for _, c := range serviceCPU(svc) {
+		total += c
+	}
+	return total
 }

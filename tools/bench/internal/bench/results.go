@@ -102,6 +102,11 @@ type LatencyRun struct {
 	Sent    int64     `json:"sent"`
 	Landed  uint64    `json:"landed"`
 	Latency Quantiles `json:"event_to_queryable"`
+	// MachineBusy and OthersCPU are the CPU seconds all cores spent busy
+	// during the run, and the part of it that went to anything but the
+	// pipeline's processes, Kafka and ClickHouse: what other work took.
+	MachineBusy float64 `json:"machine_busy_cpu_seconds,omitempty"`
+	OthersCPU   float64 `json:"others_cpu_seconds,omitempty"`
 }
 
 // EndToEnd is the whole pipeline under the producer at full speed.

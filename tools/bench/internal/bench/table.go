@@ -161,6 +161,10 @@ func e2eSection(title string, e *EndToEnd, nproc int, judge func(Row, string) Ro
 			Row{Name: "half rate p95", Value: seconds(h.Latency.P95)},
 			judge(Row{Name: "half rate p99", Value: seconds(h.Latency.P99), Note: bucketNote(h.Latency)}, prefix+"p99-half-rate"),
 		)
+		if h.MachineBusy > 0 {
+			s.Rows = append(s.Rows, Row{Name: "half rate machine busy", Value: fmt.Sprintf("%.0f cpu s", h.MachineBusy),
+				Note: fmt.Sprintf("all cores during the half-rate run; everything but the run's processes about %.0f s", h.OthersCPU)})
+		}
 	}
 	for _, p := range e.Processes {
 		s.Rows = append(s.Rows, judge(Row{Name: "peak RSS " + p.Name, Value: mib(p.PeakRSS),
