@@ -406,12 +406,16 @@ func (x *Index) deleteBuckets(b *pebble.Batch, from, to uint64) error {
 // found by its own lookups at once, and by everyone once it is committed. A
 // Batch is for one goroutine at a time.
 type Batch struct {
-	x       *Index
-	now     time.Time
-	lo, hi  uint64
-	it      *pebble.Iterator // what the index held at the first lookup since Reset
+	x      *Index
+	now    time.Time
+	lo, hi uint64
+	it     *pebble.Iterator // what the index held at the first lookup since Reset
+	// pending holds the ids of adds[:indexed], filled only when a lookup
+	// needs it: the sink's batch is one Lookup, then Commit, and its 25,000
+	// additions need no map (hashing them was 5% of the index's CPU).
 	pending map[pendingKey]struct{}
-	adds    []addition // what pending holds, sorted at Commit
+	indexed int
+	adds    []addition // the batch's additions, sorted at Commit
 	cps     map[int]Checkpoint
 	order   []int // Lookup's scratch
 	key     [idKeyLen]byte
@@ -457,6 +461,7 @@ func (b *Batch) Reset() {
 	b.now = b.x.now()
 	b.lo, b.hi = b.x.live(b.now)
 	clear(b.pending)
+	b.indexed = 0
 	clear(b.cps)
 	b.adds = b.adds[:0]
 }
@@ -492,6 +497,7 @@ func (b *Batch) probe(it *pebble.Iterator, part int, bk uint64, id ID) (bool, er
 // Contains reports whether id was indexed in partition part within the horizon
 // (at most one bucket more), or added to this batch. It adds nothing.
 func (b *Batch) Contains(part int, id ID) (bool, error) {
+	b.syncPending()
 	if _, ok := b.pending[pendingKey{uint32(part), id}]; ok {
 		return true, nil
 	}
@@ -523,6 +529,7 @@ type Query struct {
 // the index in key order, bucket by bucket, so successive seeks stay in the
 // same files and blocks. On error the batch must be Reset.
 func (b *Batch) Lookup(qs []Query) error {
+	b.syncPending()
 	order := b.order[:0]
 	for i := range qs {
 		_, qs[i].Dup = b.pending[pendingKey{uint32(qs[i].Part), qs[i].ID}]
@@ -587,9 +594,19 @@ func (b *Batch) AddAt(part int, id ID, at time.Time) bool {
 }
 
 func (b *Batch) add(part int, bucket uint64, id ID) {
-	b.pending[pendingKey{uint32(part), id}] = struct{}{}
 	b.adds = append(b.adds, addition{bucket: bucket, part: uint32(part),
 		hi: binary.BigEndian.Uint64(id[:8]), lo: binary.BigEndian.Uint64(id[8:])})
+}
+
+// syncPending enters the additions made since the last lookup into pending.
+func (b *Batch) syncPending() {
+	for _, a := range b.adds[b.indexed:] {
+		var id ID
+		binary.BigEndian.PutUint64(id[:8], a.hi)
+		binary.BigEndian.PutUint64(id[8:], a.lo)
+		b.pending[pendingKey{a.part, id}] = struct{}{}
+	}
+	b.indexed = len(b.adds)
 }
 
 // Added is the number of additions since the last Reset.
@@ -613,6 +630,12 @@ func (b *Batch) Commit() error {
 	// of searching its skiplist from the top: a third of the index's CPU when
 	// the keys came in the order of the records.
 	slices.SortFunc(b.adds, addition.compare)
+	if b.indexed < len(b.adds) {
+		// The sort mixed the additions pending holds with the others: should
+		// the commit fail, the next lookup enters them all again.
+		clear(b.pending)
+		b.indexed = 0
+	}
 	pb := b.x.db.NewBatch()
 	defer pb.Close()
 	var k [idKeyLen]byte

@@ -407,3 +407,46 @@ func ExampleIDOf() {
 	fmt.Printf("%x\n", IDOf("0192f0c4-7d1e-7a3b-9c2d-00000000002a"))
 	// Output: 0192f0c47d1e7a3b9c2d00000000002a
 }
+
+// What one Lookup added is a copy to the batch's later lookups, before the
+// batch is committed: to a second Lookup and to Contains.
+func TestIDsALookupAddedAreCopiesToTheBatchsLaterLookups(t *testing.T) {
+	c := &clock{t: epoch}
+	x := open(t, t.TempDir(), time.Hour, c)
+	defer x.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	a, b2, fresh := randomID(rng), randomID(rng), randomID(rng)
+	b := x.NewBatch()
+	defer b.Close()
+	first := []Query{{Part: 0, ID: a}, {Part: 2, ID: b2}}
+	if err := b.Lookup(first); err != nil {
+		t.Fatal(err)
+	}
+	if first[0].Dup || first[1].Dup {
+		t.Fatalf("new ids answered as copies: %+v", first)
+	}
+	if ok, err := b.Contains(0, a); err != nil || !ok {
+		t.Errorf("Contains after Lookup: %v, %v; want the id the Lookup added", ok, err)
+	}
+	if ok, _ := b.Contains(1, a); ok {
+		t.Error("an id added in partition 0 found in partition 1")
+	}
+	second := []Query{{Part: 2, ID: b2}, {Part: 0, ID: fresh}, {Part: 0, ID: a}}
+	if err := b.Lookup(second); err != nil {
+		t.Fatal(err)
+	}
+	if !second[0].Dup || second[1].Dup || !second[2].Dup {
+		t.Errorf("second Lookup: Dup %v %v %v, want true false true", second[0].Dup, second[1].Dup, second[2].Dup)
+	}
+	if n := b.Added(); n != 3 {
+		t.Errorf("Added = %d, want the 3 distinct ids", n)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []Query{{Part: 0, ID: a}, {Part: 2, ID: b2}, {Part: 0, ID: fresh}} {
+		if !contains(t, x, q.Part, q.ID) {
+			t.Errorf("partition %d: a committed id is not found", q.Part)
+		}
+	}
+}

@@ -33,6 +33,11 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.Flags = bench.FlagValues(fs)
+	cfg.Argv = os.Args
+	cfg.Command = os.Getenv("VEIL_BENCH_COMMAND") // scripts/bench: what was typed
+	if cfg.Command == "" {
+		cfg.Command = bench.ShellJoin(os.Args)
+	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug

@@ -38,6 +38,17 @@ type run struct {
 	groups  []string
 	dbs     []string
 	dropped int // r.dbs[:dropped] are dropped already (settle)
+
+	// parts overrides --partitions for the phase running (the scale curve).
+	parts int
+}
+
+// partitions of the raw and clean topics of the phase running.
+func (r *run) partitions() int {
+	if r.parts > 0 {
+		return r.parts
+	}
+	return r.cfg.Partitions
 }
 
 // Run measures the baselines and the pipeline, writes the table to out and the
@@ -90,10 +101,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	r := &run{
 		cfg: cfg, log: log, reg: reg, ch: ch, keyDir: keyDir, dedupRoot: dedupRoot, admin: newAdmin(cluster), cluster: cluster,
 		procs: &procs{dir: logDir, bin: cfg.BinDir, env: childEnv(os.Environ(), cfg.GOMAXPROCS, cfg.secretEnv()...), log: log, profile: cfg.Profile},
-		res: &Results{Commit: commit, Modified: modified, Time: start, RunID: cfg.TopicPrefix,
+		res: &Results{Commit: commit, Modified: modified, Command: cfg.Command, Argv: cfg.Argv, Time: start, RunID: cfg.TopicPrefix,
 			GOMAXPROCS: runtime.GOMAXPROCS(0), NProc: runtime.NumCPU(), Flags: cfg.Flags, LogDir: logDir},
 	}
-	log.Info("bench run", "id", cfg.TopicPrefix, "databases", cfg.Database+"_*", "logs", logDir, "commit", commit)
+	log.Info("bench run", "command", cfg.Command, "id", cfg.TopicPrefix, "databases", cfg.Database+"_*", "logs", logDir, "commit", commit)
 
 	r.phases(ctx)
 	r.procs.stopAll()
@@ -143,11 +154,8 @@ func (r *run) phases(ctx context.Context) {
 		e, err := r.endToEnd(ctx, "e2e", 1, r.cfg.LatencyDuration > 0)
 		r.res.EndToEnd = e
 		fail("end to end", err)
-		if r.cfg.Scale && ctx.Err() == nil {
-			r.settle(ctx)
-			e, err := r.endToEnd(ctx, "scale", 2, false)
-			r.res.Scale = e
-			fail("scale", err)
+		if r.cfg.Scale {
+			r.scaleCurve(ctx, fail)
 		}
 	}
 	if r.cfg.Collector && ctx.Err() == nil {
@@ -190,7 +198,7 @@ func (r *run) topicSet(ctx context.Context, phase string) (stream.Topics, error)
 	p := r.cfg.TopicPrefix + "." + phase + "."
 	t := stream.Topics{Raw: p + "raw", Clean: p + "clean", Consent: p + "consent", DeadLetter: p + "deadletter"}
 	r.topics = append(r.topics, t.Raw, t.Clean, t.Consent, t.DeadLetter)
-	if err := stream.EnsureTopics(ctx, r.cluster, t.Specs(r.cfg.Partitions)); err != nil {
+	if err := stream.EnsureTopics(ctx, r.cluster, t.Specs(r.partitions())); err != nil {
 		return t, err
 	}
 	return t, nil
@@ -213,7 +221,7 @@ func (r *run) database(phase string) string {
 func (r *run) kafkaArgs(t stream.Topics) []string {
 	args := []string{"--brokers", r.cfg.Brokers.String(), "--topic-raw", t.Raw, "--topic-clean", t.Clean,
 		"--topic-consent", t.Consent, "--topic-deadletter", t.DeadLetter,
-		"--partitions", strconv.Itoa(r.cfg.Partitions), "--compression", r.cfg.Compression}
+		"--partitions", strconv.Itoa(r.partitions()), "--compression", r.cfg.Compression}
 	if r.cfg.KafkaUser != "" {
 		args = append(args, "--kafka-user", r.cfg.KafkaUser)
 	}
@@ -303,7 +311,7 @@ func (r *run) waitAssigned(ctx context.Context, group, topic string, watch ...*P
 				return false, p.exitedErr()
 			}
 		}
-		return r.admin.groupAssigned(ctx, group, topic, r.cfg.Partitions)
+		return r.admin.groupAssigned(ctx, group, topic, r.partitions())
 	})
 	return time.Now(), err
 }

@@ -40,7 +40,7 @@ type Config struct {
 	GOMAXPROCS        int           // --gomaxprocs: GOMAXPROCS of the binaries, 0: not set
 	Collector         bool          // --collector: load the HTTP collector, default true
 	CollectorDuration time.Duration // --collector-duration, default 20s
-	Scale             bool          // --scale: repeat the end-to-end run with two enrichers and two sinks
+	Scale             bool          // --scale: the scale curve, end to end with 1 and 2 instances of each stage holding 1, 2 and 4 partitions each
 	Skip              config.List   // --skip: phases to leave out: baselines, stages, e2e
 	Keep              bool          // --keep the topics, groups and databases of the run
 	Profile           bool          // --profile: CPU and heap profiles of the binaries in the full-rate run, default true
@@ -48,6 +48,11 @@ type Config struct {
 
 	// Flags are the flag values as given, recorded in the results.
 	Flags map[string]string
+	// Command is the command line as typed, recorded and printed so that anyone
+	// can measure again (scripts/bench passes it in VEIL_BENCH_COMMAND); Argv
+	// the tool's own arguments.
+	Command string
+	Argv    []string
 }
 
 // Phases that --skip accepts.
@@ -83,7 +88,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.GOMAXPROCS, "gomaxprocs", 0, "GOMAXPROCS of the started binaries (0: not set)")
 	fs.BoolVar(&c.Collector, "collector", true, "load the HTTP collector (producer serve) with producer loadgen")
 	fs.DurationVar(&c.CollectorDuration, "collector-duration", 20*time.Second, "length of the collector load run")
-	fs.BoolVar(&c.Scale, "scale", false, "repeat the end-to-end run with two enrichers and two sinks in the same groups")
+	fs.BoolVar(&c.Scale, "scale", false, "the scale curve: the end-to-end run again (--duration each) with 1 and 2 enrichers and sinks, each instance holding 1, 2 and 4 partitions")
 	fs.Var(&c.Skip, "skip", "phases to leave out, comma-separated: "+strings.Join(skippable, ", "))
 	fs.BoolVar(&c.Profile, "profile", true, "take CPU and heap profiles of every binary during the full-rate run (into the run's log directory) and print where their CPU went")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the run's topics, consumer groups and databases")
@@ -177,4 +182,17 @@ func (c Config) withDefaults(now time.Time) Config {
 		c.StageEvents = c.BaselineEvents
 	}
 	return c
+}
+
+// ShellJoin quotes args for a POSIX shell where they need it and joins them.
+func ShellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.,/:@+%") == "" {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
 }

@@ -54,3 +54,12 @@ func TestValidateNamesTheBadFlag(t *testing.T) {
 		}
 	}
 }
+
+// The command line recorded with the results can be pasted into a shell.
+func TestShellJoinQuotesWhatAShellWouldSplit(t *testing.T) {
+	got := ShellJoin([]string{"scripts/bench", "--duration", "20s", "--skip", "baselines,stages", "--note", "two words", "it's", ""})
+	want := `scripts/bench --duration 20s --skip baselines,stages --note 'two words' 'it'\''s' ''`
+	if got != want {
+		t.Errorf("ShellJoin = %s\nwant        %s", got, want)
+	}
+}

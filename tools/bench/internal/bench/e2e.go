@@ -41,7 +41,7 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 			}
 		}
 	}()
-	res := &EndToEnd{Enrichers: instances, Sinks: instances, SendSeconds: r.cfg.Duration.Seconds()}
+	res := &EndToEnd{Enrichers: instances, Sinks: instances, Partitions: r.partitions(), SendSeconds: r.cfg.Duration.Seconds()}
 	r.log.Info(phase+": starting the pipeline", "enrichers", instances, "sinks", instances, "database", pl.db)
 	for i := 1; i <= instances; i++ {
 		e, err := r.startEnricher(ctx, fmt.Sprintf("%s-enricher-%d", phase, i), t, pl.eGroup)
@@ -68,17 +68,22 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 
 	r.log.Info(phase+": producer simulate at full speed", "duration", r.cfg.Duration)
 	start := time.Now()
-	svc0 := serviceCPU()
+	svcPIDs := servicePIDs(map[string]string{"kafka": r.cfg.Brokers[0], "clickhouse": r.cfg.ClickHouseAddr})
+	svc0 := serviceCPU(svcPIDs)
+	busy0, busyErr := machineBusy()
 	ev0, evErr := r.ch.serverEvents(ctx)
 	var profiles *[]Profile
-	if r.cfg.Profile {
+	if r.cfg.Profile && phase == "e2e" {
 		profiles = &res.Profiles
 	}
 	full, err := r.sendAndLand(ctx, phase+"-producer", pl, 0, profiles, "--duration", r.cfg.Duration.String(), "--count", "0", "--rate", "0")
 	prod, sum, landed := full.prod, full.sum, full.landed
 	res.Markers, res.Latency = full.markers, full.latency
 	last := time.Now()
-	res.ServiceCPU = serviceCPU()
+	res.ServiceCPU = serviceCPU(svcPIDs)
+	if busy1, err := machineBusy(); err == nil && busyErr == nil {
+		res.MachineBusy = busy1 - busy0
+	}
 	if ev1, err := r.ch.serverEvents(ctx); err == nil && evErr == nil {
 		res.ClickHouseWork = ev1.work(ev0)
 	} else {
@@ -121,9 +126,10 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	if res.Distinct, err = r.ch.distinct(ctx, pl.db); err != nil {
 		return res, err
 	}
-	// The latency markers are events too: they land with the others.
+	// The latency markers are events too: they land with the others, and so
+	// may a marker whose write failed (cut short at the end of the load).
 	want := uint64(res.Sent + res.Markers)
-	res.ZeroLoss = res.Failed == 0 && full.unseen == 0 && res.Landed == want && res.Distinct == want
+	res.ZeroLoss = zeroLoss(res.Failed, full.unseen, full.uncertain, want, res.Landed, res.Distinct)
 	r.log.Info(phase+": landed", "sent", res.Sent, "landed", res.Landed, "distinct", res.Distinct,
 		"per_second", int(res.PerSec), "seconds", fmt.Sprintf("%.1f", res.Seconds))
 
@@ -135,20 +141,30 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 	res.Dropped = int64(em.Sum("veil_enricher_records_total", map[string]string{"outcome": "dropped"}))
 	res.Duplicates = int64(sm.Sum("veil_sink_duplicates_total", nil))
 	res.LagGauges = em.Sum("veil_enricher_consumer_lag", nil) + sm.Sum("veil_sink_consumer_lag", nil)
-	if res.LagEnricher, err = r.admin.lag(ctx, pl.eGroup, t.Raw, r.cfg.Partitions); err != nil {
+	if res.LagEnricher, err = r.admin.lag(ctx, pl.eGroup, t.Raw, r.partitions()); err != nil {
 		return res, err
 	}
-	if res.LagSink, err = r.admin.lag(ctx, pl.sGroup, t.Clean, r.cfg.Partitions); err != nil {
+	if res.LagSink, err = r.admin.lag(ctx, pl.sGroup, t.Clean, r.partitions()); err != nil {
 		return res, err
 	}
 
 	if latency && res.PerSec > 0 {
 		rate := res.PerSec / 2
 		r.log.Info(phase+": latency at half rate", "rate", int(rate), "duration", r.cfg.LatencyDuration)
+		ours0 := r.pipelineCPU(pl, svcPIDs)
+		busy0, busyErr := machineBusy()
 		half, err := r.sendAndLand(ctx, phase+"-producer-half-rate", pl, res.Landed, nil,
 			"--duration", r.cfg.LatencyDuration.String(), "--count", "0", "--rate", strconv.FormatFloat(rate, 'f', 0, 64), "--seed", "2")
 		hr := &LatencyRun{Rate: rate, Seconds: r.cfg.LatencyDuration.Seconds(), Sent: half.sum.Sent,
 			Landed: half.landed - min(half.landed, res.Landed) - uint64(half.markers), Latency: half.latency}
+		if busy1, err := machineBusy(); err == nil && busyErr == nil {
+			ours := r.pipelineCPU(pl, svcPIDs) - ours0
+			if half.prod != nil {
+				ours += half.prod.Usage().CPU // started during the run
+			}
+			hr.MachineBusy = busy1 - busy0
+			hr.OthersCPU = max(0, hr.MachineBusy-ours)
+		}
 		res.HalfRate = hr
 		if err != nil {
 			return res, err
@@ -188,10 +204,12 @@ func (r *run) endToEnd(ctx context.Context, phase string, instances int, latency
 type landing struct {
 	prod    *Proc
 	sum     SimulateSummary
-	landed  uint64    // rows in the event tables at the end, base included
-	markers int64     // latency markers acknowledged by Kafka (they land too)
-	unseen  int       // markers that never became queryable
-	latency Quantiles // of the markers: from Kafka's acknowledgement to a row
+	landed  uint64 // rows in the event tables at the end, base included
+	markers int64  // latency markers acknowledged by Kafka (they land too)
+	unseen  int    // acknowledged markers that never became queryable
+	// uncertain markers: their writes failed, yet may have stored them.
+	uncertain int
+	latency   Quantiles // of the markers: from Kafka's acknowledgement to a row
 }
 
 // sendAndLand runs producer simulate with args, with latency markers written
@@ -280,7 +298,7 @@ func (r *run) sendAndLand(ctx context.Context, name string, pl *pipeline, base u
 		return n >= want, nil
 	})
 	pr.poll(ctx)
-	l.latency, l.unseen = pr.quantiles()
+	l.latency, l.unseen, l.uncertain = pr.quantiles()
 	if err != nil {
 		return l, fmt.Errorf("%w (%d of %d events landed)", err, l.landed-min(l.landed, base), uint64(sum.Sent)+uint64(l.markers))
 	}
@@ -305,4 +323,25 @@ func (r *run) scrapeAll(ctx context.Context, pl *pipeline) (enrichers, sinks Met
 	}
 	sinks, err = merge(pl.sinks)
 	return enrichers, sinks, err
+}
+
+// zeroLoss says whether every event acknowledged by Kafka (want, markers
+// included) landed exactly once: nothing failed, every acknowledged marker
+// was seen, and the rows, all distinct, are want plus at most the markers
+// whose writes failed but which Kafka may have stored all the same.
+func zeroLoss(failed int64, unseen, uncertain int, want, landed, distinct uint64) bool {
+	return failed == 0 && unseen == 0 && landed >= want && landed <= want+uint64(uncertain) && distinct == landed
+}
+
+// pipelineCPU is the CPU seconds pl's enrichers and sinks and the services
+// have used so far.
+func (r *run) pipelineCPU(pl *pipeline, svc map[string][]int) float64 {
+	var total float64
+	for _, p := range pl.procs() {
+		total += p.Usage().CPU
+	}
+	for _, c := range serviceCPU(svc) {
+		total += c
+	}
+	return total
 }

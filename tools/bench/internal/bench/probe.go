@@ -161,12 +161,15 @@ func (p *prober) poll(ctx context.Context) {
 	}
 }
 
-// quantiles returns the latency quantiles of the markers that landed, and how
-// many were written but never seen (lost, or still on their way at the end).
-func (p *prober) quantiles() (Quantiles, int) {
+// quantiles returns the latency quantiles of the markers that landed, how
+// many Kafka acknowledged but were never seen (lost, or still on their way at
+// the end), and how many writes failed: a write cut short (by the end of the
+// load, or a timeout on a busy machine) may still have stored its marker, so
+// those may or may not land.
+func (p *prober) quantiles() (q Quantiles, unseen, uncertain int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return sampleQuantiles(p.seen), len(p.pending) + p.failed
+	return sampleQuantiles(p.seen), len(p.pending), p.failed
 }
 
 // sampleQuantiles are the nearest-rank quantiles of a sample, in seconds.

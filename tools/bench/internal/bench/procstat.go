@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -92,9 +93,45 @@ var services = map[string]func(cmdline string) bool{
 	},
 }
 
+// servicePIDs finds the local processes of Kafka and ClickHouse that the run
+// talks to: those listening on the ports of addrs (service name → host:port).
+// Only these count, not a local cluster's other brokers and servers; a
+// service whose listener is not found (not local, or not ours to see) is
+// left to serviceCPU's command-line match.
+func servicePIDs(addrs map[string]string) map[string][]int {
+	out := map[string][]int{}
+	for name, addr := range addrs {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			continue
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			continue
+		}
+		if pids := listenerPIDs(p); len(pids) > 0 {
+			out[name] = pids
+		}
+	}
+	return out
+}
+
 // serviceCPU returns, per service, the CPU seconds its local processes have
-// used so far; a service with no local process is absent.
-func serviceCPU() map[string]float64 {
+// used so far: the processes pids names, or else every process whose command
+// line services matches; a service with no local process is absent.
+func serviceCPU(pids map[string][]int) map[string]float64 {
+	out := cpuOf(pids)
+	for name, cpu := range matchedCPU() {
+		if _, ok := pids[name]; !ok {
+			out[name] = cpu
+		}
+	}
+	return out
+}
+
+// matchedCPU returns, per service, the CPU seconds of every local process
+// whose command line services matches.
+func matchedCPU() map[string]float64 {
 	out := map[string]float64{}
 	dirs, _ := os.ReadDir("/proc")
 	for _, d := range dirs {
@@ -119,4 +156,88 @@ func serviceCPU() map[string]float64 {
 		}
 	}
 	return out
+}
+
+// listenerPIDs returns the processes with a socket listening on TCP port
+// (IPv4 or IPv6), from /proc/net/tcp* and the processes' descriptors.
+func listenerPIDs(port int) []int {
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			fields := strings.Fields(line)
+			// sl local_address rem_address st ... inode: state 0A is LISTEN.
+			if len(fields) < 10 || fields[3] != "0A" {
+				continue
+			}
+			_, hexPort, ok := strings.Cut(fields[1], ":")
+			if p, err := strconv.ParseInt(hexPort, 16, 32); !ok || err != nil || int(p) != port {
+				continue
+			}
+			inodes["socket:["+fields[9]+"]"] = true
+		}
+	}
+	if len(inodes) == 0 {
+		return nil
+	}
+	var pids []int
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			if link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inodes[link] {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// cpuOf sums the CPU seconds of pids, per service name.
+func cpuOf(pids map[string][]int) map[string]float64 {
+	out := map[string]float64{}
+	for name, ps := range pids {
+		for _, pid := range ps {
+			if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+				if cpu, err := parseStatCPU(stat); err == nil {
+					out[name] += cpu
+				}
+			}
+		}
+	}
+	return out
+}
+
+// machineBusy returns the CPU seconds every core of the machine spent busy so
+// far (everything but idle and iowait), from /proc/stat.
+func machineBusy() (float64, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 6 || fields[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: first line %q", line)
+	}
+	var busy int64
+	for i, f := range fields[1:] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %q: %w", f, err)
+		}
+		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest times are already in user
+			continue
+		}
+		busy += n
+	}
+	return float64(busy) / clockTicks, nil
 }

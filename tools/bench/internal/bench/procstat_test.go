@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -101,7 +102,7 @@ func TestServiceCPUFindsLocalProcessesByCommandLine(t *testing.T) {
 	}
 	for start := time.Now(); time.Since(start) < 50*time.Millisecond; {
 	} // burn a little CPU
-	got := serviceCPU()
+	got := serviceCPU(nil)
 	if _, ok := got["nothing"]; ok {
 		t.Errorf("a service with no process is reported: %v", got)
 	}
@@ -120,5 +121,40 @@ func TestCPUPerEventAddsBinariesAndServices(t *testing.T) {
 	}
 	if _, total := (&EndToEnd{}).CPUPerEvent(); total != 0 {
 		t.Errorf("nothing sent: total %v", total)
+	}
+}
+
+// The processes listening on a port are found, and only they.
+func TestListenerPIDsFindsTheListeningProcess(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	got := listenerPIDs(port)
+	if len(got) != 1 || got[0] != os.Getpid() {
+		t.Errorf("listeners of port %d: %v, want this process %d", port, got, os.Getpid())
+	}
+	cpu := serviceCPU(servicePIDs(map[string]string{"self": ln.Addr().String()}))
+	if _, ok := cpu["self"]; !ok {
+		t.Errorf("serviceCPU by port: %v, want an entry for this process", cpu)
+	}
+	ln.Close()
+	if got := listenerPIDs(port); len(got) != 0 {
+		t.Errorf("a closed listener still found: %v", got)
+	}
+}
+
+func TestMachineBusyGrows(t *testing.T) {
+	a, err := machineBusy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); time.Since(start) < 100*time.Millisecond; {
+	} // burn a little CPU
+	b, err := machineBusy()
+	if err != nil || b <= a {
+		t.Errorf("machine busy %v then %v (%v): want it to grow while this test burns CPU", a, b, err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 type Results struct {
 	Commit     string            `json:"commit"`
 	Modified   bool              `json:"modified"` // the binaries were built from a work tree with changes
+	Command    string            `json:"command"`  // the command line as typed (scripts/bench passes it), else the tool's own
+	Argv       []string          `json:"argv"`     // the tool's own arguments, every flag scripts/bench added
 	Time       time.Time         `json:"time"`
 	RunID      string            `json:"run_id"`
 	GOMAXPROCS int               `json:"gomaxprocs"` // of the bench process
@@ -20,7 +22,8 @@ type Results struct {
 	Baselines  *Baselines        `json:"baselines,omitempty"`
 	Stages     *Stages           `json:"stages,omitempty"`
 	EndToEnd   *EndToEnd         `json:"end_to_end,omitempty"`
-	Scale      *EndToEnd         `json:"scale,omitempty"`
+	Scale      *EndToEnd         `json:"scale,omitempty"` // the curve's point of 2 instances at --partitions
+	Curve      []ScalePoint      `json:"scale_curve,omitempty"`
 	Collector  *CollectorLoad    `json:"collector,omitempty"`
 	Targets    []Verdict         `json:"targets"`
 	Errors     []string          `json:"errors,omitempty"` // phases that failed, and why
@@ -99,11 +102,17 @@ type LatencyRun struct {
 	Sent    int64     `json:"sent"`
 	Landed  uint64    `json:"landed"`
 	Latency Quantiles `json:"event_to_queryable"`
+	// MachineBusy and OthersCPU are the CPU seconds all cores spent busy
+	// during the run, and the part of it that went to anything but the
+	// pipeline's processes, Kafka and ClickHouse: what other work took.
+	MachineBusy float64 `json:"machine_busy_cpu_seconds,omitempty"`
+	OthersCPU   float64 `json:"others_cpu_seconds,omitempty"`
 }
 
 // EndToEnd is the whole pipeline under the producer at full speed.
 type EndToEnd struct {
 	Enrichers       int          `json:"enrichers"`
+	Partitions      int          `json:"partitions"` // of the raw and clean topics
 	Sinks           int          `json:"sinks"`
 	SendSeconds     float64      `json:"send_seconds"` // producer simulate --duration
 	Sent            int64        `json:"sent"`         // acknowledged by Kafka
@@ -130,6 +139,10 @@ type EndToEnd struct {
 	// ServiceCPU is the CPU seconds local Kafka and ClickHouse processes used
 	// from the start of sending until the last event was queryable.
 	ServiceCPU map[string]float64 `json:"service_cpu_seconds,omitempty"`
+	// MachineBusy is the CPU seconds every core of the machine spent busy over
+	// the same span, whoever used them: beside CPUPerEvent it shows what other
+	// work shared the cores.
+	MachineBusy float64 `json:"machine_busy_cpu_seconds,omitempty"`
 	// ClickHouseWork is what the server wrote over the same span.
 	ClickHouseWork *ClickHouseWork `json:"clickhouse_work,omitempty"`
 	// DedupBytes is the disk space of the sinks' dedup indexes once they
@@ -155,6 +168,19 @@ func (w *ClickHouseWork) MergesPerRow() float64 {
 		return 0
 	}
 	return float64(w.MergedRows) / float64(w.WrittenRows)
+}
+
+// OthersCPU is the CPU seconds the machine spent on anything but the run's
+// processes (binaries, Kafka, ClickHouse) over the same span as MachineBusy.
+func (e *EndToEnd) OthersCPU() float64 {
+	ours := 0.0
+	for _, p := range e.Processes {
+		ours += p.CPUSeconds
+	}
+	for _, c := range e.ServiceCPU {
+		ours += c
+	}
+	return max(0, e.MachineBusy-ours)
 }
 
 // CPUPerEvent returns the CPU microseconds each binary and service spent per
@@ -202,8 +228,25 @@ type Verdict struct {
 	Met    bool   `json:"met"`
 }
 
+// ScalePoint is one end-to-end run of the scale curve (--scale).
+type ScalePoint struct {
+	Instances             int          `json:"instances"`               // enrichers, and as many sinks
+	PartitionsPerInstance int          `json:"partitions_per_instance"` // of the raw and of the clean topic
+	PerSec                float64      `json:"per_second"`
+	CPUPerEventUs         float64      `json:"cpu_us_per_event"` // every process, Kafka and ClickHouse included
+	Shares                []ProcReport `json:"cpu_us_per_event_by_process"`
+	ZeroLoss              bool         `json:"zero_loss"`
+	// OthersCPU is the CPU seconds the machine spent on anything but the run's
+	// processes while the point ran, and Seconds how long it ran.
+	OthersCPU float64 `json:"others_cpu_seconds"`
+	Seconds   float64 `json:"seconds"`
+	Err       string  `json:"error,omitempty"`
+}
+
 // The targets.
 const (
+	targetCPUPerEvent   = 20.0      // µs of CPU per event summed over every process, at most
+	targetRewrites      = 1.5       // rows ClickHouse's merges rewrite per row written, at most
 	targetE2ERate       = 100_000.0 // events/s end to end
 	targetEnricherRatio = 0.5       // enricher ns/event over naive goavro's, at most
 	targetSinkRatio     = 0.8       // sink stage rate over raw clickhouse-go insert, at least
@@ -226,6 +269,12 @@ func evaluate(r *Results) []Verdict {
 	if e := r.EndToEnd; e != nil {
 		add("e2e-rate", "≥ "+perSec(targetE2ERate, "ev/s"), perSec(e.PerSec, "ev/s"), e.PerSec >= targetE2ERate)
 		add("zero-loss", "sent = landed", passFail(e.ZeroLoss), e.ZeroLoss)
+		if _, total := e.CPUPerEvent(); total > 0 {
+			add("cpu-per-event", fmt.Sprintf("≤ %.0f µs", targetCPUPerEvent), fmt.Sprintf("%.1f µs", total), total <= targetCPUPerEvent)
+		}
+		if w := e.ClickHouseWork; w != nil && w.WrittenRows > 0 {
+			add("ch-rewrites", fmt.Sprintf("≤ %.1f× per row", targetRewrites), fmt.Sprintf("%.1f×", w.MergesPerRow()), w.MergesPerRow() <= targetRewrites)
+		}
 		if h := e.HalfRate; h != nil && h.Latency.Count > 0 {
 			add("p99-half-rate", fmt.Sprintf("≤ %.0f s", targetP99), seconds(h.Latency.P99), h.Latency.P99 <= targetP99)
 		}
@@ -233,8 +282,10 @@ func evaluate(r *Results) []Verdict {
 			add("rss-"+p.Name, fmt.Sprintf("≤ %d MiB", targetRSS>>20), mib(p.PeakRSS), p.PeakRSS <= targetRSS)
 		}
 	}
-	if e := r.Scale; e != nil {
-		add("scale-zero-loss", "sent = landed", passFail(e.ZeroLoss), e.ZeroLoss)
+	for _, p := range r.Curve {
+		if p.Err == "" {
+			add(fmt.Sprintf("scale-%dx%d-zero-loss", p.Instances, p.PartitionsPerInstance), "sent = landed", passFail(p.ZeroLoss), p.ZeroLoss)
+		}
 	}
 	if c := r.Collector; c != nil && c.PeakRSS > 0 {
 		add("rss-collector", fmt.Sprintf("≤ %d MiB", targetRSS>>20), mib(c.PeakRSS), c.PeakRSS <= targetRSS)

@@ -103,3 +103,26 @@ func TestServerEventsWorkAfterRestart(t *testing.T) {
 		t.Error("merges per row of nothing written is not 0")
 	}
 }
+
+func TestZeroLossAllowsOnlyMarkersWhoseWritesFailed(t *testing.T) {
+	for _, c := range []struct {
+		name                   string
+		failed                 int64
+		unseen, uncertain      int
+		want, landed, distinct uint64
+		ok                     bool
+	}{
+		{"exact", 0, 0, 0, 1000, 1000, 1000, true},
+		{"a failed marker landed", 0, 0, 1, 1000, 1001, 1001, true},
+		{"a failed marker did not land", 0, 0, 1, 1000, 1000, 1000, true},
+		{"one more than the failed markers", 0, 0, 1, 1000, 1002, 1002, false},
+		{"one lost", 0, 0, 1, 1000, 999, 999, false},
+		{"a duplicate", 0, 0, 1, 1000, 1001, 1000, false},
+		{"an acknowledged marker unseen", 0, 1, 0, 1000, 1000, 1000, false},
+		{"events failed", 3, 0, 0, 1000, 1000, 1000, false},
+	} {
+		if got := zeroLoss(c.failed, c.unseen, c.uncertain, c.want, c.landed, c.distinct); got != c.ok {
+			t.Errorf("%s: zeroLoss = %v, want %v", c.name, got, c.ok)
+		}
+	}
+}

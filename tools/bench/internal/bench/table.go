@@ -112,6 +112,10 @@ func Table(r *Results) []Section {
 		out = append(out, sec)
 	}
 
+	if len(r.Curve) > 0 {
+		out = append(out, curveSection(r.Curve, judge))
+	}
+
 	if c := r.Collector; c != nil {
 		s := Section{Title: "COLLECTOR (producer loadgen → producer serve)"}
 		s.Rows = append(s.Rows,
@@ -157,6 +161,10 @@ func e2eSection(title string, e *EndToEnd, nproc int, judge func(Row, string) Ro
 			Row{Name: "half rate p95", Value: seconds(h.Latency.P95)},
 			judge(Row{Name: "half rate p99", Value: seconds(h.Latency.P99), Note: bucketNote(h.Latency)}, prefix+"p99-half-rate"),
 		)
+		if h.MachineBusy > 0 {
+			s.Rows = append(s.Rows, Row{Name: "half rate machine busy", Value: fmt.Sprintf("%.0f cpu s", h.MachineBusy),
+				Note: fmt.Sprintf("all cores during the half-rate run; everything but the run's processes about %.0f s", h.OthersCPU)})
+		}
 	}
 	for _, p := range e.Processes {
 		s.Rows = append(s.Rows, judge(Row{Name: "peak RSS " + p.Name, Value: mib(p.PeakRSS),
@@ -167,17 +175,23 @@ func e2eSection(title string, e *EndToEnd, nproc int, judge func(Row, string) Ro
 		for i, p := range parts {
 			shares[i] = fmt.Sprintf("%s %.1f", p.Name, p.CPUSeconds)
 		}
-		s.Rows = append(s.Rows, Row{Name: "CPU per event", Value: fmt.Sprintf("%.1f µs", total),
-			Note: fmt.Sprintf("%s µs; at this cost %d cores carry %s ev/s", strings.Join(shares, ", "), nproc, count(int64(float64(nproc)*1e6/total)))})
+		s.Rows = append(s.Rows, judge(Row{Name: "CPU per event", Value: fmt.Sprintf("%.1f µs", total),
+			Note: fmt.Sprintf("%s µs; at this cost %d cores carry %s ev/s", strings.Join(shares, ", "), nproc, count(int64(float64(nproc)*1e6/total)))}, prefix+"cpu-per-event"))
+	}
+	if e.MachineBusy > 0 && e.Seconds > 0 {
+		others := e.OthersCPU()
+		s.Rows = append(s.Rows, Row{Name: "machine busy", Value: fmt.Sprintf("%.0f cpu s", e.MachineBusy),
+			Note: fmt.Sprintf("all cores over the %.0f s from the start of sending to the last event queryable (%.0f%% of %d cores); the run's processes %.0f s, everything else on the machine about %.0f s",
+				e.Seconds, 100*e.MachineBusy/(e.Seconds*float64(max(nproc, 1))), nproc, e.MachineBusy-others, others)})
 	}
 	if e.DedupEvents > 0 {
 		s.Rows = append(s.Rows, Row{Name: "sink dedup index on disk", Value: perMillion(e.DedupBytes, e.DedupEvents),
 			Note: fmt.Sprintf("%s holding %s events, the --dedup-dir of every sink once stopped (24 h horizon: nothing expired yet)", mib(e.DedupBytes), count(int64(e.DedupEvents)))})
 	}
 	if w := e.ClickHouseWork; w != nil && w.WrittenRows > 0 {
-		s.Rows = append(s.Rows, Row{Name: "ClickHouse merges", Value: fmt.Sprintf("%.1f× per row", w.MergesPerRow()),
+		s.Rows = append(s.Rows, judge(Row{Name: "ClickHouse merges", Value: fmt.Sprintf("%.1f× per row", w.MergesPerRow()),
 			Note: fmt.Sprintf("%s rows inserted, %s written to new parts (rollups included), %s merged in %.0f s of merge threads",
-				count(int64(w.InsertedRows)), count(int64(w.WrittenRows)), count(int64(w.MergedRows)), w.MergeSeconds)})
+				count(int64(w.InsertedRows)), count(int64(w.WrittenRows)), count(int64(w.MergedRows)), w.MergeSeconds)}, prefix+"ch-rewrites"))
 	}
 	s.Rows = append(s.Rows,
 		Row{Name: "consumer lag at end", Value: fmt.Sprintf("%d + %d", e.LagEnricher, e.LagSink),
@@ -225,6 +239,9 @@ func Render(w io.Writer, r *Results, sections []Section) error {
 	}
 	if len(flags) > 0 {
 		fmt.Fprintf(&b, "flags: %s\n", strings.Join(flags, " "))
+	}
+	if r.Command != "" {
+		fmt.Fprintf(&b, "command: %s\n", r.Command)
 	}
 
 	head := Row{Name: "", Value: "value", Ref: "baseline", Ratio: "ratio", Target: "target", Met: "met", Note: "notes"}

@@ -14,6 +14,7 @@ func sampleResults() *Results {
 	r := &Results{
 		Commit: "0123456789abcdef0123", Time: time.Date(2026, 11, 24, 16, 0, 0, 0, time.UTC), RunID: "bench-1",
 		GOMAXPROCS: 2, NProc: 2, Flags: map[string]string{"partitions": "8", "compression": "lz4"},
+		Command: "scripts/bench --duration 20s --collector=false", Argv: []string{".state/bin/bench", "--duration", "20s"},
 		Baselines: &Baselines{
 			Records: 1000, RecordBytes: 278, KafkaProduce: Throughput{Events: 1000, Seconds: 0.01, PerSec: 100000},
 			KafkaConsume: Throughput{PerSec: 400000}, NaiveAvroNs: 6000, EnricherNs: 2400,
@@ -26,10 +27,17 @@ func sampleResults() *Results {
 		},
 		EndToEnd: &EndToEnd{Enrichers: 1, Sinks: 1, Sent: 1234567, Landed: 1234567, Distinct: 1234567, ZeroLoss: true,
 			PerSec: 42000, Latency: Quantiles{P50: 1, P95: 2, P99: 3, Count: 10},
-			HalfRate:       &LatencyRun{Rate: 21000, Latency: Quantiles{P50: 0.2, P95: 0.9, P99: 2.0, Count: 10}},
-			Processes:      []ProcReport{{Name: "producer", PeakRSS: 250 << 20}, {Name: "enricher", PeakRSS: 90 << 20}},
+			HalfRate: &LatencyRun{Rate: 21000, Latency: Quantiles{P50: 0.2, P95: 0.9, P99: 2.0, Count: 10}},
+			// 24.69 s of CPU over 1,234,567 events: exactly the 20 µs target.
+			Processes:      []ProcReport{{Name: "producer", PeakRSS: 250 << 20, CPUSeconds: 4.69134}, {Name: "enricher", PeakRSS: 90 << 20, CPUSeconds: 10}},
+			ServiceCPU:     map[string]float64{"kafka": 4, "clickhouse": 6},
 			ClickHouseWork: &ClickHouseWork{InsertedRows: 1234567, WrittenRows: 1300000, MergedRows: 3900000, MergeSeconds: 12},
 			DedupBytes:     25 << 20, DedupEvents: 2500000},
+		Curve: []ScalePoint{
+			{Instances: 1, PartitionsPerInstance: 1, PerSec: 40000, CPUPerEventUs: 30, ZeroLoss: true, Shares: []ProcReport{{Name: "sink", CPUSeconds: 9}}},
+			{Instances: 2, PartitionsPerInstance: 4, PerSec: 36000, CPUPerEventUs: 33, ZeroLoss: false},
+			{Instances: 2, PartitionsPerInstance: 2, Err: "sink exited"},
+		},
 	}
 	r.Targets = evaluate(r)
 	return r
@@ -41,13 +49,17 @@ func TestEvaluateJudgesEachTargetAtItsBoundary(t *testing.T) {
 		got[v.Key] = v.Met
 	}
 	want := map[string]bool{
-		"enricher-vs-naive":  true,  // 2400/6000 = 0.4 ≤ 0.5
-		"sink-vs-raw-insert": false, // 0.75 < 0.8
-		"e2e-rate":           false, // 42,000 < 100,000
-		"zero-loss":          true,
-		"p99-half-rate":      true, // exactly 2s is within ≤ 2s
-		"rss-producer":       false,
-		"rss-enricher":       true,
+		"enricher-vs-naive":   true,  // 2400/6000 = 0.4 ≤ 0.5
+		"sink-vs-raw-insert":  false, // 0.75 < 0.8
+		"e2e-rate":            false, // 42,000 < 100,000
+		"zero-loss":           true,
+		"cpu-per-event":       true,  // 24.69134 s / 1,234,567 events = 20 µs, within ≤ 20
+		"ch-rewrites":         false, // 3,900,000 merged of 1,300,000 written: 3.0× > 1.5×
+		"p99-half-rate":       true,  // exactly 2s is within ≤ 2s
+		"scale-1x1-zero-loss": true,
+		"scale-2x4-zero-loss": false, // a failed point has no verdict
+		"rss-producer":        false,
+		"rss-enricher":        true,
 	}
 	for k, w := range want {
 		if m, ok := got[k]; !ok || m != w {
@@ -108,6 +120,12 @@ func TestRenderAlignsEveryColumn(t *testing.T) {
 	}
 	for _, want := range []string{
 		"commit 0123456789ab ",
+		"command: scripts/bench --duration 20s --collector=false",
+		"≤ 20 µs",         // CPU target
+		"≤ 1.5× per row",  // merges target
+		"2 inst × 4 part", // the curve
+		"0.90×",           // its ratio to 1 × 1
+		"failed: sink exited",
 		"1,234,567", // thousands separators
 		"≥ 0.80×",   // sink target
 		"≥ 100,000 ev/s",
@@ -149,7 +167,7 @@ func TestWriteJSONHasTheFiguresAndTheRunsContext(t *testing.T) {
 	if err := json.Unmarshal(data, &got); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, data)
 	}
-	for _, k := range []string{"commit", "time", "gomaxprocs", "nproc", "flags", "baselines", "stages", "end_to_end", "targets"} {
+	for _, k := range []string{"commit", "command", "argv", "scale_curve", "time", "gomaxprocs", "nproc", "flags", "baselines", "stages", "end_to_end", "targets"} {
 		if _, ok := got[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
 		}
