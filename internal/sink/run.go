@@ -91,9 +91,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if cfg.ClickHouse.Cluster != "" {
-		return errClusterRun
-	}
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
 		return err
 	}
@@ -104,7 +101,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err != nil {
 		return err
 	}
-	st, err := chstore.Open(ctx, cfg.ClickHouseOptions(), schemaReg)
+	st, err := openStore(ctx, cfg, schemaReg)
 	if err != nil {
 		return err
 	}
@@ -228,7 +225,7 @@ type sinker struct {
 	cfg     Config
 	cluster stream.Cluster
 	log     *slog.Logger
-	store   *chstore.Store
+	store   store
 	idx     *dedup.Index
 	schemas *schemas.Registry
 	dlq     *kafka.Writer
