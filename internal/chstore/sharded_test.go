@@ -1,8 +1,10 @@
 package chstore_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,5 +178,170 @@ func TestOnClusterShardedRoutesRetriesAndFailsOver(t *testing.T) {
 		if got := count(i, "SELECT count() FROM %s.event_ids_local"); got != 0 {
 			t.Errorf("%s: event_ids holds %d ids after every day was dropped", c.Nodes[i], got)
 		}
+	}
+}
+
+// BenchmarkOnClusterResumeEveryReplica measures what reading the resume
+// points from every replica of the shards costs against reading them from one
+// replica of each shard, as the sink would with a quorum-consistent read, in
+// the same run: 8 partitions, 40,000 rows. It reports both and their ratio.
+//
+//	VEIL_CLUSTER=1 ... go test -run '^$' -bench OnClusterResume ./internal/chstore
+func BenchmarkOnClusterResumeEveryReplica(b *testing.B) {
+	o := testenv.ClickHouseCluster(b)
+	o.Database = testenv.Unique("veil_bench_resume")
+	ctx := context.Background()
+	c, err := chstore.OpenCluster(ctx, o, schemas.MustLoad())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		for _, n := range c.Nodes {
+			if st, err := c.OpenNode(context.Background(), n); err == nil {
+				_ = st.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+st.Database())
+				st.Close()
+			}
+		}
+	}()
+	if _, err := c.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	s, err := c.OpenSharded(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	tb, _ := s.Table("playback")
+	rows := chstore.NewRows(tb)
+	hour := time.Now().UTC().Truncate(time.Hour)
+	for i := range 40000 {
+		if err := rows.Append(playbackRecord(tb, hour, i, map[string]string{"event_id": fmt.Sprint("e", i)}), i%8, int64(i/8)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Insert(ctx, rows); err != nil {
+		b.Fatal(err)
+	}
+	var one []*chstore.Store
+	for shard := 1; shard <= c.Shards(); shard++ {
+		st, err := c.OpenShard(ctx, shard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		one = append(one, st)
+	}
+	parts := []int{0, 1, 2, 3, 4, 5, 6, 7}
+	var tOne, tAll time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		for i, st := range one {
+			var mine []int
+			for _, p := range parts {
+				if c.ShardOf(p) == i+1 {
+					mine = append(mine, p)
+				}
+			}
+			if _, err := st.Resume(ctx, mine...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tOne += time.Since(start)
+		start = time.Now()
+		if _, err := s.Resume(ctx, parts...); err != nil {
+			b.Fatal(err)
+		}
+		tAll += time.Since(start)
+	}
+	b.ReportMetric(float64(tOne.Microseconds())/float64(b.N), "µs/one-replica")
+	b.ReportMetric(float64(tAll.Microseconds())/float64(b.N), "µs/every-replica")
+	b.ReportMetric(float64(tAll)/float64(tOne), "ratio")
+}
+
+// TestOnClusterRetentionDropsOldMonthsOnEveryShard: `sink retention` on a
+// cluster lists the expired months of every shard's local tables and their
+// rollups, and drops them on every replica (through the replica that leads
+// each table), keeping the recent months; run again, it drops nothing.
+func TestOnClusterRetentionDropsOldMonthsOnEveryShard(t *testing.T) {
+	o := testenv.ClickHouseCluster(t)
+	o.Database = testenv.Unique("veil_retention_cluster")
+	ctx := context.Background()
+	c, err := chstore.OpenCluster(ctx, o, schemas.MustLoad())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*chstore.Store
+	for _, n := range c.Nodes {
+		st, err := c.OpenNode(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, st)
+	}
+	t.Cleanup(func() {
+		for _, st := range nodes {
+			_ = st.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+st.Database())
+			st.Close()
+		}
+	})
+	if _, err := c.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.OpenSharded(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tb, _ := s.Table("playback")
+	now := time.Now().UTC()
+	mid := time.Date(now.Year(), now.Month(), 15, 12, 0, 0, 0, time.UTC)
+	rows := chstore.NewRows(tb)
+	for p := range 4 {
+		for i, at := range []time.Time{mid.AddDate(0, -14, 0), mid.AddDate(0, -13, 0), mid} {
+			if err := rows.Append(playbackRecord(tb, at, p*10+i, map[string]string{"event_id": fmt.Sprintf("p%d-%d", p, i), "playback_event": "start"}), p, int64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Insert(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := chstore.Retain(ctx, o, 12, true, now, &out); err != nil {
+		t.Fatal(err)
+	}
+	// Per shard: two months of playback_local and of its two rollups' inner tables.
+	if n := strings.Count(out.String(), "would drop\t"); n != 2*2*3 {
+		t.Errorf("dry run lists %d partitions, want 12 (2 shards × 2 months × the table and its 2 rollups):\n%s", n, out.String())
+	}
+	out.Reset()
+	if err := chstore.Retain(ctx, o, 12, false, now, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if n := strings.Count(out.String(), "dropped\t"); n != 12 {
+		t.Errorf("retention dropped %d partitions, want 12:\n%s", n, out.String())
+	}
+	for i, st := range nodes {
+		for _, tbl := range []string{"playback_local", ".inner.playback_daily_local"} {
+			if err := st.Conn().Exec(ctx, fmt.Sprintf("SYSTEM SYNC REPLICA `%s`.`%s`", st.Database(), tbl)); err != nil {
+				t.Fatalf("sync %s on %s: %v", tbl, c.Nodes[i], err)
+			}
+		}
+		var total, old, rollupOld uint64
+		q := fmt.Sprintf("SELECT count(), countIf(event_hour < toDateTime('%s')) FROM %s.playback_local", mid.AddDate(0, -1, 0).Format("2006-01-02 15:04:05"), st.Database())
+		if err := st.Conn().QueryRow(ctx, q).Scan(&total, &old); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Conn().QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.playback_daily_local WHERE day < toDate('%s')", st.Database(), mid.AddDate(0, -1, 0).Format("2006-01-02"))).Scan(&rollupOld); err != nil {
+			t.Fatal(err)
+		}
+		if total != 2 || old != 0 || rollupOld != 0 {
+			t.Errorf("%s after retention: %d rows, %d of them old, %d old rollup rows; want the 2 recent rows of its shard only", c.Nodes[i], total, old, rollupOld)
+		}
+	}
+	out.Reset()
+	if err := chstore.Retain(ctx, o, 12, false, now, &out); err != nil || strings.Count(out.String(), "dropped\t") != 0 {
+		t.Errorf("retention again: %v\n%s", err, out.String())
 	}
 }
