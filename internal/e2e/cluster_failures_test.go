@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/internal/testenv"
 )
@@ -38,6 +40,12 @@ type clusterPipeline struct {
 	sinks     []*process
 	n         int    // processes started, for their log files
 	total     uint64 // events the collector acknowledged
+	// rollupGap is how many events the playback rollup lacks: a ClickHouse
+	// server killed between a block's table part and its views' parts keeps
+	// the part and loses the views' (the window the README's Architecture
+	// section names), and replicated deduplication then refuses the retried
+	// block, views included. Only a phase that kills a server may open it.
+	rollupGap uint64
 }
 
 func newClusterPipeline(t *testing.T) *clusterPipeline {
@@ -184,7 +192,12 @@ func post(client *http.Client, url, body string) (int, error) {
 // phase runs load while during does its damage, then stops the load and
 // checks, through the Distributed tables, that every acknowledged event is
 // stored exactly once and the rollup agrees with its table.
-func (p *clusterPipeline) phase(name string, during func()) {
+func (p *clusterPipeline) phase(name string, during func()) { p.phaseGap(name, false, during) }
+
+// phaseGap is phase; with mayGap the rollup may lose the events of the blocks
+// a killed server was writing, never count more than its table, and the next
+// phases check it loses nothing more.
+func (p *clusterPipeline) phaseGap(name string, mayGap bool, during func()) {
 	t := p.h.t
 	t.Helper()
 	stop := make(chan struct{})
@@ -193,12 +206,12 @@ func (p *clusterPipeline) phase(name string, during func()) {
 	close(stop)
 	n := uint64(<-acked)
 	p.total += n
-	p.expectStored(name)
+	p.expectStored(name, mayGap)
 }
 
 // expectStored waits until the Distributed tables count every event the
 // collector acknowledged so far, then checks each is there once.
-func (p *clusterPipeline) expectStored(name string) {
+func (p *clusterPipeline) expectStored(name string, mayGap bool) {
 	t := p.h.t
 	t.Helper()
 	all := strings.ReplaceAll(p.h.allEvents(), "{db}.", "DB.")
@@ -223,8 +236,15 @@ func (p *clusterPipeline) expectStored(name string) {
 	if got := p.d.count(t, last, "SELECT uniqExact(event_id) FROM "+all); got != p.total {
 		t.Errorf("%s: uniqExact(event_id) = %d, want the %d acknowledged", name, got, p.total)
 	}
-	if r, c := p.d.count(t, last, "SELECT sum(events) FROM DB.playback_daily"), p.d.count(t, last, "SELECT count() FROM DB.playback"); r != c {
-		t.Errorf("%s: the playback_daily rollup counts %d events, the playback table %d", name, r, c)
+	r, c := p.d.count(t, last, "SELECT sum(events) FROM DB.playback_daily"), p.d.count(t, last, "SELECT count() FROM DB.playback")
+	switch {
+	case r > c:
+		t.Errorf("%s: the playback_daily rollup counts %d events, more than the %d of the playback table", name, r, c)
+	case mayGap && c-r > p.rollupGap:
+		t.Logf("%s: the rollup lacks %d events of blocks the killed server was writing", name, c-r-p.rollupGap)
+		p.rollupGap = c - r
+	case c-r != p.rollupGap:
+		t.Errorf("%s: the playback_daily rollup counts %d events, the playback table %d (a gap of %d, want %d)", name, r, c, c-r, p.rollupGap)
 	}
 	t.Logf("%s: %d events acknowledged so far, each stored once", name, p.total)
 }
@@ -269,7 +289,11 @@ func leaderOf(t *testing.T, c stream.Cluster, topic string) string {
 //   - the broker leading partition 0 of the raw and clean topics is killed
 //     with SIGKILL, then restarted;
 //   - the first replica of shard 1, where the sinks insert that shard's rows,
-//     is killed with SIGKILL, then restarted.
+//     is killed with SIGKILL, then restarted; meanwhile the other replica of
+//     the shard takes the sinks' inserts. Here alone the rollup may lose the
+//     blocks the server was writing when it died (the window between a part
+//     and its views' parts that the README names): it must never count more
+//     than its table, and from the next phase on it must lose nothing more.
 func TestOnClusterPipelineSurvivesFailuresUnderLoad(t *testing.T) {
 	p := newClusterPipeline(t)
 	p.startEnricher()
@@ -304,11 +328,22 @@ func TestOnClusterPipelineSurvivesFailuresUnderLoad(t *testing.T) {
 		time.Sleep(5 * time.Second)
 	})
 
-	p.phase("kill -9 a ClickHouse replica", func() {
+	p.phaseGap("kill -9 a ClickHouse replica", true, func() {
 		time.Sleep(3 * time.Second)
+		other := slices.IndexFunc(p.d.c.Nodes, func(n chstore.Node) bool { return n.Shard == 1 && n.Replica == 2 })
 		clusterScript(t, "kill", "ch1")
-		time.Sleep(10 * time.Second)
+		// With ch1 gone, shard 1's rows reach ch2 only if the sinks insert
+		// there: nothing replicates from a dead server.
+		before := p.d.count(t, other, "SELECT count() FROM DB.playback_local")
+		testenv.Eventually(t, time.Minute, "the sinks insert shard 1's rows into ch2 while ch1 is down", func() (bool, string) {
+			n := p.d.count(t, other, "SELECT count() FROM DB.playback_local")
+			return n > before, fmt.Sprintf("%d rows, %d when ch1 went down", n, before)
+		})
+		time.Sleep(5 * time.Second)
 		clusterScript(t, "restart", "ch1")
 		time.Sleep(5 * time.Second)
 	})
+
+	// Back to two replicas: every new event reaches the rollup again.
+	p.phase("after the replica returned", func() { time.Sleep(8 * time.Second) })
 }

@@ -58,7 +58,10 @@
 // a replica does not answer, the others are read only once system.replicas
 // shows they fetched every part of their replication log; until then the
 // partition waits (its feeder retries) rather than resume from a point that
-// may be too low. Caveats on 18.16: a block is remembered for deduplication
+// may be too low. The window of one server stays: a replica killed between a
+// block's table part and its views' parts leaves the views (rollups,
+// event_ids) without that block, and the retry on the other replica is
+// refused as a duplicate, views included. Caveats on 18.16: a block is remembered for deduplication
 // among the last 100 blocks of its table per shard (replicated_deduplication_window);
 // the days of event_ids are dropped on the replica that leads the table of
 // each shard, by every sink (idempotent), and `sink retention` drops each
