@@ -231,36 +231,38 @@ func replicated(st, db, local string) (string, error) {
 // matchingParen returns the index of the parenthesis closing the one at open,
 // skipping quoted strings, or -1.
 func matchingParen(s string, open int) int {
-	depth := 0
-	var quote byte
-	for i := open; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == '\\' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"' || c == '`':
-			quote = c
-		case c == '(':
-			depth++
-		case c == ')':
-			if depth--; depth == 0 {
-				return i
-			}
+	end := -1
+	walkTopLevel(s, open, func(i, depth int) bool {
+		if s[i] == ')' && depth == 0 {
+			end = i
+			return false
 		}
-	}
-	return -1
+		return true
+	})
+	return end
 }
 
 // splitTopLevel splits s at sep outside parentheses and quotes.
 func splitTopLevel(s string, sep byte) []string {
 	var out []string
-	depth, start := 0, 0
+	start := 0
+	walkTopLevel(s, 0, func(i, depth int) bool {
+		if s[i] == sep && depth == 0 {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+		return true
+	})
+	return append(out, s[start:])
+}
+
+// walkTopLevel calls at for each byte of s from start on that is outside
+// quoted strings (' " `, with backslash escapes), with the depth of
+// parentheses after it (counted from start), until at returns false.
+func walkTopLevel(s string, start int, at func(i, depth int) bool) {
+	depth := 0
 	var quote byte
-	for i := 0; i < len(s); i++ {
+	for i := start; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case quote != 0:
@@ -269,18 +271,19 @@ func splitTopLevel(s string, sep byte) []string {
 			} else if c == quote {
 				quote = 0
 			}
+			continue
 		case c == '\'' || c == '"' || c == '`':
 			quote = c
+			continue
 		case c == '(':
 			depth++
 		case c == ')':
 			depth--
-		case c == sep && depth == 0:
-			out = append(out, s[start:i])
-			start = i + 1
+		}
+		if !at(i, depth) {
+			return
 		}
 	}
-	return append(out, s[start:])
 }
 
 func firstWords(s string, n int) string {

@@ -26,9 +26,8 @@ type Rows struct {
 // NewRows returns an empty buffer for t.
 func NewRows(t *Table) *Rows {
 	r := &Rows{t: t}
-	for _, f := range t.Schema.Fields {
-		k := fieldKind(f.Type)
-		r.kinds = append(r.kinds, k)
+	for i := range t.Schema.Fields {
+		r.kinds = append(r.kinds, t.Schema.Type(i))
 		r.strs = append(r.strs, nil)
 		r.times = append(r.times, nil)
 	}
@@ -47,40 +46,6 @@ func (r *Rows) Reset() {
 	}
 	r.parts, r.offs, r.months = r.parts[:0], r.offs[:0], r.months[:0]
 	r.insertedAt = time.Time{}
-}
-
-// Append adds one clean record (goavro native form) read from partition/offset. It
-// checks every field first, so a bad record leaves the buffer unchanged.
-func (r *Rows) Append(rec map[string]any, partition int, offset int64) error {
-	var month uint32
-	for i, f := range r.t.Schema.Fields {
-		switch r.kinds[i] {
-		case kindString:
-			if _, ok := rec[f.Name].(string); !ok {
-				return fmt.Errorf("field %s: want string, got %T", f.Name, rec[f.Name])
-			}
-		case kindTime:
-			ts, ok := rec[f.Name].(time.Time)
-			if !ok {
-				return fmt.Errorf("field %s: want timestamp, got %T", f.Name, rec[f.Name])
-			}
-			if f.Name == r.t.TimeCol {
-				month = Month(ts)
-			}
-		}
-	}
-	for i, f := range r.t.Schema.Fields {
-		switch r.kinds[i] {
-		case kindString:
-			r.strs[i] = append(r.strs[i], rec[f.Name].(string))
-		case kindTime:
-			r.times[i] = append(r.times[i], rec[f.Name].(time.Time))
-		}
-	}
-	r.parts = append(r.parts, uint32(partition))
-	r.offs = append(r.offs, uint64(offset))
-	r.months = append(r.months, month)
-	return nil
 }
 
 // AppendFlat adds one clean record in the flat form (schemas.Schema.DecodeFlat)

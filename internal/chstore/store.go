@@ -2,7 +2,6 @@ package chstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"strconv"
@@ -200,8 +199,8 @@ func newTable(db string, clean *schemas.Schema) (*Table, error) {
 
 func newTableNamed(db, name string, clean *schemas.Schema) (*Table, error) {
 	t := &Table{Name: db + "." + name, Schema: clean}
-	for _, f := range clean.Fields {
-		switch fieldKind(f.Type) {
+	for i, f := range clean.Fields {
+		switch clean.Type(i) {
 		case kindString:
 		case kindTime:
 			if t.TimeCol == "" {
@@ -220,31 +219,15 @@ func newTableNamed(db, name string, clean *schemas.Schema) (*Table, error) {
 	return t, nil
 }
 
-type colKind int
+// colKind is the type of a column's field; the schemas package reads the
+// types. A column is a String or a DateTime: newTableNamed refuses a clean
+// field of any other type.
+type colKind = schemas.FieldType
 
 const (
-	kindOther colKind = iota
-	kindString
-	kindTime
+	kindString = schemas.TString
+	kindTime   = schemas.TTimestamp // DateTime, to the second
 )
-
-func fieldKind(raw json.RawMessage) colKind {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		if s == "string" {
-			return kindString
-		}
-		return kindOther
-	}
-	var obj struct {
-		Type        string `json:"type"`
-		LogicalType string `json:"logicalType"`
-	}
-	if json.Unmarshal(raw, &obj) == nil && obj.Type == "long" && obj.LogicalType == "timestamp-millis" {
-		return kindTime
-	}
-	return kindOther
-}
 
 // ResumeKey identifies what one Kafka partition contributed to one INSERT
 // part: a table's month.

@@ -286,7 +286,11 @@ func load(t *testing.T, any *chstore.Store, recs []map[string]any, storeOf func(
 			r = chstore.NewRows(tb)
 			rows[st] = r
 		}
-		if err := r.Append(rec, i%4, int64(i)); err != nil {
+		flat, err := r.Table().Schema.ToFlat(rec)
+		if err == nil {
+			err = r.AppendFlat(flat, i%4, int64(i))
+		}
+		if err != nil {
 			t.Fatalf("record %d: %v", i, err)
 		}
 		if r.Len() == 5000 {

@@ -60,7 +60,11 @@ func TestAnalystQueriesReturnTheFiguresOfTheLoadedEvents(t *testing.T) {
 	// Several inserts, so the rollups start with unmerged rows of the same key.
 	rows := chstore.NewRows(tb)
 	for i, rec := range recs {
-		if err := rows.Append(rec, i%4, int64(i)); err != nil {
+		flat, err := tb.Schema.ToFlat(rec)
+		if err == nil {
+			err = rows.AppendFlat(flat, i%4, int64(i))
+		}
+		if err != nil {
 			t.Fatalf("record %d: %v", i, err)
 		}
 		if rows.Len() == 5000 || i == len(recs)-1 {

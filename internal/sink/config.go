@@ -60,13 +60,7 @@ func (c *Config) ClickHouseOptions() chstore.Options {
 
 // Validate names the first bad field.
 func (c *Config) Validate() error {
-	if err := c.Kafka.Validate(); err != nil {
-		return err
-	}
-	if c.Group == "" {
-		return fmt.Errorf("--group must not be empty")
-	}
-	if err := c.Batch.Validate(); err != nil {
+	if err := stream.ValidateConsumer(&c.Kafka, c.Group, c.Batch); err != nil {
 		return err
 	}
 	switch {

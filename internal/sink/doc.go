@@ -1,14 +1,17 @@
 // Package sink loads clean events from the clean topic into ClickHouse.
 //
-// Instances share the clean topic's partitions through a Kafka consumer group. Each
-// assigned partition has its own reader (a feeder), and one loader per instance
-// gathers the records of all of them into batches sized by records and by time.
-// A batch becomes one columnar INSERT per table, however many partitions it spans,
-// and each partition's offset is committed to Kafka only after ClickHouse
-// acknowledged every insert of the batch. While ClickHouse fails, the insert is
-// retried with backoff and nothing more is read, so memory stays bounded: one
-// batch (--batch-records), the feeders' channel (4,096 records), and per partition
-// a reader queue (1,000 records) and one fetch (4 MiB).
+// Instances share the clean topic's partitions through a Kafka consumer group,
+// read through stream's batch source in its assigned-partitions mode
+// (stream.NewAssigned): each partition a generation assigns this instance is
+// prepared first (its resume points read from ClickHouse, its dedup index caught
+// up) and then read from the offset the group committed, and one loader gathers
+// the records of all of them into batches sized by records and by time. A batch
+// becomes one columnar INSERT per table, however many partitions it spans, and
+// each partition's offset is committed to Kafka only after ClickHouse
+// acknowledged every insert of the batch and the dedup index took its ids. While
+// ClickHouse fails, the insert is retried with backoff and nothing more is read,
+// so memory stays bounded: one batch (--batch-records), the source's feed (4,096
+// records), and per partition a reader queue (1,000 records) and one fetch (4 MiB).
 // TestSinkMemoryStaysBoundedWhileClickHouseIsDown measures it. `sink run` sets
 // GOGC=50 unless the environment sets GOGC, for a lower peak at full rate.
 //

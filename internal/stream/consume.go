@@ -53,6 +53,18 @@ func (b Batching) Validate() error {
 	return nil
 }
 
+// ValidateConsumer names the first bad setting a stage consuming a topic as
+// group has in common with the others: Kafka's, --group's, the batch bounds'.
+func ValidateConsumer(k *Kafka, group string, b Batching) error {
+	if err := k.Validate(); err != nil {
+		return err
+	}
+	if group == "" {
+		return fmt.Errorf("--group must not be empty")
+	}
+	return b.Validate()
+}
+
 // Handler processes one batch. It returns nil only when every record has been
 // written downstream (or dead-lettered) and acknowledged; it must be safe to call
 // again with the same batch.
@@ -82,8 +94,7 @@ func Consume(ctx context.Context, src *Source, log *slog.Logger, handle Handler)
 		}
 		// From here the batch is finished even if shutdown begins or its
 		// partitions are taken away: either starts the drain.
-		life, endLife := either(ctx, b.Context())
-		work, cancelWork := DrainContextFor(life, drain)
+		work, cancelWork := b.WorkContext(ctx, drain)
 		err = Retry(work, log, func() error { return handle(work, b.Messages) })
 		if err == nil {
 			if cerr := b.Ack(work); cerr != nil {
@@ -91,7 +102,6 @@ func Consume(ctx context.Context, src *Source, log *slog.Logger, handle Handler)
 			}
 		}
 		cancelWork()
-		endLife()
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return fmt.Errorf("stream: shutdown left a batch of %d records unhandled and uncommitted (it will be delivered again): %w", len(b.Messages), err)

@@ -97,6 +97,16 @@ func (b *Batch) Ack(ctx context.Context) error {
 	return b.ack(ctx, b.Messages)
 }
 
+// WorkContext returns the context to handle b under, with ctx the consumer's
+// own: it lives on when ctx ends (shutdown) or b's Context does (its partitions
+// taken away), and ends drain later (DrainContextFor: no retry once either
+// ended; a drain of 0 is DrainTimeout). Call the CancelFunc once b was handled.
+func (b *Batch) WorkContext(ctx context.Context, drain time.Duration) (context.Context, context.CancelFunc) {
+	life, endLife := either(ctx, b.Context())
+	work, cancelWork := DrainContextFor(life, drain)
+	return work, func() { cancelWork(); endLife() }
+}
+
 // Next returns the next batch. It first takes back the batch returned before.
 // It waits for the first record as long as ctx allows (at most Batching.Idle,
 // when set: then ErrIdle): it returns ctx's error when ctx ends first, and
