@@ -3,6 +3,7 @@ package chstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -23,8 +24,8 @@ type StoredID struct {
 // until fn returns an error. It reads a range of event_ids' primary key and
 // streams the rows: memory stays one block of the result, however many.
 func (s *Store) StoredIDs(ctx context.Context, partition int, after int64, since time.Time, fn func(StoredID) error) error {
-	q := fmt.Sprintf("SELECT kafka_offset, event_id, inserted_hour FROM %s.event_ids WHERE kafka_partition = %d AND inserted_hour >= toStartOfHour(toDateTime(%d))",
-		s.db, partition, since.Unix())
+	q := fmt.Sprintf("SELECT kafka_offset, event_id, inserted_hour FROM %s WHERE kafka_partition = %d AND inserted_hour >= toStartOfHour(toDateTime(%d))",
+		s.TableName("event_ids"), partition, since.Unix())
 	if after >= 0 {
 		q += fmt.Sprintf(" AND kafka_offset > %d", after)
 	}
@@ -53,7 +54,7 @@ func (s *Store) StoredIDs(ctx context.Context, partition int, after int64, since
 // HasStoredID reports whether event_ids holds the record at offset of partition.
 func (s *Store) HasStoredID(ctx context.Context, partition int, offset int64) (bool, error) {
 	var n uint64
-	q := fmt.Sprintf("SELECT count() FROM %s.event_ids WHERE kafka_partition = %d AND kafka_offset = %d", s.db, partition, offset)
+	q := fmt.Sprintf("SELECT count() FROM %s WHERE kafka_partition = %d AND kafka_offset = %d", s.TableName("event_ids"), partition, offset)
 	if err := s.conn.QueryRow(ctx, q).Scan(&n); err != nil {
 		return false, fmt.Errorf("chstore: stored id at offset %d of partition %d: %w", offset, partition, err)
 	}
@@ -66,7 +67,8 @@ func (s *Store) HasStoredID(ctx context.Context, partition int, offset int64) (b
 // no row inserted after cutoff goes with it. It is idempotent, and safe to run
 // from several sinks at once.
 func (s *Store) DropStoredIDsBefore(ctx context.Context, cutoff time.Time) ([]uint32, error) {
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = 'event_ids' AND active", s.db)
+	ids := strings.TrimPrefix(s.TableName("event_ids"), s.db+".") // event_ids_local on a cluster's server
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active", s.db, ids)
 	if err != nil {
 		return nil, fmt.Errorf("chstore: days of %s.event_ids: %w", s.db, err)
 	}
@@ -93,7 +95,7 @@ func (s *Store) DropStoredIDsBefore(ctx context.Context, cutoff time.Time) ([]ui
 	}
 	var done []uint32
 	for _, d := range days {
-		if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.event_ids DROP PARTITION %d", quoteIdent(s.db), d)); err != nil {
+		if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION %d", quoteIdent(s.db), quoteIdent(ids), d)); err != nil {
 			return done, fmt.Errorf("chstore: drop day %d of %s.event_ids: %w", d, s.db, err)
 		}
 		done = append(done, d)

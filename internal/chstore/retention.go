@@ -148,17 +148,19 @@ func quoteIdent(name string) string {
 
 // Retain is what `sink retention` does: it connects with o, drops the month
 // partitions older than months (with dryRun, only lists them) and writes one
-// line per partition to w, then a summary line.
+// line per partition to w, then a summary line. With o.Cluster, it does so on
+// every shard's local tables (Cluster.DropExpired).
 func Retain(ctx context.Context, o Options, months int, dryRun bool, now time.Time, w io.Writer) error {
-	if o.Cluster != "" {
-		// Each shard's local tables would need it, on the replica that leads
-		// them: ClickHouse 18.16 forwards DROP PARTITION from the others to the
-		// leader without a password, which the administrator has.
-		return fmt.Errorf("chstore: retention of cluster %s: not supported yet; drop each shard's month partitions of the local tables on the replica system.replicas says leads them", o.Cluster)
-	}
 	reg, err := schemas.Load()
 	if err != nil {
 		return err
+	}
+	if o.Cluster != "" {
+		c, err := OpenCluster(ctx, o, reg)
+		if err != nil {
+			return err
+		}
+		return retainCluster(ctx, c, months, dryRun, now, w)
 	}
 	st, err := Open(ctx, o, reg)
 	if err != nil {

@@ -18,6 +18,9 @@ type Rows struct {
 	parts  []uint32
 	offs   []uint64
 	months []uint32
+	// insertedAt is the hour a Sharded store sends as inserted_at, kept for
+	// every attempt of the same rows until Reset (Sharded.Insert).
+	insertedAt time.Time
 }
 
 // NewRows returns an empty buffer for t.
@@ -42,6 +45,7 @@ func (r *Rows) Reset() {
 		r.times[i] = r.times[i][:0]
 	}
 	r.parts, r.offs, r.months = r.parts[:0], r.offs[:0], r.months[:0]
+	r.insertedAt = time.Time{}
 }
 
 // AppendFlat adds one clean record in the flat form (schemas.Schema.DecodeFlat)

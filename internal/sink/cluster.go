@@ -2,15 +2,45 @@ package sink
 
 import (
 	"context"
-	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/schemas"
 )
 
-// errClusterRun: sink run does not write to a cluster's shards yet.
-var errClusterRun = errors.New("--clickhouse-cluster: sink run writes to one server only for now (sink migrate creates a cluster's tables)")
+// store is what the sink writes through: a *chstore.Store of one server, or
+// with --clickhouse-cluster a *chstore.Sharded that routes each Kafka
+// partition to the local tables of its shard (chstore.Cluster.ShardOf).
+type store interface {
+	Table(kind string) (*chstore.Table, bool)
+	Resume(ctx context.Context, partitions ...int) (map[chstore.ResumeKey]int64, error)
+	Insert(ctx context.Context, rs *chstore.Rows) error
+	StoredIDs(ctx context.Context, partition int, after int64, since time.Time, fn func(chstore.StoredID) error) error
+	HasStoredID(ctx context.Context, partition int, offset int64) (bool, error)
+	DropStoredIDsBefore(ctx context.Context, cutoff time.Time) ([]uint32, error)
+	Ping(ctx context.Context) error
+	Database() string
+	Version() string
+	Close() error
+}
+
+var (
+	_ store = (*chstore.Store)(nil)
+	_ store = (*chstore.Sharded)(nil)
+)
+
+// openStore connects to the server, or to the servers of the cluster.
+func openStore(ctx context.Context, cfg Config, reg *schemas.Registry) (store, error) {
+	if cfg.ClickHouse.Cluster == "" {
+		return chstore.Open(ctx, cfg.ClickHouseOptions(), reg)
+	}
+	c, err := chstore.OpenCluster(ctx, cfg.ClickHouseOptions(), reg)
+	if err != nil {
+		return nil, err
+	}
+	return c.OpenSharded(ctx)
+}
 
 // migrateCluster applies the migrations to every server of the cluster
 // (chstore.Cluster.Migrate) and logs what each server got.

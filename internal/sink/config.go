@@ -39,7 +39,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", time.Second, "how long a batch waits to fill after its first record")
 	fs.DurationVar(&c.Batch.Drain, "drain-timeout", stream.DrainTimeout, "after a signal, how long the batch in hand may take to finish (no retries); what does not finish stays uncommitted and is processed again by the next run")
 	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address; with --clickhouse-cluster, one or more of its servers, comma-separated")
-	fs.StringVar(&c.ClickHouse.Cluster, "clickhouse-cluster", "", "a cluster of the servers' <remote_servers> to migrate: replicated tables on every shard, Distributed tables over them (empty: one server)")
+	fs.StringVar(&c.ClickHouse.Cluster, "clickhouse-cluster", "", "a cluster of the servers' <remote_servers>: migrate creates replicated tables on every shard and Distributed tables over them, run writes each partition to its shard's replicas (empty: one server)")
 	fs.StringVar(&c.ClickHouse.Database, "clickhouse-db", "veil", "ClickHouse database")
 	fs.StringVar(&c.ClickHouse.User, "clickhouse-user", "default", "ClickHouse user (scripts/clickhouse's veil_sink may write only its database)")
 	config.SecretVar(fs, &c.ClickHousePassword, "clickhouse-password-file", "VEIL_CLICKHOUSE_PASSWORD", "file holding the ClickHouse user's password")

@@ -49,6 +49,27 @@
 // block that spans two months or its materialized views (event_ids among them);
 // the README discusses it.
 //
+// On a cluster (--clickhouse-cluster) the guarantee is the same, per shard.
+// Each partition's rows go to the local tables of one shard (chstore.Cluster.ShardOf,
+// through chstore.Sharded), so a partition's resume points and ids live in one
+// replica set. An INSERT goes to one replica; when it fails, the same block,
+// byte for byte (inserted_at is sent, not left to the server's DEFAULT), goes
+// to the next replica, and replicated block deduplication stores it once
+// whichever replica had taken it. Resume points and the event_ids catch-up are
+// read from every replica of the shard, taking the highest offset and every
+// id, since an acknowledged block is at least on the replica that took it. When
+// a replica does not answer, the others are read only once system.replicas
+// shows they fetched every part of their replication log; until then the
+// partition waits (its feeder retries) rather than resume from a point that
+// may be too low. The window of one server stays: a replica killed between a
+// block's table part and its views' parts leaves the views (rollups,
+// event_ids) without that block, and the retry on the other replica is
+// refused as a duplicate, views included. Caveats on 18.16: a block is remembered for deduplication
+// among the last 100 blocks of its table per shard (replicated_deduplication_window);
+// the days of event_ids are dropped on the replica that leads the table of
+// each shard, by every sink (idempotent), and `sink retention` drops each
+// shard's expired months the same way (chstore.Cluster.DropExpired).
+//
 // Records that cannot be decoded or do not fit their table go to the dead-letter
 // topic with headers and never block the partition.
 package sink

@@ -9,7 +9,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/internal/dedup"
 	"github.com/veiltelemetry/veil/internal/obs"
 	"github.com/veiltelemetry/veil/internal/stream"
@@ -28,9 +27,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg obs.Registry) er
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if cfg.ClickHouse.Cluster != "" {
-		return errClusterRun
-	}
 	if err := cfg.Kafka.Ensure(ctx); err != nil {
 		return err
 	}
@@ -41,7 +37,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg obs.Registry) er
 	if err != nil {
 		return err
 	}
-	st, err := chstore.Open(ctx, cfg.ClickHouseOptions(), schemaReg)
+	st, err := openStore(ctx, cfg, schemaReg)
 	if err != nil {
 		return err
 	}
@@ -117,7 +113,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg obs.Registry) er
 type sinker struct {
 	cfg      Config
 	log      *slog.Logger
-	store    *chstore.Store
+	store    store // a server, or the shards of a cluster (cluster.go)
 	idx      *dedup.Index
 	schemas  *schemas.Registry
 	dlq      *kafka.Writer

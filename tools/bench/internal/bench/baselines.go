@@ -40,7 +40,7 @@ func (r *run) baselines(ctx context.Context) (*Baselines, error) {
 
 	topic := r.cfg.TopicPrefix + ".baseline"
 	r.topics = append(r.topics, topic)
-	if err := stream.EnsureTopics(ctx, r.cluster, []stream.Topic{{Name: topic, Partitions: r.cfg.Partitions, Retention: time.Hour}}); err != nil {
+	if err := stream.EnsureTopics(ctx, r.cluster, r.cfg.Replication.Apply([]stream.Topic{{Name: topic, Partitions: r.cfg.Partitions, Retention: time.Hour}})); err != nil {
 		return nil, err
 	}
 	r.log.Info("baselines: kafka-go produce", "topic", topic, "writers", produceWorkers, "chunk", produceChunk)

@@ -198,7 +198,7 @@ func (r *run) topicSet(ctx context.Context, phase string) (stream.Topics, error)
 	p := r.cfg.TopicPrefix + "." + phase + "."
 	t := stream.Topics{Raw: p + "raw", Clean: p + "clean", Consent: p + "consent", DeadLetter: p + "deadletter"}
 	r.topics = append(r.topics, t.Raw, t.Clean, t.Consent, t.DeadLetter)
-	if err := stream.EnsureTopics(ctx, r.cluster, t.Specs(r.partitions())); err != nil {
+	if err := stream.EnsureTopics(ctx, r.cluster, r.cfg.Replication.Apply(t.Specs(r.partitions()))); err != nil {
 		return t, err
 	}
 	return t, nil
@@ -263,6 +263,9 @@ func (r *run) startSink(ctx context.Context, name string, t stream.Topics, group
 	args = append(args, "--group", group, "--clickhouse-addr", r.cfg.ClickHouseAddr, "--clickhouse-user", r.cfg.CHUser,
 		"--clickhouse-db", db, "--clickhouse-compression", r.cfg.CHCompression, "--metrics-addr", addr,
 		"--dedup-dir", r.sinkDedupDir(name))
+	if r.cfg.ClickHouseCluster != "" {
+		args = append(args, "--clickhouse-cluster", r.cfg.ClickHouseCluster)
+	}
 	if r.cfg.SinkBatch > 0 {
 		args = append(args, "--batch-records", strconv.Itoa(r.cfg.SinkBatch))
 	}

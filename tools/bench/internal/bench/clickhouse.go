@@ -15,8 +15,9 @@ import (
 
 // chClient queries the event tables of the run's databases.
 type chClient struct {
-	conn   driver.Conn
-	tables []string // event tables: one per kind with a clean schema
+	conn   driver.Conn   // to the first server that answers: on a cluster, the queries read its Distributed tables
+	nodes  []driver.Conn // on a cluster, one per server, to drop the run's databases everywhere
+	tables []string      // event tables: one per kind with a clean schema
 }
 
 // openClickHouse connects to the server with the compression the sink uses
@@ -26,22 +27,39 @@ func openClickHouse(ctx context.Context, o chstore.Options, reg *schemas.Registr
 	if err != nil {
 		return nil, fmt.Errorf("bench: --clickhouse-compression: %w", err)
 	}
-	addr := o.Addr
-	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:        []string{addr},
-		Auth:        clickhouse.Auth{Database: "default", Username: o.User, Password: o.Password},
-		DialTimeout: 5 * time.Second,
-		ReadTimeout: 5 * time.Minute,
-		Compression: comp,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bench: clickhouse %s: %w", addr, err)
+	dial := func(addrs ...string) (driver.Conn, error) {
+		conn, err := clickhouse.Open(&clickhouse.Options{
+			Addr:        addrs,
+			Auth:        clickhouse.Auth{Database: "default", Username: o.User, Password: o.Password},
+			DialTimeout: 5 * time.Second,
+			ReadTimeout: 5 * time.Minute,
+			Compression: comp,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bench: clickhouse %s: %w", strings.Join(addrs, ","), err)
+		}
+		if err := conn.Ping(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("bench: clickhouse %s: %w (start it with scripts/clickhouse start, or scripts/cluster start)", strings.Join(addrs, ","), err)
+		}
+		return conn, nil
 	}
-	if err := conn.Ping(ctx); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("bench: clickhouse %s: %w (start it with scripts/clickhouse start)", addr, err)
+	addrs := strings.Split(o.Addr, ",")
+	conn, err := dial(addrs...)
+	if err != nil {
+		return nil, err
 	}
 	c := &chClient{conn: conn}
+	if o.Cluster != "" {
+		for _, a := range addrs {
+			n, err := dial(a)
+			if err != nil {
+				c.Close()
+				return nil, err
+			}
+			c.nodes = append(c.nodes, n)
+		}
+	}
 	for _, kind := range reg.Kinds() {
 		if reg.Latest(schemas.Clean, kind) != nil {
 			c.tables = append(c.tables, kind)
@@ -77,8 +95,10 @@ func (c *chClient) distinct(ctx context.Context, db string) (uint64, error) {
 }
 
 func (c *chClient) dropDatabase(ctx context.Context, db string) error {
-	if err := c.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-		return fmt.Errorf("bench: drop database %s: %w", db, err)
+	for _, conn := range append([]driver.Conn{c.conn}, c.nodes...) {
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
+			return fmt.Errorf("bench: drop database %s: %w", db, err)
+		}
 	}
 	return nil
 }
@@ -135,4 +155,9 @@ func (after serverEvents) work(before serverEvents) *ClickHouseWork {
 	}
 }
 
-func (c *chClient) Close() error { return c.conn.Close() }
+func (c *chClient) Close() error {
+	for _, n := range c.nodes {
+		n.Close()
+	}
+	return c.conn.Close()
+}

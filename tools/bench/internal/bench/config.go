@@ -15,36 +15,38 @@ import (
 // Config of a bench run. Register documents every flag; zero values of fields a
 // test fills by hand take the defaults named in the comments.
 type Config struct {
-	BinDir            string        // --bin-dir: where producer, enricher and sink are, default .state/bin
-	StateDir          string        // --state-dir: logs go to <state-dir>/bench/<run id>/, default .state
-	GeoIP             string        // --geoip: MMDB file for the enricher, default .state/geoip.mmdb
-	Catalog           string        // --service-catalog: the enricher's service catalog, default internal/catalog/demo.json
-	Brokers           config.List   // --brokers, default 127.0.0.1:9092
-	KafkaUser         string        // --kafka-user: the bench and every binary it starts act as this user (it creates and deletes topics: an administrator); empty: no authentication
-	KafkaPassword     config.Secret // --kafka-password-file or VEIL_KAFKA_PASSWORD
-	ClickHouseAddr    string        // --clickhouse-addr (native protocol), default 127.0.0.1:9000
-	CHUser            string        // --clickhouse-user of the bench and the sinks (it creates and drops databases), default "default"
-	CHPassword        config.Secret // --clickhouse-password-file or VEIL_CLICKHOUSE_PASSWORD
-	CHCompression     string        // --clickhouse-compression of the sink and the insert baselines: lz4 (default), zstd, none
-	Database          string        // --clickhouse-db: prefix of the run's databases, default bench_<unix time>
-	TopicPrefix       string        // --topic-prefix: prefix of the run's topics and groups, default bench-<unix time>
-	Duration          time.Duration // --duration of the end-to-end run, default 60s
-	LatencyDuration   time.Duration // --latency-duration of the half-rate latency run, default 30s (0 skips it)
-	BaselineEvents    int           // --baseline-events: records of the baselines, default 300000
-	StageEvents       int           // --stage-events: events of the stage-isolated runs, default --baseline-events
-	AvroTime          time.Duration // --avro-time: how long each per-event loop runs, default 2s
-	Partitions        int           // --partitions of the raw and clean topics, default 8
-	Compression       string        // --compression of every writer: none, lz4 (default), zstd (gzip, snappy too)
-	EnricherBatch     int           // --enricher-batch: the enricher's --batch-records, 0: its default
-	SinkBatch         int           // --sink-batch: the sink's --batch-records, 0: its default
-	GOMAXPROCS        int           // --gomaxprocs: GOMAXPROCS of the binaries, 0: not set
-	Collector         bool          // --collector: load the HTTP collector, default true
-	CollectorDuration time.Duration // --collector-duration, default 20s
-	Scale             bool          // --scale: the scale curve, end to end with 1 and 2 instances of each stage holding 1, 2 and 4 partitions each
-	Skip              config.List   // --skip: phases to leave out: baselines, stages, e2e
-	Keep              bool          // --keep the topics, groups and databases of the run
-	Profile           bool          // --profile: CPU and heap profiles of the binaries in the full-rate run, default true
-	Out               string        // --out: the JSON results, default bench-results.json
+	BinDir            string             // --bin-dir: where producer, enricher and sink are, default .state/bin
+	StateDir          string             // --state-dir: logs go to <state-dir>/bench/<run id>/, default .state
+	GeoIP             string             // --geoip: MMDB file for the enricher, default .state/geoip.mmdb
+	Catalog           string             // --service-catalog: the enricher's service catalog, default internal/catalog/demo.json
+	Brokers           config.List        // --brokers, default 127.0.0.1:9092
+	KafkaUser         string             // --kafka-user: the bench and every binary it starts act as this user (it creates and deletes topics: an administrator); empty: no authentication
+	KafkaPassword     config.Secret      // --kafka-password-file or VEIL_KAFKA_PASSWORD
+	ClickHouseAddr    string             // --clickhouse-addr (native protocol), default 127.0.0.1:9000
+	ClickHouseCluster string             // --clickhouse-cluster: the sinks write to the shards of this cluster of the servers' <remote_servers> (--clickhouse-addr lists its servers); empty: one server
+	Replication       stream.Replication // --replication-factor and --min-insync-replicas of the run's topics (default: the brokers')
+	CHUser            string             // --clickhouse-user of the bench and the sinks (it creates and drops databases), default "default"
+	CHPassword        config.Secret      // --clickhouse-password-file or VEIL_CLICKHOUSE_PASSWORD
+	CHCompression     string             // --clickhouse-compression of the sink and the insert baselines: lz4 (default), zstd, none
+	Database          string             // --clickhouse-db: prefix of the run's databases, default bench_<unix time>
+	TopicPrefix       string             // --topic-prefix: prefix of the run's topics and groups, default bench-<unix time>
+	Duration          time.Duration      // --duration of the end-to-end run, default 60s
+	LatencyDuration   time.Duration      // --latency-duration of the half-rate latency run, default 30s (0 skips it)
+	BaselineEvents    int                // --baseline-events: records of the baselines, default 300000
+	StageEvents       int                // --stage-events: events of the stage-isolated runs, default --baseline-events
+	AvroTime          time.Duration      // --avro-time: how long each per-event loop runs, default 2s
+	Partitions        int                // --partitions of the raw and clean topics, default 8
+	Compression       string             // --compression of every writer: none, lz4 (default), zstd (gzip, snappy too)
+	EnricherBatch     int                // --enricher-batch: the enricher's --batch-records, 0: its default
+	SinkBatch         int                // --sink-batch: the sink's --batch-records, 0: its default
+	GOMAXPROCS        int                // --gomaxprocs: GOMAXPROCS of the binaries, 0: not set
+	Collector         bool               // --collector: load the HTTP collector, default true
+	CollectorDuration time.Duration      // --collector-duration, default 20s
+	Scale             bool               // --scale: the scale curve, end to end with 1 and 2 instances of each stage holding 1, 2 and 4 partitions each
+	Skip              config.List        // --skip: phases to leave out: baselines, stages, e2e
+	Keep              bool               // --keep the topics, groups and databases of the run
+	Profile           bool               // --profile: CPU and heap profiles of the binaries in the full-rate run, default true
+	Out               string             // --out: the JSON results, default bench-results.json
 
 	// Flags are the flag values as given, recorded in the results.
 	Flags map[string]string
@@ -71,6 +73,9 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.KafkaUser, "kafka-user", "", "Kafka user of the bench and of every binary it starts, which create and delete topics: an administrator such as veil-admin (empty: no authentication)")
 	config.SecretVar(fs, &c.KafkaPassword, "kafka-password-file", "VEIL_KAFKA_PASSWORD", "file holding the Kafka user's password; the binaries started get it in their environment")
 	fs.StringVar(&c.ClickHouseAddr, "clickhouse-addr", "127.0.0.1:9000", "ClickHouse native protocol address")
+	fs.StringVar(&c.ClickHouseCluster, "clickhouse-cluster", "", "a cluster of the servers' <remote_servers>: the sinks write to its shards and --clickhouse-addr lists its servers, comma-separated (scripts/bench --cluster); empty: one server")
+	fs.IntVar(&c.Replication.Factor, "replication-factor", -1, "copies of each partition of the run's topics; -1: the brokers' default")
+	fs.IntVar(&c.Replication.MinInSync, "min-insync-replicas", 0, "min.insync.replicas of the run's topics; 0: the brokers' default")
 	fs.StringVar(&c.CHUser, "clickhouse-user", "default", "ClickHouse user of the bench and of the sinks it starts, which create and drop databases: an administrator")
 	config.SecretVar(fs, &c.CHPassword, "clickhouse-password-file", "VEIL_CLICKHOUSE_PASSWORD", "file holding the ClickHouse user's password; the sinks started get it in their environment")
 	fs.StringVar(&c.CHCompression, "clickhouse-compression", "lz4", "compression of the blocks sent to ClickHouse by the sink and the insert baselines: lz4, zstd, none")
@@ -110,6 +115,9 @@ func (c *Config) Validate() error {
 	if _, err := chstore.ParseCompression(c.CHCompression); err != nil {
 		return fmt.Errorf("--clickhouse-compression: %w", err)
 	}
+	if err := c.Replication.Validate(); err != nil {
+		return err
+	}
 	for _, s := range c.Skip {
 		if !slices.Contains(skippable, s) {
 			return fmt.Errorf("--skip: unknown phase %q (%s)", s, strings.Join(skippable, ", "))
@@ -124,6 +132,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--kafka-user and its password (--kafka-password-file or VEIL_KAFKA_PASSWORD) go together")
 	case c.ClickHouseAddr == "":
 		return fmt.Errorf("--clickhouse-addr must not be empty")
+	case c.ClickHouseCluster == "" && strings.Contains(c.ClickHouseAddr, ","):
+		return fmt.Errorf("--clickhouse-addr %s: several servers are the servers of a cluster (--clickhouse-cluster)", c.ClickHouseAddr)
 	case c.Duration < time.Second:
 		return fmt.Errorf("--duration: at least 1s, got %s", c.Duration)
 	case c.LatencyDuration < 0:
@@ -155,7 +165,7 @@ func (c *Config) skip(phase string) bool { return slices.Contains(c.Skip, phase)
 
 // chOptions connect the bench to database db as --clickhouse-user.
 func (c *Config) chOptions(db string) chstore.Options {
-	return chstore.Options{Addr: c.ClickHouseAddr, Database: db, User: c.CHUser, Password: c.CHPassword.Value(), Compression: c.CHCompression}
+	return chstore.Options{Addr: c.ClickHouseAddr, Database: db, User: c.CHUser, Password: c.CHPassword.Value(), Compression: c.CHCompression, Cluster: c.ClickHouseCluster}
 }
 
 // secretEnv hands the passwords to the started binaries in their environment.

@@ -94,6 +94,9 @@ func (p *prober) run(ctx context.Context, drain time.Duration) {
 	p.w.Close()
 }
 
+// probeWriteTimeout bounds the write of one marker.
+const probeWriteTimeout = 30 * time.Second
+
 func (p *prober) send(ctx context.Context) {
 	id := uuid.NewString()
 	now := time.Now()
@@ -104,7 +107,12 @@ func (p *prober) send(ctx context.Context) {
 	}
 	value, err := p.schema.Encode(nil, rec)
 	if err == nil {
-		err = p.w.WriteMessages(ctx, kafka.Message{Key: []byte(probeInstallationID), Value: value, Time: now,
+		// The write outlives the phase: one cancelled when the phase ends was
+		// often stored all the same (on the cluster, where acks=all takes
+		// longer), and landed as an event the bench had not counted.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), probeWriteTimeout)
+		defer cancel()
+		err = p.w.WriteMessages(wctx, kafka.Message{Key: []byte(probeInstallationID), Value: value, Time: now,
 			Headers: stream.RecordHeaders(p.schema, "bench-prober")})
 	}
 	p.mu.Lock()
