@@ -49,6 +49,11 @@ type Sharded struct {
 	tables map[string]*Table
 	ver    string
 	shards map[int]*shardConns
+	// OnFailover, when set, is called each time a replica failed a block that
+	// another replica of its shard then took, with the replica that failed and
+	// its error. Set it before the first Insert; the shards of one Insert call
+	// it concurrently.
+	OnFailover func(shard int, failed Node, err error)
 }
 
 // ErrReplicaBehind means a replica of the shard did not answer and those that
@@ -58,6 +63,7 @@ var ErrReplicaBehind = errors.New("chstore: a replica does not answer and the ot
 
 type shardConns struct {
 	c         *Cluster
+	owner     *Sharded // its OnFailover
 	shard     int
 	nodes     []Node
 	mu        sync.Mutex
@@ -71,7 +77,7 @@ func (c *Cluster) OpenSharded(ctx context.Context) (*Sharded, error) {
 	s := &Sharded{c: c, shards: map[int]*shardConns{}}
 	for shard := 1; shard <= c.Shards(); shard++ {
 		nodes := c.Replicas(shard)
-		s.shards[shard] = &shardConns{c: c, shard: shard, nodes: nodes, stores: make([]*Store, len(nodes))}
+		s.shards[shard] = &shardConns{c: c, owner: s, shard: shard, nodes: nodes, stores: make([]*Store, len(nodes))}
 	}
 	var errs []error
 	for shard := 1; shard <= c.Shards(); shard++ {
@@ -238,6 +244,12 @@ func (sh *shardConns) insert(ctx context.Context, r *Rows) error {
 			sh.mu.Lock()
 			sh.preferred = i
 			sh.mu.Unlock()
+			if k > 0 && sh.owner != nil && sh.owner.OnFailover != nil {
+				for j := range k { // every replica tried before this one failed
+					f := (first + j) % len(sh.nodes)
+					sh.owner.OnFailover(sh.shard, sh.nodes[f], errs[j])
+				}
+			}
 			return nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", sh.nodes[i], err))

@@ -127,8 +127,20 @@ func TestOnClusterShardedRoutesRetriesAndFailsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
+	var failovers []string
+	s2.OnFailover = func(shard int, failed chstore.Node, err error) {
+		failovers = append(failovers, fmt.Sprintf("shard %d %s", shard, failed.Addr))
+		if err == nil {
+			t.Errorf("OnFailover for shard %d without the replica's error", shard)
+		}
+	}
 	if err := s2.Insert(ctx, rows); err != nil {
 		t.Fatalf("insert with a replica down: %v", err)
+	}
+	// The dead replica failed the block once; the shard then prefers the
+	// replica that took it, so the next block does not fail over again.
+	if want := []string{"shard 1 127.0.0.1:1"}; fmt.Sprint(failovers) != fmt.Sprint(want) {
+		t.Errorf("failovers reported %v, want %v", failovers, want)
 	}
 	rows.Reset()
 	for _, p := range []int{0, 1} {
@@ -138,6 +150,9 @@ func TestOnClusterShardedRoutesRetriesAndFailsOver(t *testing.T) {
 	}
 	if err := s2.Insert(ctx, rows); err != nil {
 		t.Fatalf("insert with a replica down: %v", err)
+	}
+	if len(failovers) != 1 {
+		t.Errorf("failovers reported %v after the second block, want only the first block's", failovers)
 	}
 	syncAll()
 	for i := range c.Nodes {

@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/veiltelemetry/veil/internal/chstore"
@@ -30,8 +31,10 @@ var (
 	_ store = (*chstore.Sharded)(nil)
 )
 
-// openStore connects to the server, or to the servers of the cluster.
-func openStore(ctx context.Context, cfg Config, reg *schemas.Registry) (store, error) {
+// openStore connects to the server, or to the servers of the cluster. On a
+// cluster, a block that one replica failed and another took is logged and
+// counted (veil_sink_replica_failovers_total).
+func openStore(ctx context.Context, cfg Config, reg *schemas.Registry, m *metrics, log *slog.Logger) (store, error) {
 	if cfg.ClickHouse.Cluster == "" {
 		return chstore.Open(ctx, cfg.ClickHouseOptions(), reg)
 	}
@@ -39,7 +42,15 @@ func openStore(ctx context.Context, cfg Config, reg *schemas.Registry) (store, e
 	if err != nil {
 		return nil, err
 	}
-	return c.OpenSharded(ctx)
+	sh, err := c.OpenSharded(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sh.OnFailover = func(shard int, failed chstore.Node, err error) {
+		m.failovers.WithLabelValues(strconv.Itoa(shard)).Inc()
+		log.Warn("a replica failed a block; another replica of its shard took it", "shard", shard, "replica", failed.String(), "err", err)
+	}
+	return sh, nil
 }
 
 // migrateCluster applies the migrations to every server of the cluster

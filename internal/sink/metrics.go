@@ -18,8 +18,11 @@ type metrics struct {
 	dead     *prometheus.CounterVec
 	insert   prometheus.Histogram
 	failures prometheus.Counter
-	lag      *prometheus.GaugeVec
-	delay    prometheus.Histogram
+	// failovers counts, per shard, the blocks a replica failed and another
+	// replica of the shard took (a cluster only).
+	failovers *prometheus.CounterVec
+	lag       *prometheus.GaugeVec
+	delay     prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -35,7 +38,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		insert: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "veil_sink_insert_seconds", Help: "Time for ClickHouse to acknowledge one INSERT.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "veil_sink_insert_failures_total", Help: "INSERTs that failed and were retried."}),
-		lag:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "veil_sink_consumer_lag", Help: "Records behind the end of the partition, per assigned partition."}, []string{"partition"}),
+		failovers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "veil_sink_replica_failovers_total",
+			Help: "On a cluster: blocks a replica failed that another replica of the same shard then took, by shard."}, []string{"shard"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "veil_sink_consumer_lag", Help: "Records behind the end of the partition, per assigned partition."}, []string{"partition"}),
 	}
 	// Clean records carry no time finer than the hour, so the sink cannot tell
 	// how old an event is; it measures its own share of the delay, and
@@ -43,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.delay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "veil_sink_batch_delay_seconds",
 		Help:    "Per batch: from the moment its first record was taken until ClickHouse acknowledged every INSERT of the batch (the sink's share of an event's delay).",
 		Buckets: []float64{.01, .025, .05, .075, .1, .15, .2, .3, .4, .5, .75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300}})
-	for _, c := range []prometheus.Collector{m.rows, m.skipped, m.dups, m.caughtUp, m.dead, m.insert, m.failures, m.lag, m.delay} {
+	for _, c := range []prometheus.Collector{m.rows, m.skipped, m.dups, m.caughtUp, m.dead, m.insert, m.failures, m.failovers, m.lag, m.delay} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("sink: register metrics: %w", err)
 		}

@@ -37,7 +37,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg obs.Registry) er
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, schemaReg)
+	m, err := newMetrics(reg)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, schemaReg, m, log)
 	if err != nil {
 		return err
 	}
@@ -63,10 +67,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg obs.Registry) er
 		return err
 	}
 	defer stream.Close(dlq, "dead-letter writer")
-	m, err := newMetrics(reg)
-	if err != nil {
-		return err
-	}
 	if err := registerIndexSize(reg, idx); err != nil {
 		return err
 	}
