@@ -213,8 +213,8 @@ var interruptCases = []interruptCase{{
 	out:          `(?s)dead letters read=0 replayed=0 skipped=0.*replay-deadletter interrupted`,
 }, {
 	name: "sink run",
-	args: func(_ *testing.T, k, ch string) (string, []string) {
-		return "sink", []string{"run", "--brokers", k, "--clickhouse-addr", ch, "--metrics-addr", ""}
+	args: func(t *testing.T, k, ch string) (string, []string) {
+		return "sink", []string{"run", "--brokers", k, "--clickhouse-addr", ch, "--metrics-addr", "", "--dedup-dir", t.TempDir()}
 	},
 	failsAtStart: true,
 	code:         1,
@@ -303,7 +303,7 @@ func TestSinkWaitingForKafkaStopsOnSIGINT(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sinkCH := ch
 			sinkCH.Database = db
-			p := startProc(t, "sink", append(append([]string{"run", "--brokers", kafka}, testenv.ClickHouseArgs(sinkCH)...), "--metrics-addr", "")...)
+			p := startProc(t, "sink", append(append([]string{"run", "--brokers", kafka}, testenv.ClickHouseArgs(sinkCH)...), "--metrics-addr", "", "--dedup-dir", t.TempDir())...)
 			p.waitOutput("sink consuming")
 			time.Sleep(500 * time.Millisecond) // joining the group
 			p.signal(syscall.SIGINT)
