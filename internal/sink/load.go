@@ -102,10 +102,8 @@ func (s *sinker) load(ctx context.Context, batch []kafka.Message, rows map[strin
 	}
 	var rec []schemas.Value // reused: its strings alias the batch's buffers, which outlive the inserts
 	for _, m := range batch {
-		sch, err := s.schemas.Writer(m.Value)
-		if err == nil {
-			rec, err = sch.DecodeFlat(m.Value[10:], rec)
-		}
+		sch, dec, err := s.schemas.DecodeFlat(m.Value, rec)
+		rec = dec
 		if err != nil {
 			deadLetter(m, "undecodable", err)
 			continue
