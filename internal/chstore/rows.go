@@ -3,6 +3,7 @@ package chstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/veiltelemetry/veil/schemas"
@@ -86,10 +87,20 @@ func (r *Rows) Table() *Table { return r.t }
 // nothing of the block is visible unless the server itself crashed mid-write (see
 // the sink package doc). An empty buffer is a no-op.
 func (s *Store) Insert(ctx context.Context, r *Rows) error {
+	return s.insert(ctx, r, false)
+}
+
+// insert sends r as one INSERT; stamped adds inserted_at, r.insertedAt in
+// every row, to the columns the server would otherwise fill by DEFAULT.
+func (s *Store) insert(ctx context.Context, r *Rows, stamped bool) error {
 	if r.Len() == 0 {
 		return nil
 	}
-	b, err := s.conn.PrepareBatch(ctx, r.t.insertSQ)
+	q := r.t.insertSQ
+	if stamped {
+		q = strings.TrimSuffix(q, ")") + ", inserted_at)"
+	}
+	b, err := s.conn.PrepareBatch(ctx, q)
 	if err != nil {
 		return fmt.Errorf("chstore: prepare insert into %s: %w", r.t.Name, err)
 	}
@@ -109,6 +120,15 @@ func (s *Store) Insert(ctx context.Context, r *Rows) error {
 	}
 	if err := b.Column(n + 1).Append(r.offs); err != nil {
 		return fmt.Errorf("chstore: column kafka_offset: %w", err)
+	}
+	if stamped {
+		at := make([]time.Time, r.Len())
+		for i := range at {
+			at[i] = r.insertedAt
+		}
+		if err := b.Column(n + 2).Append(at); err != nil {
+			return fmt.Errorf("chstore: column inserted_at: %w", err)
+		}
 	}
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("chstore: insert %d rows into %s: %w", r.Len(), r.t.Name, err)
