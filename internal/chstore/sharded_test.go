@@ -21,31 +21,8 @@ import (
 // other one and reads trust it once it fetched every part; the old days of
 // event_ids are dropped on every shard.
 func TestOnClusterShardedRoutesRetriesAndFailsOver(t *testing.T) {
-	o := testenv.ClickHouseCluster(t)
-	o.Database = testenv.Unique("veil_sharded")
 	ctx := context.Background()
-	reg := schemas.MustLoad()
-	c, err := chstore.OpenCluster(ctx, o, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var nodes []*chstore.Store
-	for _, n := range c.Nodes {
-		st, err := c.OpenNode(ctx, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, st)
-	}
-	t.Cleanup(func() {
-		for _, st := range nodes {
-			_ = st.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+st.Database())
-			st.Close()
-		}
-	})
-	if _, err := c.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	o, c, nodes := migratedCluster(t, "veil_sharded")
 	syncAll := func() {
 		t.Helper()
 		for i, st := range nodes {
@@ -203,24 +180,8 @@ func TestOnClusterShardedRoutesRetriesAndFailsOver(t *testing.T) {
 //
 //	VEIL_CLUSTER=1 ... go test -run '^$' -bench OnClusterResume ./internal/chstore
 func BenchmarkOnClusterResumeEveryReplica(b *testing.B) {
-	o := testenv.ClickHouseCluster(b)
-	o.Database = testenv.Unique("veil_bench_resume")
 	ctx := context.Background()
-	c, err := chstore.OpenCluster(ctx, o, schemas.MustLoad())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		for _, n := range c.Nodes {
-			if st, err := c.OpenNode(context.Background(), n); err == nil {
-				_ = st.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+st.Database())
-				st.Close()
-			}
-		}
-	}()
-	if _, err := c.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	_, c, _ := migratedCluster(b, "veil_bench_resume")
 	s, err := c.OpenSharded(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -279,30 +240,8 @@ func BenchmarkOnClusterResumeEveryReplica(b *testing.B) {
 // rollups, and drops them on every replica (through the replica that leads
 // each table), keeping the recent months; run again, it drops nothing.
 func TestOnClusterRetentionDropsOldMonthsOnEveryShard(t *testing.T) {
-	o := testenv.ClickHouseCluster(t)
-	o.Database = testenv.Unique("veil_retention_cluster")
 	ctx := context.Background()
-	c, err := chstore.OpenCluster(ctx, o, schemas.MustLoad())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var nodes []*chstore.Store
-	for _, n := range c.Nodes {
-		st, err := c.OpenNode(ctx, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, st)
-	}
-	t.Cleanup(func() {
-		for _, st := range nodes {
-			_ = st.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+st.Database())
-			st.Close()
-		}
-	})
-	if _, err := c.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	o, c, nodes := migratedCluster(t, "veil_retention_cluster")
 	s, err := c.OpenSharded(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -359,4 +298,37 @@ func TestOnClusterRetentionDropsOldMonthsOnEveryShard(t *testing.T) {
 	if err := chstore.Retain(ctx, o, 12, false, now, &out); err != nil || strings.Count(out.String(), "dropped\t") != 0 {
 		t.Errorf("retention again: %v\n%s", err, out.String())
 	}
+}
+
+// migratedCluster opens the local cluster with a new database named after
+// prefix, migrated on every server, and returns its options, the cluster and a
+// Store of each server; the database is dropped on every server when the test
+// ends.
+func migratedCluster(t testing.TB, prefix string) (chstore.Options, *chstore.Cluster, []*chstore.Store) {
+	t.Helper()
+	o := testenv.ClickHouseCluster(t)
+	o.Database = testenv.Unique(prefix)
+	ctx := context.Background()
+	c, err := chstore.OpenCluster(ctx, o, schemas.MustLoad())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*chstore.Store
+	for _, n := range c.Nodes {
+		st, err := c.OpenNode(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, st)
+	}
+	t.Cleanup(func() {
+		for _, st := range nodes {
+			_ = st.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+st.Database())
+			st.Close()
+		}
+	})
+	if _, err := c.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return o, c, nodes
 }
