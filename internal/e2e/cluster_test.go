@@ -59,19 +59,7 @@ func (d *clusterDB) syncReplicas(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	for i, st := range d.nodes {
-		rows, err := st.Conn().Query(ctx, "SELECT table FROM system.replicas WHERE database = ?", st.Database())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tables []string
-		for rows.Next() {
-			var name string
-			if err := rows.Scan(&name); err != nil {
-				t.Fatal(err)
-			}
-			tables = append(tables, name)
-		}
-		rows.Close()
+		tables := tableNames(t, st, "SELECT table FROM system.replicas WHERE database = ?", st.Database())
 		for _, tb := range tables {
 			if err := st.Conn().Exec(ctx, fmt.Sprintf("SYSTEM SYNC REPLICA `%s`.`%s`", st.Database(), tb)); err != nil {
 				t.Fatalf("sync replica %s on %s: %v", tb, d.c.Nodes[i], err)
@@ -89,26 +77,36 @@ func (d *clusterDB) optimize(t *testing.T) {
 	for i, st := range d.nodes {
 		// 18.16 fails to optimize a replicated table without parts ("Unknown
 		// log entry type: 0"): only those with parts.
-		rows, err := st.Conn().Query(ctx, `SELECT table FROM system.replicas WHERE database = ? AND is_leader
+		tables := tableNames(t, st, `SELECT table FROM system.replicas WHERE database = ? AND is_leader
 			AND table IN (SELECT table FROM system.parts WHERE database = ? AND active)`, st.Database(), st.Database())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tables []string
-		for rows.Next() {
-			var name string
-			if err := rows.Scan(&name); err != nil {
-				t.Fatal(err)
-			}
-			tables = append(tables, name)
-		}
-		rows.Close()
 		for _, tb := range tables {
 			if err := st.Conn().Exec(ctx, fmt.Sprintf("OPTIMIZE TABLE `%s`.`%s` FINAL", st.Database(), tb)); err != nil {
 				t.Fatalf("optimize %s on %s: %v", tb, d.c.Nodes[i], err)
 			}
 		}
 	}
+}
+
+// tableNames returns the names query q (one column) selects on st.
+func tableNames(t *testing.T, st *chstore.Store, q string, args ...any) []string {
+	t.Helper()
+	rows, err := st.Conn().Query(context.Background(), q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
 }
 
 func (d *clusterDB) count(t *testing.T, node int, q string) uint64 {
