@@ -196,19 +196,18 @@ func (s *Sharded) Insert(ctx context.Context, r *Rows) error {
 	if r.insertedAt.IsZero() {
 		r.insertedAt = time.Now().UTC().Truncate(time.Hour)
 	}
-	parts := map[int]bool{}
-	for _, p := range r.parts {
-		parts[int(p)] = true
-	}
 	shardOf := map[uint32]int{}
-	for p := range parts {
-		shardOf[uint32(p)] = s.c.ShardOf(p)
+	for _, p := range r.parts {
+		if _, ok := shardOf[p]; !ok {
+			shardOf[p] = s.c.ShardOf(int(p))
+		}
 	}
-	if shards := distinct(shardOf); len(shards) == 1 {
+	shards := distinct(shardOf)
+	if len(shards) == 1 {
 		return s.shards[shards[0]].insert(ctx, r)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	for _, shard := range distinct(shardOf) {
+	for _, shard := range shards {
 		sub := r.subset(func(i int) bool { return shardOf[r.parts[i]] == shard })
 		g.Go(func() error { return s.shards[shard].insert(gctx, sub) })
 	}
