@@ -197,34 +197,47 @@ func (d *Domain) versioned(v string) (string, bool) {
 }
 
 // canonUUID accepts the 36-character text form of a UUID, in either case, and
-// returns it lowercased.
+// returns it lowercased. It runs for every id of every event, twice (checked,
+// then kept), so the common lowercase form costs one table lookup per byte and
+// no copy.
 func canonUUID(v string) (string, bool) {
-	if len(v) != 36 {
+	if len(v) != 36 || v[8] != '-' || v[13] != '-' || v[18] != '-' || v[23] != '-' {
 		return "", false
 	}
-	var b [36]byte
-	lower := true
-	for i := 0; i < 36; i++ {
-		c := v[i]
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if c != '-' {
-				return "", false
-			}
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-		case c >= 'A' && c <= 'F':
-			c += 'a' - 'A'
-			lower = false
-		default:
-			return "", false
+	var seen byte // the classes of every byte but the dashes, or-ed
+	for _, group := range [...]string{v[:8], v[9:13], v[14:18], v[19:23], v[24:]} {
+		for i := 0; i < len(group); i++ {
+			seen |= hexClass[group[i]]
 		}
-		b[i] = c
 	}
-	if lower {
+	switch {
+	case seen&hexBad != 0:
+		return "", false
+	case seen&hexUpper == 0:
 		return v, true
 	}
-	return string(b[:]), true
+	return strings.ToLower(v), true
 }
+
+// hexClass sorts bytes for canonUUID and canonHex: a lowercase hexadecimal
+// digit is 0.
+var hexClass = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		case c >= 'A' && c <= 'F':
+			t[c] = hexUpper
+		default:
+			t[c] = hexBad
+		}
+	}
+	return t
+}()
+
+const (
+	hexUpper = 1 << iota // an uppercase hexadecimal digit
+	hexBad               // not a hexadecimal digit
+)
 
 // canonVersion accepts 2 to 4 numeric parts of at most 5 digits each (the first
 // without leading zeros; 24.04 is a version), optionally followed by a suffix starting with -, +, ~
@@ -280,18 +293,14 @@ func canonHex(v string) (string, bool) {
 	if len(v) < 8 || len(v) > 16 {
 		return "", false
 	}
-	lower := true
+	var seen byte
 	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-		case c >= 'A' && c <= 'F':
-			lower = false
-		default:
-			return "", false
-		}
+		seen |= hexClass[v[i]]
 	}
-	if lower {
+	switch {
+	case seen&hexBad != 0:
+		return "", false
+	case seen&hexUpper == 0:
 		return v, true
 	}
 	return strings.ToLower(v), true
