@@ -8,7 +8,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/veiltelemetry/veil/internal/geo"
@@ -61,16 +63,34 @@ type lookup struct {
 	name, ip, country, region string
 }
 
+// checkLookups looks every address up twice, the second time answered from
+// the database's cache of decoded places, and then again from several
+// goroutines at once.
 func checkLookups(t *testing.T, db *geo.MMDB, tests []lookup) {
 	t.Helper()
+	check := func(t *testing.T, tt lookup, pass string) {
+		c, r, ok := db.Lookup(netip.MustParseAddr(tt.ip))
+		if c != tt.country || r != tt.region || ok != (tt.country != "") {
+			t.Errorf("%s Lookup(%s) = %q, %q, %v; want %q, %q, %v", pass, tt.ip, c, r, ok, tt.country, tt.region, tt.country != "")
+		}
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, r, ok := db.Lookup(netip.MustParseAddr(tt.ip))
-			if c != tt.country || r != tt.region || ok != (tt.country != "") {
-				t.Errorf("Lookup(%s) = %q, %q, %v; want %q, %q, %v", tt.ip, c, r, ok, tt.country, tt.region, tt.country != "")
-			}
+			check(t, tt, "first")
+			check(t, tt, "second (cached)")
 		})
 	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, tt := range slices.Backward(tests) {
+				check(t, tt, "concurrent")
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestBuildMMDBFromTorFixtures(t *testing.T) {

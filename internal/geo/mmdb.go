@@ -3,12 +3,30 @@ package geo
 import (
 	"fmt"
 	"net/netip"
+	"sync"
 
 	"github.com/oschwald/maxminddb-golang/v2"
 )
 
 // MMDB reads a MaxMind-format database (GeoLite2 or DB-IP, country or city).
-type MMDB struct{ r *maxminddb.Reader }
+// It is safe for concurrent use.
+type MMDB struct {
+	r *maxminddb.Reader
+	// places caches what Lookup decoded, by the record's offset in the
+	// database: many networks share a record (a country, or a country and a
+	// region), so once warm a lookup walks the search tree and decodes
+	// nothing. It holds places, never addresses.
+	places sync.Map // uintptr → place
+	mu     sync.Mutex
+	cached int // entries in places, under mu
+}
+
+// maxCachedPlaces bounds MMDB.places: a country-and-region database has a
+// few thousand records; a city database caches its first ones and decodes the
+// others on every lookup.
+const maxCachedPlaces = 1 << 16
+
+type place struct{ country, region string }
 
 // OpenMMDB opens a database file.
 func OpenMMDB(path string) (*MMDB, error) {
@@ -30,14 +48,33 @@ type mmdbRecord struct {
 
 // Lookup returns the country and first-level subdivision (as CC-SUB) of ip.
 func (m *MMDB) Lookup(ip netip.Addr) (country, region string, ok bool) {
-	var rec mmdbRecord
-	if err := m.r.Lookup(ip).Decode(&rec); err != nil || rec.Country.ISOCode == "" {
+	res := m.r.Lookup(ip)
+	if !res.Found() {
 		return "", "", false
 	}
-	if len(rec.Subdivisions) > 0 && rec.Subdivisions[0].ISOCode != "" {
-		region = rec.Country.ISOCode + "-" + rec.Subdivisions[0].ISOCode
+	if p, hit := m.places.Load(res.Offset()); hit {
+		pl := p.(place)
+		return pl.country, pl.region, pl.country != ""
 	}
-	return rec.Country.ISOCode, region, true
+	var rec mmdbRecord
+	if err := res.Decode(&rec); err != nil {
+		return "", "", false
+	}
+	var pl place
+	if rec.Country.ISOCode != "" {
+		pl.country = rec.Country.ISOCode
+		if len(rec.Subdivisions) > 0 && rec.Subdivisions[0].ISOCode != "" {
+			pl.region = rec.Country.ISOCode + "-" + rec.Subdivisions[0].ISOCode
+		}
+	}
+	m.mu.Lock()
+	if m.cached < maxCachedPlaces {
+		if _, loaded := m.places.LoadOrStore(res.Offset(), pl); !loaded {
+			m.cached++
+		}
+	}
+	m.mu.Unlock()
+	return pl.country, pl.region, pl.country != ""
 }
 
 // Close releases the database.
