@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Other is what a kept string becomes when its value lies outside its domain.
@@ -157,8 +158,7 @@ func (d *Domain) Canon(v string) (string, bool) {
 		if c, ok := d.lookup[v]; ok {
 			return c, true
 		}
-		c, ok := d.lookup[strings.ToLower(strings.TrimSpace(v))]
-		return c, ok
+		return d.lookupFolded(v)
 	case KindVersioned:
 		return d.versioned(v)
 	case KindUUID:
@@ -171,6 +171,33 @@ func (d *Domain) Canon(v string) (string, bool) {
 	return "", false
 }
 
+// lookupFolded looks v up trimmed and lowercased, as the vocabulary's
+// spellings are keyed. An ASCII value is folded into a buffer on the stack,
+// which the map lookup reads without allocating (strings.ToLower allocated a
+// string for every value spelled other than its canonical form).
+func (d *Domain) lookupFolded(v string) (string, bool) {
+	v = strings.TrimSpace(v)
+	var buf [64]byte
+	if len(v) > len(buf) {
+		c, ok := d.lookup[strings.ToLower(v)]
+		return c, ok
+	}
+	b := buf[:len(v)]
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c >= utf8.RuneSelf: // not ASCII: Unicode's case folding
+			c, ok := d.lookup[strings.ToLower(v)]
+			return c, ok
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	c, ok := d.lookup[string(b)]
+	return c, ok
+}
+
 // versioned splits "name-1.2.3" (or "name 1.2") into a vocabulary name and a
 // version, and returns "canonical-name-major[.minor]".
 func (d *Domain) versioned(v string) (string, bool) {
@@ -179,7 +206,7 @@ func (d *Domain) versioned(v string) (string, bool) {
 	}
 	for i := len(v) - 1; i > 0; i-- {
 		if (v[i-1] == '-' || v[i-1] == ' ') && v[i] >= '0' && v[i] <= '9' {
-			name, ok := d.lookup[strings.ToLower(strings.TrimSpace(v[:i-1]))]
+			name, ok := d.lookupFolded(v[:i-1])
 			if !ok {
 				return "", false
 			}
