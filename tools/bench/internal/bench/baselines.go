@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -185,7 +186,8 @@ func (r *run) baselineConsume(ctx context.Context, topic string, n int) (Through
 }
 
 // baselineAvro times the naive goavro conversion and the enricher's per-event
-// path on the same records, one goroutine each, for cfg.AvroTime each. It returns
+// path on the same records, one goroutine each, for cfg.AvroTime each in
+// alternating rounds. It returns
 // the clean records of one pass of the enricher, by kind, for the insert baseline.
 func (r *run) baselineAvro(ctx context.Context, b *Baselines, msgs []kafka.Message) (map[string][][]byte, error) {
 	var cfg enricher.Config
@@ -234,28 +236,52 @@ func (r *run) baselineAvro(ctx context.Context, b *Baselines, msgs []kafka.Messa
 		}
 	}
 
-	r.log.Info("baselines: naive goavro raw→clean", "seconds", r.cfg.AvroTime.Seconds())
-	events, elapsed, err := timeLoop(ctx, r.cfg.AvroTime, len(msgs), func(i int) error {
-		buf, err = nv.Convert(buf, msgs[i].Value)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bench: naive goavro conversion: %w", err)
+	// The two loops alternate in rounds (naive, enricher, naive, ...) and each
+	// figure is the median of its rounds: run one after the other, a change in
+	// the machine's other load between them moved the ratio by a third.
+	r.log.Info("baselines: naive goavro raw→clean and the enricher's Processor.Process, alternated",
+		"rounds", avroRounds, "seconds_each", r.cfg.AvroTime.Seconds())
+	round := r.cfg.AvroTime / avroRounds
+	var naiveNs, procNs []float64
+	for range avroRounds {
+		events, elapsed, err := timeLoop(ctx, round, len(msgs), func(i int) error {
+			buf, err = nv.Convert(buf, msgs[i].Value)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bench: naive goavro conversion: %w", err)
+		}
+		b.NaiveEvents += events
+		naiveNs = append(naiveNs, float64(elapsed.Nanoseconds())/float64(events))
+		events, elapsed, err = timeLoop(ctx, round, len(msgs), func(i int) error {
+			proc.Process(kafka.Message{Value: msgs[i].Value, Time: now})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		b.EnricherEvents += events
+		procNs = append(procNs, float64(elapsed.Nanoseconds())/float64(events))
 	}
-	b.NaiveEvents, b.NaiveAvroNs = events, float64(elapsed.Nanoseconds())/float64(events)
-
-	r.log.Info("baselines: enricher Processor.Process", "seconds", r.cfg.AvroTime.Seconds())
-	events, elapsed, err = timeLoop(ctx, r.cfg.AvroTime, len(msgs), func(i int) error {
-		proc.Process(kafka.Message{Value: msgs[i].Value, Time: now})
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	b.EnricherEvents, b.EnricherNs = events, float64(elapsed.Nanoseconds())/float64(events)
+	b.NaiveAvroNs, b.EnricherNs = median(naiveNs), median(procNs)
 	r.log.Info("baselines: per-event paths done", "naive_ns", int(b.NaiveAvroNs), "enricher_ns", int(b.EnricherNs),
 		"ratio", fmt.Sprintf("%.2f", b.EnricherRatio()))
 	return clean, nil
+}
+
+// avroRounds is how many rounds of each per-event loop baselineAvro alternates.
+const avroRounds = 4
+
+// median of xs (which it sorts).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
 }
 
 // timeLoop calls fn on records 0..n-1 over and over until at least d has passed.

@@ -85,7 +85,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.LatencyDuration, "latency-duration", 30*time.Second, "length of the latency run at half the end-to-end rate (0 skips it)")
 	fs.IntVar(&c.BaselineEvents, "baseline-events", 300000, "records written, read, converted and inserted by the baselines")
 	fs.IntVar(&c.StageEvents, "stage-events", 0, "events of the stage-isolated runs (0: --baseline-events)")
-	fs.DurationVar(&c.AvroTime, "avro-time", 2*time.Second, "how long the naive goavro loop and the enricher loop each run")
+	fs.DurationVar(&c.AvroTime, "avro-time", 2*time.Second, "how long the naive goavro loop and the enricher loop each run, in alternating rounds")
 	fs.IntVar(&c.Partitions, "partitions", 8, "partitions of the raw and clean topics (and of the baseline topic)")
 	fs.StringVar(&c.Compression, "compression", "lz4", "compression of every writer, passed to every binary: none, lz4, zstd (gzip, snappy)")
 	fs.IntVar(&c.EnricherBatch, "enricher-batch", 0, "the enricher's --batch-records (0: its default)")

@@ -203,3 +203,19 @@ func TestParseMetricsRejectsGarbage(t *testing.T) {
 		t.Error("want an error")
 	}
 }
+
+func TestMedianOfRounds(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{3}, 3},
+		{[]float64{9, 1, 5}, 5}, // odd: the middle one, whatever the order
+		{[]float64{4000, 2000, 2600, 2400}, 2500}, // even: between the two middle ones
+	} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
