@@ -8,15 +8,94 @@ import (
 )
 
 // The event_ids table (migration 0005) holds the id of every stored event with
-// the partition and offset it came from and the hour of its insert, written by
-// a materialized view of each event table. The sink rebuilds its deduplication
-// index from it and drops its days once they are older than its horizon.
+// the partition and offset it came from and the hour of its insert. The sink
+// writes it (InsertIDs): each batch's ids in one INSERT, after the batch's
+// events and before its Kafka offsets are committed (until migration 0006 a
+// materialized view of each event table wrote it, six small parts per batch).
+// The sink rebuilds its deduplication index from it and drops its days once
+// they are older than its horizon.
 
 // StoredID is one row of event_ids.
 type StoredID struct {
 	Offset       int64
 	EventID      string
 	InsertedHour time.Time // the hour of the INSERT, in UTC
+}
+
+// IDs buffers rows of event_ids for one INSERT. It is reused across batches:
+// Reset keeps the allocated slices.
+type IDs struct {
+	parts []uint32
+	offs  []uint64
+	ids   []string
+	// hour is the inserted_hour of every row, fixed at the first attempt so
+	// that a retried block is the same block (a cluster's replicas drop a
+	// block they already hold).
+	hour time.Time
+}
+
+// Add buffers the id of the event stored from partition at offset. The string
+// is kept, not copied: it must stay valid until the ids are inserted or Reset.
+func (x *IDs) Add(partition int, offset int64, eventID string) {
+	x.parts = append(x.parts, uint32(partition))
+	x.offs = append(x.offs, uint64(offset))
+	x.ids = append(x.ids, eventID)
+}
+
+// Len is the number of buffered ids.
+func (x *IDs) Len() int { return len(x.offs) }
+
+// Reset empties the buffer, keeping its capacity.
+func (x *IDs) Reset() {
+	clear(x.ids) // they may alias the last batch's records: let them go
+	x.parts, x.offs, x.ids = x.parts[:0], x.offs[:0], x.ids[:0]
+	x.hour = time.Time{}
+}
+
+// subset returns the ids whose partition keep accepts, with the same hour.
+func (x *IDs) subset(keep func(partition uint32) bool) *IDs {
+	out := &IDs{hour: x.hour}
+	for i, p := range x.parts {
+		if keep(p) {
+			out.Add(int(p), int64(x.offs[i]), x.ids[i])
+		}
+	}
+	return out
+}
+
+// stamp fixes the hour of the buffered ids at the first attempt.
+func (x *IDs) stamp() {
+	if x.hour.IsZero() {
+		x.hour = time.Now().UTC().Truncate(time.Hour)
+	}
+}
+
+// InsertIDs stores x in event_ids as one INSERT. Storing an id twice costs the
+// index nothing (a catch-up adds it once), so a failed INSERT may simply be
+// sent again.
+func (s *Store) InsertIDs(ctx context.Context, x *IDs) error {
+	if x.Len() == 0 {
+		return nil
+	}
+	x.stamp()
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.TableName("event_ids")+" (kafka_partition, kafka_offset, event_id, inserted_hour)")
+	if err != nil {
+		return fmt.Errorf("chstore: prepare insert into event_ids: %w", err)
+	}
+	defer b.Abort()
+	hours := make([]time.Time, x.Len())
+	for i := range hours {
+		hours[i] = x.hour
+	}
+	for i, col := range []any{x.parts, x.offs, x.ids, hours} {
+		if err := b.Column(i).Append(col); err != nil {
+			return fmt.Errorf("chstore: column %d of event_ids: %w", i, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("chstore: insert %d ids into event_ids: %w", x.Len(), err)
+	}
+	return nil
 }
 
 // StoredIDs calls fn with every id stored from partition at an offset above

@@ -38,6 +38,9 @@ import (
 //   - ALTER TABLE db.t UPDATE|DELETE (a mutation) and INSERT INTO db.t ...
 //     SELECT change data: they run on db.t_local of one replica of each shard,
 //     and replication copies the result to the others.
+//   - DROP TABLE IF EXISTS db.t (a table or a view) drops db.t, the Distributed
+//     table, and db.t_local on every server; a view written TO another table
+//     has only its db.t_local, and IF EXISTS skips the other.
 //
 // Every other statement is refused: a migration that needs another form must
 // teach RenderCluster, and the golden file of the cluster rendering
@@ -83,6 +86,7 @@ var (
 	createMV  = regexp.MustCompile(`(?is)^CREATE\s+MATERIALIZED\s+VIEW\s+IF\s+NOT\s+EXISTS\s+(` + identRE + `)\.(` + identRE + `)\b`)
 	viewTo    = regexp.MustCompile(`(?is)^\s*TO\s+`)
 	alterTab  = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+(` + identRE + `)\.(` + identRE + `)\s+(.*)$`)
+	dropTab   = regexp.MustCompile(`(?is)^DROP\s+TABLE\s+IF\s+EXISTS\s+(` + identRE + `)\.(` + identRE + `)\s*$`)
 	insertSel = regexp.MustCompile(`(?is)^INSERT\s+INTO\s+(` + identRE + `)\.(` + identRE + `)\b.*\bSELECT\b`)
 	engineRE  = regexp.MustCompile(`(?is)\bENGINE\s*=\s*(` + identRE + `)`)
 	kafkaPart = regexp.MustCompile(`(?m)^\s*kafka_partition\s+UInt`)
@@ -189,8 +193,14 @@ func clusterStatement(st, db, cluster string) ([]Statement, error) {
 			return nil, err
 		}
 		return []Statement{{SQL: localize(st, db), Scope: OnePerShard}}, nil
+
+	case dropTab.MatchString(st):
+		if err := own(dropTab.FindStringSubmatch(st)); err != nil {
+			return nil, err
+		}
+		return []Statement{{SQL: st, Scope: EveryServer}, {SQL: localize(st, db), Scope: EveryServer}}, nil
 	}
-	return nil, fmt.Errorf("cluster mode cannot run %q...: it knows CREATE TABLE|MATERIALIZED VIEW IF NOT EXISTS, ALTER TABLE and INSERT ... SELECT", firstWords(st, 4))
+	return nil, fmt.Errorf("cluster mode cannot run %q...: it knows CREATE TABLE|MATERIALIZED VIEW IF NOT EXISTS, ALTER TABLE, INSERT ... SELECT and DROP TABLE IF EXISTS", firstWords(st, 4))
 }
 
 // localize renames every db.name in st to db.name_local.

@@ -112,6 +112,11 @@ func TestRenderClusterRewritesEachKindOfStatement(t *testing.T) {
 			want: []stmt{{"INSERT INTO db.x_local (a) SELECT a FROM db.t_local WHERE a != ''", one}},
 		},
 		{
+			name: "a DROP drops the Distributed and the local table on every server",
+			sql:  "DROP TABLE IF EXISTS {{.DB}}.v",
+			want: []stmt{{"DROP TABLE IF EXISTS db.v", every}, {"DROP TABLE IF EXISTS db.v_local", every}},
+		},
+		{
 			name: "names that only begin like the database are left alone",
 			sql:  "INSERT INTO {{.DB}}.x (a) SELECT a FROM {{.DB}}.t WHERE a != 'db.t' AND b = mydb.f",
 			want: []stmt{{"INSERT INTO db.x_local (a) SELECT a FROM db.t_local WHERE a != 'db.t_local' AND b = mydb.f", one}},
@@ -140,6 +145,7 @@ func TestRenderClusterRefusesWhatItCannotRewrite(t *testing.T) {
 		{"a CREATE without IF NOT EXISTS", "CREATE TABLE {{.DB}}.t (a String) ENGINE = MergeTree() ORDER BY a", "cluster mode cannot run"},
 		{"an ALTER that changes columns and mutates data", "ALTER TABLE {{.DB}}.t ADD COLUMN b String, UPDATE a = '' WHERE 1", "split it"},
 		{"a partition operation", "ALTER TABLE {{.DB}}.t DROP PARTITION 202401", "column changes"},
+		{"a DROP without IF EXISTS", "DROP TABLE {{.DB}}.t", "cluster mode cannot run"},
 		{"another database", "CREATE TABLE IF NOT EXISTS other.t (a String) ENGINE = MergeTree() ORDER BY a", "database other"},
 		{"an engine outside the MergeTree family", "CREATE TABLE IF NOT EXISTS {{.DB}}.t (a String) ENGINE = TinyLog", "MergeTree family"},
 		{"an engine already replicated", "CREATE TABLE IF NOT EXISTS {{.DB}}.t (a String) ENGINE = ReplicatedMergeTree('/p', 'r') ORDER BY a", "MergeTree family"},

@@ -25,8 +25,9 @@ import (
 // replicated table stores a block whose checksum its shard already recorded in
 // ZooKeeper only once (insert_deduplicate, on by default): an attempt that was
 // written but not acknowledged, on either replica, is not written twice. The
-// views over the table (rollups, event_ids) derive the same block from it and
-// deduplicate it in their own replicated tables the same way. ClickHouse 18.16
+// views over the table (the rollups) derive the same block from it and
+// deduplicate it in their own replicated tables the same way; so does a
+// batch's block of ids (InsertIDs), whose inserted_hour is fixed the same way. ClickHouse 18.16
 // remembers the last replicated_deduplication_window (100) blocks of each
 // table of a shard; the sink's resume points cover an attempt older than
 // that.
@@ -204,12 +205,38 @@ func (s *Sharded) Insert(ctx context.Context, r *Rows) error {
 	}
 	shards := distinct(shardOf)
 	if len(shards) == 1 {
-		return s.shards[shards[0]].insert(ctx, r)
+		return s.shards[shards[0]].insert(ctx, func(st *Store) error { return st.insertStamped(ctx, r) })
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, shard := range shards {
 		sub := r.subset(func(i int) bool { return shardOf[r.parts[i]] == shard })
-		g.Go(func() error { return s.shards[shard].insert(gctx, sub) })
+		g.Go(func() error {
+			return s.shards[shard].insert(gctx, func(st *Store) error { return st.insertStamped(gctx, sub) })
+		})
+	}
+	return g.Wait()
+}
+
+// InsertIDs stores the ids of each shard's partitions in that shard's
+// event_ids, the shards at once, each as one block to one of its replicas and
+// the same block to the next while they fail, like Insert.
+func (s *Sharded) InsertIDs(ctx context.Context, x *IDs) error {
+	if x.Len() == 0 {
+		return nil
+	}
+	x.stamp()
+	shardOf := map[uint32]int{}
+	for _, p := range x.parts {
+		if _, ok := shardOf[p]; !ok {
+			shardOf[p] = s.c.ShardOf(int(p))
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, shard := range distinct(shardOf) {
+		sub := x.subset(func(p uint32) bool { return shardOf[p] == shard })
+		g.Go(func() error {
+			return s.shards[shard].insert(gctx, func(st *Store) error { return st.InsertIDs(gctx, sub) })
+		})
 	}
 	return g.Wait()
 }
@@ -226,9 +253,9 @@ func distinct(m map[uint32]int) []int {
 	return out
 }
 
-// insert sends r to the preferred replica, and the same block to the next
-// ones in turn while they fail.
-func (sh *shardConns) insert(ctx context.Context, r *Rows) error {
+// insert sends one block (send, the same block at every call) to the
+// preferred replica, and to the next ones in turn while they fail.
+func (sh *shardConns) insert(ctx context.Context, send func(*Store) error) error {
 	sh.mu.Lock()
 	first := sh.preferred
 	sh.mu.Unlock()
@@ -237,7 +264,7 @@ func (sh *shardConns) insert(ctx context.Context, r *Rows) error {
 		i := (first + k) % len(sh.nodes)
 		st, err := sh.node(ctx, i)
 		if err == nil {
-			err = st.insertStamped(ctx, r)
+			err = send(st)
 		}
 		if err == nil {
 			sh.mu.Lock()

@@ -53,20 +53,25 @@ func TestOnClusterShardedRoutesRetriesAndFailsOver(t *testing.T) {
 	}
 	hour := time.Now().UTC().Truncate(time.Hour)
 	rows := chstore.NewRows(tb)
+	var ids chstore.IDs
 	perPartition := 5
 	for p := range 4 {
 		for i := range perPartition {
-			if err := rows.Append(playbackRecord(tb, hour, p*100+i, map[string]string{"event_id": fmt.Sprintf("p%d-%d", p, i), "playback_event": "start"}), p, int64(10+i)); err != nil {
+			id := fmt.Sprintf("p%d-%d", p, i)
+			if err := rows.Append(playbackRecord(tb, hour, p*100+i, map[string]string{"event_id": id, "playback_event": "start"}), p, int64(10+i)); err != nil {
 				t.Fatal(err)
 			}
+			ids.Add(p, int64(10+i), id)
 		}
 	}
-	if err := s.Insert(ctx, rows); err != nil {
-		t.Fatal(err)
-	}
-	// Retried: the same block again through the same store.
-	if err := s.Insert(ctx, rows); err != nil {
-		t.Fatal(err)
+	// Retried: the same blocks again through the same store.
+	for range 2 {
+		if err := s.Insert(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.InsertIDs(ctx, &ids); err != nil {
+			t.Fatal(err)
+		}
 	}
 	syncAll()
 	for i, n := range c.Nodes {
@@ -128,8 +133,14 @@ func TestOnClusterShardedRoutesRetriesAndFailsOver(t *testing.T) {
 	if err := s2.Insert(ctx, rows); err != nil {
 		t.Fatalf("insert with a replica down: %v", err)
 	}
+	ids.Reset()
+	ids.Add(0, 100, "late-0")
+	ids.Add(1, 100, "late-1")
+	if err := s2.InsertIDs(ctx, &ids); err != nil {
+		t.Fatalf("insert of ids with a replica down: %v", err)
+	}
 	if len(failovers) != 1 {
-		t.Errorf("failovers reported %v after the second block, want only the first block's", failovers)
+		t.Errorf("failovers reported %v after the second block and its ids, want only the first block's", failovers)
 	}
 	syncAll()
 	for i := range c.Nodes {
@@ -153,12 +164,12 @@ func TestOnClusterShardedRoutesRetriesAndFailsOver(t *testing.T) {
 	if has, err := s2.HasStoredID(ctx, 0, 101); err != nil || has {
 		t.Errorf("HasStoredID(0, 101) = %v, %v; want false", has, err)
 	}
-	ids := map[string]bool{}
-	if err := s2.StoredIDs(ctx, 2, 11, time.Now().Add(-2*time.Hour), func(id chstore.StoredID) error { ids[id.EventID] = true; return nil }); err != nil {
+	stored := map[string]bool{}
+	if err := s2.StoredIDs(ctx, 2, 11, time.Now().Add(-2*time.Hour), func(id chstore.StoredID) error { stored[id.EventID] = true; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if len(ids) != perPartition-2 || !ids["p2-2"] || ids["p2-1"] {
-		t.Errorf("ids of partition 2 above offset 11: %v, want p2-2..p2-%d", ids, perPartition-1)
+	if len(stored) != perPartition-2 || !stored["p2-2"] || stored["p2-1"] {
+		t.Errorf("ids of partition 2 above offset 11: %v, want p2-2..p2-%d", stored, perPartition-1)
 	}
 
 	// Every shard drops today's ids once the cutoff is two days later.

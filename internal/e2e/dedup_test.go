@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/veiltelemetry/veil/internal/chstore"
 	"github.com/veiltelemetry/veil/internal/stream"
 	"github.com/veiltelemetry/veil/internal/testenv"
 	"github.com/veiltelemetry/veil/schemas"
@@ -52,7 +53,10 @@ func (h *harness) newCleanFeed(kind string) *cleanFeed {
 		h.t.Fatal(err)
 	}
 	bal := &stream.EventIDBalancer{Topic: h.topics.Clean, Partitions: parts}
-	w, err := stream.NewWriter(stream.WriterConfig{Cluster: h.brokers, Topic: h.topics.Clean, Balancer: bal})
+	// The records name the topic, not the writer: EventIDBalancer places only
+	// the records of its topic (as the enricher's name theirs), and hands the
+	// others to murmur2.
+	w, err := stream.NewWriter(stream.WriterConfig{Cluster: h.brokers, Balancer: bal})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -94,7 +98,7 @@ func (f *cleanFeed) write(ids []string) {
 			if err != nil {
 				f.h.t.Fatal(err)
 			}
-			msgs = append(msgs, kafka.Message{Key: []byte(id), Value: v})
+			msgs = append(msgs, kafka.Message{Topic: f.h.topics.Clean, Key: []byte(id), Value: v})
 		}
 		if err := f.w.WriteMessages(context.Background(), msgs...); err != nil {
 			f.h.t.Fatalf("write %d clean records: %v", len(msgs), err)
@@ -126,7 +130,9 @@ func (h *harness) rowsOf(ids []string) map[string]uint64 {
 }
 
 // assertEachOnce checks that the event tables hold n rows of n distinct events,
-// event_ids one row per stored event, and each of ids exactly once.
+// event_ids the id of every stored event (a batch loaded again after a sink
+// stopped between its events and its ids records them twice, which costs
+// nothing), and each of ids exactly once.
 func (h *harness) assertEachOnce(n uint64, ids ...[]string) {
 	h.t.Helper()
 	if got := h.count("SELECT count() FROM " + h.allEvents()); got != n {
@@ -135,8 +141,11 @@ func (h *harness) assertEachOnce(n uint64, ids ...[]string) {
 	if got := h.count("SELECT uniqExact(event_id) FROM " + h.allEvents()); got != n {
 		h.t.Errorf("uniqExact(event_id) over all event tables = %d, want %d", got, n)
 	}
-	if got := h.count("SELECT count() FROM {db}.event_ids"); got != n {
-		h.t.Errorf("event_ids holds %d rows, want one per stored event, %d", got, n)
+	if got := h.count("SELECT uniqExact(kafka_partition, kafka_offset) FROM {db}.event_ids"); got != n {
+		h.t.Errorf("event_ids holds %d offsets, want one per stored event, %d", got, n)
+	}
+	if got := h.count("SELECT count() FROM " + h.allEventsWith("kafka_partition, kafka_offset, event_id") + " WHERE (kafka_partition, kafka_offset, event_id) NOT IN (SELECT kafka_partition, kafka_offset, event_id FROM {db}.event_ids)"); got != 0 {
+		h.t.Errorf("%d stored events have no row in event_ids", got)
 	}
 	for _, set := range ids {
 		got := h.rowsOf(set)
@@ -243,4 +252,73 @@ func TestACopyAfterTheHorizonIsStoredAgain(t *testing.T) {
 	if n := h.count("SELECT count() FROM " + h.allEvents()); n != 7 {
 		t.Errorf("the event tables hold %d rows, want 7: 3 events, 3 markers and the copy resent after the horizon", n)
 	}
+}
+
+// A sink stopped after a batch's events were stored and before their ids were
+// leaves the batch uncommitted. Whoever loads it again skips the stored
+// records by their resume points and records their ids on that path, so a
+// copy sent later is still dropped: by that sink, and by a new instance that
+// rebuilds its index from event_ids alone.
+func TestIDsOfEventsStoredWithoutThemAreRecordedWhenTheBatchIsLoadedAgain(t *testing.T) {
+	const n = 200
+	ctx := context.Background()
+	h := newHarness(t, testenv.Kafka(t), testenv.ClickHouse(t))
+	feed := h.newCleanFeed("integration")
+	setup := h.startSinkProcess("--dedup-dir", t.TempDir())
+	h.waitTables()
+	setup.kill()
+
+	// The records, and their rows stored as the stopped sink left them: in
+	// the event table, not in event_ids, nothing committed in Kafka.
+	ids := feed.idsIn(0, n)
+	feed.write(ids)
+	msgs := testenv.ReadAll(t, h.brokers, h.topics.Clean)
+	if len(msgs) != n {
+		t.Fatalf("the clean topic holds %d records, want %d", len(msgs), n)
+	}
+	tb, ok := h.store.Table("integration")
+	if !ok {
+		t.Fatal("no integration table")
+	}
+	reg := schemas.MustLoad()
+	rows := chstore.NewRows(tb)
+	for _, m := range msgs {
+		_, rec, err := reg.DecodeFlat(m.Value, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rows.AppendFlat(rec, m.Partition, m.Offset); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.store.Insert(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.count("SELECT count() FROM {db}.event_ids"); got != 0 {
+		t.Fatalf("event_ids holds %d rows before any sink recorded them, want 0", got)
+	}
+
+	b := h.startSinkProcess("--dedup-dir", t.TempDir())
+	testenv.Eventually(t, 2*time.Minute, "the next sink recording the ids of the stored batch", func() (bool, string) {
+		got := h.count("SELECT uniqExact(kafka_partition, kafka_offset) FROM {db}.event_ids")
+		return got == n, fmt.Sprintf("%d of %d offsets", got, n)
+	})
+	h.assertEachOnce(n, ids)
+
+	// Copies at new offsets, to that sink: dropped.
+	marker := feed.idsIn(0, 1)
+	feed.write(ids)
+	feed.write(marker)
+	h.waitRows(n+1, time.Minute)
+	h.assertEachOnce(n+1, ids, marker)
+
+	// And to a new instance with an empty directory, which knows the first
+	// copies only from event_ids.
+	b.kill()
+	h.startSinkProcess("--dedup-dir", t.TempDir())
+	marker = feed.idsIn(0, 1)
+	feed.write(ids)
+	feed.write(marker)
+	h.waitRows(n+2, time.Minute)
+	h.assertEachOnce(n+2, ids, marker)
 }

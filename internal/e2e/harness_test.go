@@ -198,10 +198,13 @@ func (h *harness) count(q string) uint64 {
 }
 
 // allEvents is a subquery over the event ids of every event table.
-func (h *harness) allEvents() string {
+func (h *harness) allEvents() string { return h.allEventsWith("event_id") }
+
+// allEventsWith is a subquery over the given columns of every event table.
+func (h *harness) allEventsWith(columns string) string {
 	var parts []string
 	for _, kind := range schemas.MustLoad().Kinds() {
-		parts = append(parts, "SELECT event_id FROM {db}."+kind)
+		parts = append(parts, "SELECT "+columns+" FROM {db}."+kind)
 	}
 	return "(" + strings.Join(parts, " UNION ALL ") + ")"
 }

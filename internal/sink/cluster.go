@@ -17,6 +17,7 @@ type store interface {
 	Table(kind string) (*chstore.Table, bool)
 	Resume(ctx context.Context, partitions ...int) (map[chstore.ResumeKey]int64, error)
 	Insert(ctx context.Context, rs *chstore.Rows) error
+	InsertIDs(ctx context.Context, ids *chstore.IDs) error
 	StoredIDs(ctx context.Context, partition int, after int64, since time.Time, fn func(chstore.StoredID) error) error
 	HasStoredID(ctx context.Context, partition int, offset int64) (bool, error)
 	DropStoredIDsBefore(ctx context.Context, cutoff time.Time) ([]uint32, error)

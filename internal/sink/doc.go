@@ -35,19 +35,21 @@
 // the horizon after the sink indexed it, measured on the sink's clock, and at
 // most a quarter horizon longer; a copy arriving later is stored again. The
 // batch's ids enter the index after ClickHouse acknowledged the batch and before
-// the Kafka commit. ClickHouse is the source of truth: every insert also
-// records its ids in event_ids (by partition and offset, through views), and
-// when a partition is assigned the sink adds to its index what event_ids holds
-// above the index's checkpoint for that partition. That covers what another
-// instance stored while it held the partition, and whatever a crash took from
+// the Kafka commit. ClickHouse is the source of truth: once a batch's events
+// are stored, the sink stores their ids in event_ids (by partition and offset,
+// one INSERT per batch), and only then commits; a batch cut between the two is
+// loaded again, and its stored records, skipped by their resume points, have
+// their ids recorded again. When a partition is assigned the sink adds to its
+// index what event_ids holds above the index's checkpoint for that partition.
+// That covers what another instance stored while it held the partition, and whatever a crash took from
 // the index (it keeps no write-ahead log); a new instance with an empty
 // directory rebuilds the partition's horizon this way. Memory stays bounded:
 // the index holds --dedup-memory (16 MiB) of memtables and cache, the rest is on
 // disk, about 19 MiB per million events (scripts/bench measures it).
 //
 // The one window left is a ClickHouse server crash in the middle of writing a
-// block that spans two months or its materialized views (event_ids among them);
-// the README discusses it.
+// block that spans two months or its materialized views (the rollups); the
+// README discusses it.
 //
 // On a cluster (--clickhouse-cluster) the guarantee is the same, per shard.
 // Each partition's rows go to the local tables of one shard (chstore.Cluster.ShardOf,
@@ -62,9 +64,9 @@
 // shows they fetched every part of their replication log; until then the
 // partition waits (its feeder retries) rather than resume from a point that
 // may be too low. The window of one server stays: a replica killed between a
-// block's table part and its views' parts leaves the views (rollups,
-// event_ids) without that block, and the retry on the other replica is
-// refused as a duplicate, views included. Caveats on 18.16: a block is remembered for deduplication
+// block's table part and its views' parts leaves the rollups without that
+// block, and the retry on the other replica is refused as a duplicate, views
+// included. Caveats on 18.16: a block is remembered for deduplication
 // among the last 100 blocks of its table per shard (replicated_deduplication_window);
 // the days of event_ids are dropped on the replica that leads the table of
 // each shard, by every sink (idempotent), and `sink retention` drops each

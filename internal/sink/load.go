@@ -127,12 +127,15 @@ func (s *sinker) load(ctx context.Context, batch []kafka.Message, rows map[strin
 		if last, ok := resume[key]; ok && m.Offset <= last {
 			rs.DropLast() // this very record is stored already
 			s.m.skipped.Inc()
-			ids.Add(m.Partition, id) // the catch-up has it too, unless a view's insert was lost
+			ids.Add(m.Partition, id)
 			ids.Advance(m.Partition, dedup.Checkpoint{Indexed: m.Offset, Stored: m.Offset})
+			// The attempt that stored it may have ended before its ids were:
+			// recording them again costs nothing.
+			sc.stored.Add(m.Partition, m.Offset, sch.EventID(rec))
 			continue
 		}
 		sc.queries = append(sc.queries, dedup.Query{Part: m.Partition, ID: id})
-		sc.rows = append(sc.rows, rowAt{rs, rs.Len() - 1, m.Offset})
+		sc.rows = append(sc.rows, rowAt{rs, rs.Len() - 1, m.Offset, sch.EventID(rec)})
 	}
 	// One lookup for the whole batch: the index answers in key order, which
 	// is several times cheaper than record by record.
@@ -147,6 +150,7 @@ func (s *sinker) load(ctx context.Context, batch []kafka.Message, rows map[strin
 			ids.Advance(q.Part, dedup.Checkpoint{Indexed: at.offset, Stored: -1})
 		} else {
 			ids.Advance(q.Part, dedup.Checkpoint{Indexed: at.offset, Stored: at.offset})
+			sc.stored.Add(q.Part, at.offset, at.eventID)
 		}
 	}
 	for rs, drop := range sc.drop {
@@ -172,7 +176,22 @@ func (s *sinker) load(ctx context.Context, batch []kafka.Message, rows map[strin
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// The ids of what the batch stored go to event_ids now that the events are
+	// stored, and before the caller commits anything: a sink stopped in
+	// between leaves the batch uncommitted, and whoever loads it again skips
+	// the stored records by their resume points and records their ids on
+	// that path. So event_ids holds the id of every stored event whose offset
+	// is committed, which is what a catch-up reads.
+	return stream.Retry(ctx, s.log, func() error {
+		err := s.store.InsertIDs(ctx, &sc.stored)
+		if err != nil {
+			s.m.failures.Inc()
+		}
+		return err
+	})
 }
 
 // insert sends rs as one INSERT, retrying until ClickHouse acknowledges it or ctx
@@ -207,24 +226,28 @@ func (s *sinker) insert(ctx context.Context, rs *chstore.Rows, batch []kafka.Mes
 }
 
 // lookups is the memory load keeps from one batch to the next for the index
-// lookups: a query per record to insert, and where its row is.
+// lookups: a query per record to insert, and where its row is; and the ids of
+// the batch's stored records, for event_ids.
 type lookups struct {
 	queries []dedup.Query
 	rows    []rowAt
 	drop    map[*chstore.Rows][]int // rows found to be copies, ascending per table
+	stored  chstore.IDs
 }
 
 // rowAt is where a record's row is in its table's buffer.
 type rowAt struct {
-	rows   *chstore.Rows
-	row    int
-	offset int64
+	rows    *chstore.Rows
+	row     int
+	offset  int64
+	eventID string
 }
 
 func (l *lookups) reset() {
 	l.queries = l.queries[:0]
 	clear(l.rows) // let the last batch's buffers go
 	l.rows = l.rows[:0]
+	l.stored.Reset()
 	if l.drop == nil {
 		l.drop = map[*chstore.Rows][]int{}
 	}
