@@ -231,12 +231,25 @@ func canonUUID(v string) (string, bool) {
 	if len(v) != 36 || v[8] != '-' || v[13] != '-' || v[18] != '-' || v[23] != '-' {
 		return "", false
 	}
-	var seen byte // the classes of every byte but the dashes, or-ed
+	var seen byte // every byte but the dashes
 	for _, group := range [...]string{v[:8], v[9:13], v[14:18], v[19:23], v[24:]} {
-		for i := 0; i < len(group); i++ {
-			seen |= hexClass[group[i]]
-		}
+		seen |= hexClasses(group)
 	}
+	return foldHex(v, seen)
+}
+
+// hexClasses or-s the hexClass of every byte of s.
+func hexClasses(s string) byte {
+	var seen byte
+	for i := 0; i < len(s); i++ {
+		seen |= hexClass[s[i]]
+	}
+	return seen
+}
+
+// foldHex returns v lowercased if seen, the hexClasses of v, says it holds
+// hexadecimal digits only, copying it only when a digit is uppercase.
+func foldHex(v string, seen byte) (string, bool) {
 	switch {
 	case seen&hexBad != 0:
 		return "", false
@@ -320,17 +333,7 @@ func canonHex(v string) (string, bool) {
 	if len(v) < 8 || len(v) > 16 {
 		return "", false
 	}
-	var seen byte
-	for i := 0; i < len(v); i++ {
-		seen |= hexClass[v[i]]
-	}
-	switch {
-	case seen&hexBad != 0:
-		return "", false
-	case seen&hexUpper == 0:
-		return v, true
-	}
-	return strings.ToLower(v), true
+	return foldHex(v, hexClasses(v))
 }
 
 // Spellings returns the other spellings (trimmed, lower case) that Canon turns

@@ -27,10 +27,10 @@ import (
 // written but not acknowledged, on either replica, is not written twice. The
 // views over the table (the rollups) derive the same block from it and
 // deduplicate it in their own replicated tables the same way; so does a
-// batch's block of ids (InsertIDs), whose inserted_hour is fixed the same way. ClickHouse 18.16
-// remembers the last replicated_deduplication_window (100) blocks of each
-// table of a shard; the sink's resume points cover an attempt older than
-// that.
+// batch's block of ids (InsertIDs), whose inserted_hour is fixed the same
+// way. ClickHouse 18.16 remembers the last replicated_deduplication_window
+// (100) blocks of each table of a shard; the sink's resume points cover an
+// attempt older than that.
 //
 // Reads. A read of the stored offsets or ids of a partition (Resume,
 // StoredIDs, HasStoredID) asks every replica of its shard and takes the
@@ -197,12 +197,7 @@ func (s *Sharded) Insert(ctx context.Context, r *Rows) error {
 	if r.insertedAt.IsZero() {
 		r.insertedAt = time.Now().UTC().Truncate(time.Hour)
 	}
-	shardOf := map[uint32]int{}
-	for _, p := range r.parts {
-		if _, ok := shardOf[p]; !ok {
-			shardOf[p] = s.c.ShardOf(int(p))
-		}
-	}
+	shardOf := s.shardOf(r.parts)
 	shards := distinct(shardOf)
 	if len(shards) == 1 {
 		return s.shards[shards[0]].insert(ctx, func(st *Store) error { return st.insertStamped(ctx, r) })
@@ -225,12 +220,7 @@ func (s *Sharded) InsertIDs(ctx context.Context, x *IDs) error {
 		return nil
 	}
 	x.stamp()
-	shardOf := map[uint32]int{}
-	for _, p := range x.parts {
-		if _, ok := shardOf[p]; !ok {
-			shardOf[p] = s.c.ShardOf(int(p))
-		}
-	}
+	shardOf := s.shardOf(x.parts)
 	g, gctx := errgroup.WithContext(ctx)
 	for _, shard := range distinct(shardOf) {
 		sub := x.subset(func(p uint32) bool { return shardOf[p] == shard })
@@ -239,6 +229,17 @@ func (s *Sharded) InsertIDs(ctx context.Context, x *IDs) error {
 		})
 	}
 	return g.Wait()
+}
+
+// shardOf maps each partition of parts to its shard, looking each up once.
+func (s *Sharded) shardOf(parts []uint32) map[uint32]int {
+	out := map[uint32]int{}
+	for _, p := range parts {
+		if _, ok := out[p]; !ok {
+			out[p] = s.c.ShardOf(int(p))
+		}
+	}
+	return out
 }
 
 func distinct(m map[uint32]int) []int {
