@@ -257,6 +257,7 @@ func binary(t *testing.T, name string) string {
 		}
 		cmd := exec.Command("go", "build", "-o", binDir+"/", "./producer", "./enricher", "./sink", "./veilctl")
 		cmd.Dir = testenv.RepoRoot(t)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as the image and scripts/bench build them
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
