@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -392,6 +393,67 @@ func TestSecondSignalExitsAtOnceWhileTheFirstShutdownIsBlocked(t *testing.T) {
 			}
 			if !strings.Contains(p.stderr.String(), "exiting at once without draining") {
 				t.Error("no word of the forced exit on stderr")
+			}
+		})
+	}
+}
+
+// The sink binary gives the Go runtime its soft memory limit (sink.MemoryLimit,
+// larger with a larger batch) unless GOMEMLIMIT is set, which wins. Read from
+// the runtime's own gauge on /metrics. Needs ClickHouse; Kafka stays down.
+func TestSinkSetsItsMemoryLimitUnlessGOMEMLIMITIsSet(t *testing.T) {
+	ch := testenv.ClickHouse(t)
+	ch.Database = testenv.Unique("veil_memlimit")
+	t.Cleanup(func() {
+		st, err := chstore.Open(context.Background(), testenv.ClickHouse(t), schemas.MustLoad())
+		if err != nil {
+			t.Errorf("drop %s: %v", ch.Database, err)
+			return
+		}
+		defer st.Close()
+		if err := st.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database); err != nil {
+			t.Errorf("drop %s: %v", ch.Database, err)
+		}
+	})
+	re := regexp.MustCompile(`(?m)^go_gc_gomemlimit_bytes (\S+)$`)
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		want      float64
+	}{
+		{"default", "", nil, 160 << 20},
+		{"larger batch", "", []string{"--batch-records", "50000"}, 160<<20 + 25000*4<<10},
+		{"GOMEMLIMIT", "300MiB", nil, 300 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOMEMLIMIT", tc.env) // empty: unset for the runtime and for the sink
+			addr := testenv.FreeAddr(t)
+			args := append([]string{"run", "--brokers", testenv.ClosedAddr(t)}, testenv.ClickHouseArgs(ch)...)
+			p := startProc(t, "sink", append(append(args, "--metrics-addr", addr, "--dedup-dir", t.TempDir()), tc.args...)...)
+			p.waitOutput("sink consuming")
+			var got string
+			testenv.Eventually(t, exitBound, "the sink's go_gc_gomemlimit_bytes", func() (bool, string) {
+				resp, err := http.Get("http://" + addr + "/metrics")
+				if err != nil {
+					return false, err.Error()
+				}
+				defer resp.Body.Close()
+				var b bytes.Buffer
+				_, _ = b.ReadFrom(resp.Body)
+				m := re.FindSubmatch(b.Bytes())
+				if m == nil {
+					return false, "no gauge"
+				}
+				got = string(m[1])
+				return true, ""
+			})
+			v, err := strconv.ParseFloat(got, 64)
+			if err != nil || v != tc.want {
+				t.Errorf("go_gc_gomemlimit_bytes = %s, want %.0f (%d MiB)", got, tc.want, int64(tc.want)>>20)
+			}
+			p.signal(syscall.SIGINT)
+			if code := p.exitCode("SIGINT"); code != 0 {
+				t.Errorf("exit code %d, want 0", code)
 			}
 		})
 	}

@@ -13,7 +13,9 @@
 // so memory stays bounded: one batch (--batch-records), the source's feed (4,096
 // records), and per partition a reader queue (1,000 records) and one fetch (4 MiB).
 // TestSinkMemoryStaysBoundedWhileClickHouseIsDown measures it. `sink run` sets
-// GOGC=50 unless the environment sets GOGC, for a lower peak at full rate.
+// GOGC=50 unless the environment sets GOGC, and a soft memory limit
+// (MemoryLimit: 160 MiB at the defaults) unless it sets GOMEMLIMIT, for a lower
+// peak at full rate.
 //
 // Delivery: effectively exactly once into the tables, for copies of an event up
 // to --dedup-horizon (24h) apart. Two mechanisms:
