@@ -9,11 +9,13 @@ package sink
 //
 // A soft limit makes the collector run earlier when the heap nears it,
 // instead of letting a full-rate sink's heap grow to GOGC's target over its
-// largest batch; the process then stays near 200 MiB of RSS (the limit, the
-// binary's own pages and what the runtime keeps outside the limit). It is not
-// a cap: a heap that needs more gets it, at the cost of more collection, which
-// the runtime bounds to about half the CPU. The sizes come from the bench:
-// a 25,000-record batch holds about 90 MiB live at its insert.
+// largest batch: in 60 s full-rate bench runs the sink peaked at 181 MiB of
+// RSS with it against 186-201 MiB without (README, Memory). It is not a cap: a
+// heap that needs more gets it, at the cost of more collection, which the
+// runtime bounds to about half the CPU. The 4 KiB per record is headroom over
+// what the bench measured (batches of 50,000 peaked 40-80 MiB above batches of
+// 25,000, about 2-3 KiB per record). A binary built with cgo keeps Pebble's
+// memory outside the limit.
 func MemoryLimit(c Config) int64 {
 	const (
 		base         = 160 << 20
