@@ -12,10 +12,10 @@ package sink
 // largest batch: in 60 s full-rate bench runs the sink peaked at 181 MiB of
 // RSS with it against 186-201 MiB without (README, Memory). It is not a cap: a
 // heap that needs more gets it, at the cost of more collection, which the
-// runtime bounds to about half the CPU. The 4 KiB per record is headroom over
-// what the bench measured (batches of 50,000 peaked 40-80 MiB above batches of
-// 25,000, about 2-3 KiB per record). A binary built with cgo keeps Pebble's
-// memory outside the limit.
+// runtime bounds to about half the CPU. The 4 KiB per record covers what the
+// bench measured (batches of 50,000 peaked 54-91 MiB above batches of 25,000 in
+// alternated runs: 2.2-3.7 KiB per record). A binary built with cgo keeps
+// Pebble's memory outside the limit.
 func MemoryLimit(c Config) int64 {
 	const (
 		base         = 160 << 20
