@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -289,17 +290,7 @@ func interruptAndCheck(t *testing.T, p *proc, tc interruptCase) {
 func TestSinkWaitingForKafkaStopsOnSIGINT(t *testing.T) {
 	ch := testenv.ClickHouse(t)
 	db := testenv.Unique("veil_sigint")
-	t.Cleanup(func() {
-		st, err := chstore.Open(context.Background(), ch, schemas.MustLoad())
-		if err != nil {
-			t.Errorf("drop %s: %v", db, err)
-			return
-		}
-		defer st.Close()
-		if err := st.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Errorf("drop %s: %v", db, err)
-		}
-	})
+	dropDatabaseAtEnd(t, ch, db)
 	for name, kafka := range map[string]string{"refused": testenv.ClosedAddr(t), "silent": testenv.SilentAddr(t)} {
 		t.Run(name, func(t *testing.T) {
 			sinkCH := ch
@@ -348,14 +339,37 @@ func waitInflight(t *testing.T, url string) {
 	t.Helper()
 	re := regexp.MustCompile(`(?m)^veil_collector_inflight_bytes ([1-9][0-9.e+]*)$`)
 	testenv.Eventually(t, exitBound, "request bytes in flight", func() (bool, string) {
-		resp, err := http.Get(url + "/metrics")
+		page, err := metricsOf(url)
 		if err != nil {
 			return false, err.Error()
 		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		_, _ = b.ReadFrom(resp.Body)
-		return re.Match(b.Bytes()), "none"
+		return re.Match(page), "none"
+	})
+}
+
+// metricsOf returns the /metrics page of the server at url ("http://host:port").
+func metricsOf(url string) ([]byte, error) {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+// dropDatabaseAtEnd drops database db of the ClickHouse at admin when the test
+// ends, reporting a failure to.
+func dropDatabaseAtEnd(t *testing.T, admin chstore.Options, db string) {
+	t.Cleanup(func() {
+		st, err := chstore.Open(context.Background(), admin, schemas.MustLoad())
+		if err != nil {
+			t.Errorf("drop %s: %v", db, err)
+			return
+		}
+		defer st.Close()
+		if err := st.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+db); err != nil {
+			t.Errorf("drop %s: %v", db, err)
+		}
 	})
 }
 
@@ -402,19 +416,10 @@ func TestSecondSignalExitsAtOnceWhileTheFirstShutdownIsBlocked(t *testing.T) {
 // larger with a larger batch) unless GOMEMLIMIT is set, which wins. Read from
 // the runtime's own gauge on /metrics. Needs ClickHouse; Kafka stays down.
 func TestSinkSetsItsMemoryLimitUnlessGOMEMLIMITIsSet(t *testing.T) {
-	ch := testenv.ClickHouse(t)
+	admin := testenv.ClickHouse(t)
+	ch := admin
 	ch.Database = testenv.Unique("veil_memlimit")
-	t.Cleanup(func() {
-		st, err := chstore.Open(context.Background(), testenv.ClickHouse(t), schemas.MustLoad())
-		if err != nil {
-			t.Errorf("drop %s: %v", ch.Database, err)
-			return
-		}
-		defer st.Close()
-		if err := st.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database); err != nil {
-			t.Errorf("drop %s: %v", ch.Database, err)
-		}
-	})
+	dropDatabaseAtEnd(t, admin, ch.Database)
 	re := regexp.MustCompile(`(?m)^go_gc_gomemlimit_bytes (\S+)$`)
 	for _, tc := range []struct {
 		name, env string
@@ -433,14 +438,11 @@ func TestSinkSetsItsMemoryLimitUnlessGOMEMLIMITIsSet(t *testing.T) {
 			p.waitOutput("sink consuming")
 			var got string
 			testenv.Eventually(t, exitBound, "the sink's go_gc_gomemlimit_bytes", func() (bool, string) {
-				resp, err := http.Get("http://" + addr + "/metrics")
+				page, err := metricsOf("http://" + addr)
 				if err != nil {
 					return false, err.Error()
 				}
-				defer resp.Body.Close()
-				var b bytes.Buffer
-				_, _ = b.ReadFrom(resp.Body)
-				m := re.FindSubmatch(b.Bytes())
+				m := re.FindSubmatch(page)
 				if m == nil {
 					return false, "no gauge"
 				}
